@@ -126,9 +126,10 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Sessions only hold the list of plans a browser made or opened: keep them in the database
-# so that a Redis outage never logs anyone out or loses that list.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Sessions only hold the plans this browser made or opened (with their link tokens) and the
+# name its user goes by. Signed cookies keep those tokens in the browser that owns them: the
+# server stores tokens only as hashes. The admin's staff login uses the same cookie.
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 90
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -227,3 +228,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Planner --------------------------------------------------------------------------
+# The docs never put a number on "a handful" of Tentacles; at or below this count, without a
+# new server, the planner recommends upgrading the Tentacles by hand. Shown to users as an
+# assumption.
+PLANNER_HANDFUL_THRESHOLD = int(os.environ.get("PLANNER_HANDFUL_THRESHOLD", "10"))

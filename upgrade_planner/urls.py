@@ -2,9 +2,23 @@ from django.contrib import admin
 from django.urls import path
 
 from upgrade_planner import views
+from upgrade_planner.plans import views as plan_views
+from upgrade_planner.plans.api import api
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", plan_views.home, name="home"),
+    path("p/<str:token>/", plan_views.plan_page, name="plan-edit"),
+    path("v/<str:token>/", plan_views.plan_page, {"read_only": True}, name="plan-view"),
+    path("p/<str:token>/poll", plan_views.plan_poll, name="plan-poll"),
+    path("v/<str:token>/poll", plan_views.plan_poll, {"read_only": True}, name="plan-view-poll"),
+    path(
+        "p/<str:token>/steps/<uuid:step_id>/<str:action>",
+        plan_views.step_action,
+        name="step-action",
+    ),
+    path("p/<str:token>/steps/bulk", plan_views.steps_bulk, name="steps-bulk"),
+    path("p/<str:token>/actor", plan_views.set_actor, name="set-actor"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
 ]

@@ -2,141 +2,355 @@
 
 No ORM, no settings, no I/O beyond reading the package's own content files once. Services turn
 rows into `InstallationInput`, call `make_plan`, and persist the `Plan` it returns.
+
+Python decides which steps exist, their order and their dependencies; the wording lives in
+`content/steps.toml` and the version facts in `content/catalogue.toml`. The rules are split by
+concern under `planning/`; this module chooses the approach, assembles the plan and is the one
+place callers import from.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Mapping
 
-Approach = Literal["new-server", "in-place", "manual"]
-CommunicationStyle = Literal["listening", "polling"]
-Severity = Literal["critical", "high", "medium", "info"]
-# Phases group the checklist on the page; steps are still ordered by their dependencies.
-Phase = Literal["prepare", "install", "migrate", "tentacles", "verify", "finish"]
-UpgradeMethod = Literal["hydra", "manual"]
+from upgrade_planner.plans.planning.content import (
+    catalogue,
+    checked_version,
+    fill,
+    fragment,
+    wording,
+)
+from upgrade_planner.plans.planning.fleet import (
+    MANUAL_REASONS,
+    Machine,
+    choose_canary,
+    counted,
+    group_machines,
+)
+from upgrade_planner.plans.planning.mapping import build_server_mapping, validate_server_mapping
+from upgrade_planner.plans.planning.paths import Leg, plan_path
+from upgrade_planner.plans.planning.sizing import duration_text, size_migration
+from upgrade_planner.plans.planning.steps import (
+    STEP_KINDS,
+    Migration,
+    StepList,
+    build_migration,
+    build_modern,
+    build_pre_two_six,
+    hydra_mapping,
+    ordered,
+)
+from upgrade_planner.plans.planning.types import (
+    APPROACHES,
+    WARNING_CODES,
+    Alternative,
+    Approach,
+    CommunicationStyle,
+    Hop,
+    InstallationInput,
+    MigrationSizing,
+    Phase,
+    Plan,
+    PlannedStep,
+    PlannerSettings,
+    PlanningError,
+    PlanWarning,
+    Severity,
+    TentacleInput,
+    UpgradeMethod,
+)
+from upgrade_planner.plans.planning.versions import Version, parse_version, quoted
+from upgrade_planner.plans.planning.warnings import (
+    migration_warnings,
+    path_warnings,
+    sorted_warnings,
+)
 
-APPROACHES: tuple[Approach, ...] = ("new-server", "in-place", "manual")
+__all__ = [
+    "APPROACHES",
+    "STEP_KINDS",
+    "WARNING_CODES",
+    "Alternative",
+    "Approach",
+    "CommunicationStyle",
+    "Hop",
+    "InstallationInput",
+    "MigrationSizing",
+    "Phase",
+    "Plan",
+    "PlanWarning",
+    "PlannedStep",
+    "PlannerSettings",
+    "PlanningError",
+    "Severity",
+    "TentacleInput",
+    "UpgradeMethod",
+    "Version",
+    "build_server_mapping",
+    "duration_text",
+    "make_plan",
+    "parse_version",
+    "recommend_approach",
+    "size_migration",
+    "validate_server_mapping",
+]
 
-
-class PlanningError(Exception):
-    """Input the planner cannot plan for. `field` names the input at fault."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-@dataclass(frozen=True)
-class TentacleInput:
-    name: str
-    hostname: str = ""
-    port: int | None = None
-    version: str = ""  # already validated by the inventory parser, or ""
-    communication_style: CommunicationStyle = "listening"
-    environments: tuple[str, ...] = ()
-    roles: tuple[str, ...] = ()
-    os: str = ""
-    service_account: str = ""  # "" means the default Local System account
-    restricted_permissions: bool = False
-    online: bool = True
-
-
-@dataclass(frozen=True)
-class InstallationInput:
-    server_version: str
-    target_version: str
-    can_provision_new_server: bool = True
-    sql_server_ready: bool = False
-    uses_builtin_feed: bool = False
-    backup_size_mb: int | None = None
-    document_count: int | None = None
-    history_days_to_keep: int | None = None
-    polling_port: int = 10943
-    old_server_url: str = ""
-    new_server_url: str = ""
-    approach: Approach | None = None  # a user's override of the recommendation
-    tentacles: tuple[TentacleInput, ...] = ()
-
-
-@dataclass(frozen=True)
-class PlannerSettings:
-    # The docs speak of "a handful" of Tentacles without a number; this is our assumption.
-    handful_threshold: int = 10
-
-
-@dataclass(frozen=True)
-class Hop:
-    from_version: str
-    to_version: str
-    kind: str  # e.g. "pre-1.6", "1.6-to-2.6", "2.x-to-2.6", "2.6-migration", "detour", "modern"
-    reason: str
-    source: str
-
-
-@dataclass(frozen=True)
-class Alternative:
-    approach: Approach
-    why_not: str
-
-
-@dataclass(frozen=True)
-class PlanWarning:
-    code: str  # one of the fixed warning codes (product.md §5.4)
-    severity: Severity
-    text: str  # what the risk is
-    action: str  # what to do about it
-    source: str
-
-
-@dataclass(frozen=True)
-class MigrationSizing:
-    migrator_flags: tuple[str, ...]
-    command: str
-    ram_advice: str
-    prune_first: bool
-    duration_low_hours: float
-    duration_high_hours: float
-    notes: tuple[str, ...]
+# ---------------------------------------------------------------------------------------------
+# Approach
 
 
-@dataclass(frozen=True)
-class PlannedStep:
-    key: str  # unique within the plan, stable across re-plans of the same input identity
-    kind: str
-    title: str
-    detail: str  # Markdown-ish plain text; commands in ``` fences
-    phase: Phase
-    hop: int  # index into Plan.path
-    source: str
-    depends_on: tuple[str, ...] = ()  # keys of earlier steps
-    optional: bool = False
-    tentacle: str | None = None  # first Tentacle name for per-Tentacle steps
-    tentacles: tuple[str, ...] = ()  # every Tentacle instance the step covers
-    canary: bool = False
-    method: UpgradeMethod | None = None  # for upgrade-tentacle
-    point_of_no_return: bool = False
-    fleet_gate: bool = False  # waits for every per-Tentacle step of its hop
+def recommend_approach(
+    can_provision_new_server: bool, tentacle_count: int, settings: PlannerSettings
+) -> Approach:
+    """new-server whenever possible; else manual for a handful of Tentacles; else in-place."""
+    if can_provision_new_server:
+        return "new-server"
+    return "manual" if tentacle_count <= settings.handful_threshold else "in-place"
 
 
-@dataclass(frozen=True)
-class Plan:
-    path: tuple[Hop, ...]
-    approach: Approach | None  # None when the path has no 2.6 → 3.x hop
-    recommended_approach: Approach | None
-    approach_overridden: bool
-    reasons: tuple[str, ...]
-    alternatives: tuple[Alternative, ...]
-    assumptions: tuple[str, ...]
-    warnings: tuple[PlanWarning, ...]
-    steps: tuple[PlannedStep, ...]  # in an order that respects every dependency
-    migration: MigrationSizing | None
-    content_version: str
-    canary: tuple[str, ...] = field(default=())  # Tentacle names in the canary cohort
+def _approach_reason(approach: Approach, values: Mapping[str, object]) -> str:
+    if approach == "manual" and values["tentacle_count"] == 0:
+        return _reason("manual_none", values)
+    return _reason(approach.replace("-", "_"), values)
+
+
+def _reason(name: str, values: Mapping[str, object]) -> str:
+    return fill(wording()["approach"]["reasons"][name], values)
+
+
+def _why_not(
+    alternative: Approach,
+    recommended: Approach,
+    installation: InstallationInput,
+    values: Mapping[str, object],
+) -> str:
+    why = wording()["approach"]["why_not"]
+    count = int(str(values["tentacle_count"]))
+    threshold = int(str(values["threshold"]))
+    if alternative == recommended:
+        return fill(why["recommended"], {"reason": _approach_reason(recommended, values)})
+    if alternative == "new-server":
+        name = "new_server_can" if installation.can_provision_new_server else "new_server_cannot"
+    elif alternative == "in-place":
+        if count == 0:
+            name = "in_place_none"
+        elif installation.can_provision_new_server:
+            name = "in_place_can_provision"
+        elif count <= threshold:
+            name = "in_place_handful"
+        else:
+            name = "in_place_lots"
+    else:
+        name = "manual_too_many" if count > threshold else "manual_can_provision"
+    return fill(why[name], values)
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan
+
+
+def _validate(installation: InstallationInput) -> None:
+    if installation.approach is not None and installation.approach not in APPROACHES:
+        raise PlanningError(
+            "approach",
+            f"{quoted(str(installation.approach))} is not one of: new-server, in-place, manual.",
+        )
+    if not 1 <= installation.polling_port <= 65535:
+        raise PlanningError("polling_port", "The polling port must be between 1 and 65535.")
+    for name, value, lowest in (
+        ("backup_size_mb", installation.backup_size_mb, 0),
+        ("document_count", installation.document_count, 0),
+        ("history_days_to_keep", installation.history_days_to_keep, 1),
+    ):
+        if value is not None and value < lowest:
+            raise PlanningError(name, f"This must be {lowest} or more.")
+    seen: set[str] = set()
+    for index, tentacle in enumerate(installation.tentacles):
+        if not tentacle.name.strip():
+            raise PlanningError(f"tentacles[{index}].name", "Every Tentacle needs a name.")
+        if tentacle.name in seen:
+            raise PlanningError(
+                f"tentacles[{index}].name",
+                f"{quoted(tentacle.name)} appears more than once; Tentacle names must be unique.",
+            )
+        seen.add(tentacle.name)
+
+
+def _migration(
+    leg: Leg,
+    index: int,
+    installation: InstallationInput,
+    machines: tuple[Machine, ...],
+    settings: PlannerSettings,
+) -> Migration:
+    recommended = recommend_approach(
+        installation.can_provision_new_server, len(installation.tentacles), settings
+    )
+    approach = installation.approach or recommended
+    hydra_candidates = [x for x in machines if not x.manual_reasons]
+    mapping, placeholder = hydra_mapping(installation, approach)
+    return Migration(
+        leg=leg,
+        index=index,
+        installation=installation,
+        approach=approach,
+        recommended=recommended,
+        machines=machines,
+        canary=choose_canary(hydra_candidates) if approach != "manual" else (),
+        sizing=size_migration(
+            installation.backup_size_mb,
+            installation.document_count,
+            installation.history_days_to_keep,
+        ),
+        mapping=mapping,
+        mapping_placeholder=placeholder,
+    )
+
+
+def _reasons(m: Migration, values: Mapping[str, object]) -> list[str]:
+    """Why this approach, in terms of this installation and fleet."""
+    reasons: list[str] = []
+    recommended_reason = _approach_reason(m.recommended, values)
+    if m.approach != m.recommended:
+        reasons.append(_reason("override", values))
+        reasons.append(
+            _reason("override_why", {**values, "recommended_reason": recommended_reason})
+        )
+    else:
+        reasons.append(recommended_reason)
+    if not m.machines:
+        reasons.append(_reason("no_tentacles", values))
+    elif m.approach == "manual":
+        reasons.append(_reason("manual_fleet", values))
+    else:
+        if m.hydra_machines:
+            canary_machines = counted(len(m.canary), "machine")
+            reasons.append(_reason("hydra_fleet", {**values, "canary_machines": canary_machines}))
+        if m.manual_machines:
+            found = {code for x in m.manual_machines for code in x.manual_reasons}
+            why = "; ".join(fragment(f"short_{code}") for code in MANUAL_REASONS if code in found)
+            manual_tentacles = sum(len(x.tentacles) for x in m.manual_machines)
+            reasons.append(
+                _reason(
+                    "manual_track",
+                    {
+                        "manual_tentacles": counted(manual_tentacles, "Tentacle"),
+                        "manual_machines": counted(len(m.manual_machines), "machine"),
+                        "why": why,
+                    },
+                )
+            )
+        polling = sum(
+            1 for x in m.hydra_machines for t in x.tentacles if t.communication_style == "polling"
+        )
+        if polling:
+            reasons.append(_reason("polling", {**values, "polling_count": polling}))
+    return reasons
+
+
+def _assumptions(
+    m: Migration, values: Mapping[str, object], first_no_return: str | None
+) -> list[str]:
+    text = wording()["assumptions"]
+    tentacles = m.installation.tentacles
+    found = [fill(text["handful"], values)]
+    if m.canary:
+        found.append(fill(text["canary"], values))
+    if m.approach == "manual" and m.machines:
+        found.append(text["manual_no_canary"])
+    if first_no_return is not None:
+        found.append(text["hydra_point_of_no_return"])
+    if m.hydra and any(not t.online for t in tentacles):
+        found.append(text["offline"])
+    unknown = sum(1 for t in tentacles if not t.version.strip())
+    if unknown:
+        found.append(fill(text["unknown_versions"], {"count": unknown}))
+    if any(x.polling for x in m.hydra_machines):
+        found.append(fill(text["polling_port"], values))
+    if m.installation.sql_server_ready:
+        found.append(text["sql_choice"])
+    found.append(text["duration"])
+    return found
 
 
 def make_plan(
-    installation: InstallationInput, settings: PlannerSettings = PlannerSettings()
+    installation: InstallationInput,
+    # PlannerSettings is frozen, so one shared default instance is safe.
+    settings: PlannerSettings = PlannerSettings(),  # noqa: B008
 ) -> Plan:
-    raise NotImplementedError
+    """Plan the upgrade of `installation`. Raises PlanningError for input it cannot plan."""
+    current = checked_version(installation.server_version, "server_version")
+    target = checked_version(installation.target_version, "target_version")
+    if target <= current:
+        raise PlanningError(
+            "target_version", f"Target {target} is not newer than the current version {current}"
+        )
+    _validate(installation)
+
+    legs = plan_path(current, target)
+    machines = tuple(group_machines(installation.tentacles))
+    steps = StepList()
+    entry: str | None = None  # the step the next hop's first steps wait for
+    migration: Migration | None = None
+    first_no_return: str | None = None
+    for index, leg in enumerate(legs):
+        if leg.kind == "2.6-migration":
+            migration = _migration(leg, index, installation, machines, settings)
+            steps.begin_hop(index, entry, legacy=leg.end.major >= 2018)
+            entry, first_no_return = build_migration(steps, migration)
+        elif leg.kind in ("pre-1.6", "1.6-to-2.6", "2.x-to-2.6"):
+            steps.begin_hop(index, entry)
+            entry = build_pre_two_six(steps, leg, len(installation.tentacles))
+        else:
+            steps.begin_hop(index, entry)
+            entry = build_modern(steps, leg, installation.tentacles)
+
+    common: dict[str, object] = {
+        "current": str(current),
+        "target": str(target),
+        "tentacle_count": len(installation.tentacles),
+        "tentacles": counted(len(installation.tentacles), "Tentacle"),
+        "threshold": settings.handful_threshold,
+        "polling_port": installation.polling_port,
+    }
+    reasons: list[str] = []
+    alternatives: list[Alternative] = []
+    assumptions: list[str] = []
+    warnings: list[PlanWarning] = []
+    if migration is not None:
+        m = migration
+        values = {**common, **m.values, "approach": m.approach, "recommended": m.recommended}
+        reasons = _reasons(m, values)
+        alternatives = [
+            Alternative(other, _why_not(other, m.recommended, installation, values))
+            for other in APPROACHES
+            if other != m.approach
+        ]
+        assumptions = _assumptions(m, values, first_no_return)
+        warnings = migration_warnings(m, values, first_no_return)
+    else:
+        reasons.append(_reason("not_migration", common))
+        if installation.approach is not None:
+            reasons.append(
+                _reason("override_ignored", {**common, "approach": installation.approach})
+            )
+    text = wording()["assumptions"]
+    if any(leg.end_label == catalogue().stops["lts_2018_10"].label for leg in legs):
+        assumptions.append(text["lts_patch"])
+    assumptions.append(text["latest_build"])
+    warnings += path_warnings(legs, migration, settings)
+
+    return Plan(
+        path=tuple(leg.hop() for leg in legs),
+        approach=migration.approach if migration else None,
+        recommended_approach=migration.recommended if migration else None,
+        approach_overridden=migration is not None and migration.approach != migration.recommended,
+        reasons=tuple(reasons),
+        alternatives=tuple(alternatives),
+        assumptions=tuple(assumptions),
+        warnings=sorted_warnings(warnings),
+        steps=ordered(steps.steps),
+        migration=migration.sizing if migration else None,
+        content_version=catalogue().content_version,
+        canary=tuple(name for x in (migration.canary if migration else ()) for name in x.names),
+    )

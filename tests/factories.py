@@ -1,0 +1,62 @@
+"""Small explicit helpers to build plans for tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from upgrade_planner.plans import planner, services
+
+
+def tentacle(name: str, **fields: Any) -> planner.TentacleInput:
+    fields.setdefault("hostname", f"{name}.corp")
+    fields.setdefault("environments", ("Production",))
+    fields.setdefault("roles", ("web",))
+    fields.setdefault("version", "2.6.5")
+    return planner.TentacleInput(name=name, **fields)
+
+
+def fleet(count: int, *, prefix: str = "web", **fields: Any) -> tuple[planner.TentacleInput, ...]:
+    return tuple(tentacle(f"{prefix}-{index:04d}", **fields) for index in range(1, count + 1))
+
+
+def installation(**fields: Any) -> planner.InstallationInput:
+    fields.setdefault("server_version", "2.6.5")
+    fields.setdefault("target_version", "3.17.14")
+    fields.setdefault("sql_server_ready", True)
+    fields.setdefault("tentacles", fleet(3))
+    return planner.InstallationInput(**fields)
+
+
+def create_plan(name: str = "Prod Octopus", **fields: Any) -> services.CreatedPlan:
+    return services.plan_create(name=name, installation=installation(**fields))
+
+
+def api_body(**fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "Prod Octopus",
+        "server_version": "2.6.5",
+        "target_version": "3.17.14",
+        "can_provision_new_server": True,
+        "sql_server_ready": True,
+        "uses_builtin_feed": False,
+        "backup_size_mb": 300,
+        "polling_port": 10943,
+        "approach": None,
+        "tentacles": [
+            {
+                "name": "web-01",
+                "hostname": "web-01.corp",
+                "port": 10933,
+                "version": "2.6.5",
+                "communication_style": "listening",
+                "environments": ["Production"],
+                "roles": ["web"],
+                "os": "Windows Server 2012 R2",
+                "service_account": "",
+                "restricted_permissions": False,
+                "online": True,
+            }
+        ],
+    }
+    body.update(fields)
+    return body

@@ -1,0 +1,113 @@
+"""The start page and the plan page in headless Chromium, as a user goes through them."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.factories import create_plan, fleet, tentacle
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def console_errors(page):
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    return errors
+
+
+def test_filling_the_form_with_typed_rows_makes_a_plan(live_server, page, screenshot):
+    errors = console_errors(page)
+    page.goto(live_server.url + "/")
+    page.get_by_label("Plan name").fill("Prod Octopus")
+    page.get_by_label("Current Octopus Server version").fill("2.6.5.1581")
+    page.get_by_label("A SQL Server for Octopus is ready").check()
+    page.get_by_label("Tentacle 1 name").fill("web-01")
+    page.get_by_label("Tentacle 1 hostname").fill("web-01.corp")
+    page.get_by_role("button", name="+ Add a Tentacle").click()
+    page.get_by_label("Tentacle 2 name").fill("app-01")
+    page.get_by_label("Tentacle 2 communication style").select_option("polling")
+    page.get_by_label("Tentacle 2 service account").fill("CORP\\svc-octo")
+    screenshot(page, "start-filled")
+
+    page.get_by_role("button", name="Make the plan").click()
+
+    page.wait_for_url(re.compile(r"/p/[\w-]+/$"))
+    assert page.get_by_role("heading", level=1).inner_text() == "Prod Octopus"
+    assert page.get_by_text("Recommended approach").first.is_visible()
+    assert errors == []
+    screenshot(page, "plan-new-server")
+
+
+def test_a_bad_csv_shows_line_and_column_and_saves_nothing(live_server, page, screenshot):
+    page.goto(live_server.url + "/")
+    page.get_by_label("Plan name").fill("Broken")
+    page.get_by_label("Current Octopus Server version").fill("2.6.5")
+    page.get_by_label("Paste CSV").fill("name,port\nweb-01,abc\nweb-01,10933\n")
+
+    page.get_by_role("button", name="Make the plan").click()
+
+    alert = page.locator("#csv-errors")
+    assert "Line 2" in alert.inner_text()
+    assert "Line 3" in alert.inner_text()
+    assert page.url.rstrip("/") == live_server.url
+    screenshot(page, "start-bad-csv")
+
+
+def test_an_invalid_version_is_shown_next_to_its_field(live_server, page, phone_page, screenshot):
+    for current, name in ((page, "start-bad-version"), (phone_page, "start-bad-version-phone")):
+        current.goto(live_server.url + "/")
+        current.get_by_label("Plan name").fill("Typo")
+        current.get_by_label("Current Octopus Server version").fill("2.6")
+        current.get_by_label("Current Octopus Server version").fill("v2.six")
+        current.get_by_role("button", name="Make the plan").click()
+        assert "v2.six" in current.locator("#server_version-errors").inner_text()
+        screenshot(current, name)
+
+
+def test_the_in_place_plan_page_with_a_mixed_fleet(live_server, page, phone_page, screenshot):
+    tentacles = (
+        tentacle("web-01", environments=("Production",)),
+        tentacle("web-02", communication_style="polling", service_account="CORP\\svc"),
+        tentacle("db-01", hostname="db.corp", roles=("sql",)),
+        tentacle("db-01b", hostname="db.corp", roles=("sql",)),
+        tentacle("legacy-01", online=False, environments=("Test",)),
+        tentacle("locked-01", restricted_permissions=True),
+        *fleet(30, prefix="app"),
+    )
+    created = create_plan(can_provision_new_server=False, uses_builtin_feed=True,
+                          backup_size_mb=800, tentacles=tentacles)
+    errors = console_errors(page)
+
+    page.goto(f"{live_server.url}/p/{created.edit_token}/")
+
+    assert page.get_by_role("heading", name=re.compile("Recommended approach")).is_visible()
+    assert page.locator("#warning-wrong-order-strands-tentacles").is_visible()
+    assert page.get_by_role("button", name=re.compile("Copy the read-only link")).is_visible()
+    assert errors == []
+    screenshot(page, "plan-in-place")
+    phone_page.goto(f"{live_server.url}/p/{created.edit_token}/")
+    screenshot(phone_page, "plan-in-place-phone")
+
+
+def test_the_plan_page_for_5000_tentacles_filters_searches_and_pages(live_server, page, screenshot):
+    many = fleet(4000, prefix="web", environments=("Production",)) + fleet(
+        1000, prefix="db", environments=("Staging",), roles=("sql",), communication_style="polling"
+    )
+    created = create_plan(tentacles=many)
+
+    page.goto(f"{live_server.url}/p/{created.edit_token}/")
+    assert "page 1 of" in page.locator("#tentacles").inner_text()
+
+    page.get_by_label("Environment").select_option("Staging")
+    expect(page.locator("#tentacles")).to_contain_text("1000 steps match")
+    page.get_by_label("Search").fill("db-0999")
+    expect(page.locator("#tentacles")).to_contain_text("1 step match")
+    assert page.locator(".tentacle-table tbody tr").count() == 1
+    screenshot(page, "plan-5000-filtered")
+
+    page.goto(f"{live_server.url}/p/{created.edit_token}/?page=3")
+    assert "page 3 of" in page.locator("#tentacles").inner_text()
+    page.get_by_role("link", name="Next →").click()
+    page.wait_for_url(re.compile(r"page=4"))
+    assert "page 4 of" in page.locator("#tentacles").inner_text()

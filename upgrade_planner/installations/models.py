@@ -1,0 +1,75 @@
+"""What the customer has: an Octopus server and its Tentacles, as they described them."""
+
+import uuid
+
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class CommunicationStyle(models.TextChoices):
+    LISTENING = "listening", "Listening"
+    POLLING = "polling", "Polling"
+
+
+class Installation(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    server_version = models.CharField(max_length=40)
+    target_version = models.CharField(max_length=40)
+    can_provision_new_server = models.BooleanField(default=True)
+    sql_server_ready = models.BooleanField(default=False)
+    uses_builtin_feed = models.BooleanField(default=False)
+    backup_size_mb = models.PositiveIntegerField(null=True, blank=True)
+    document_count = models.PositiveIntegerField(null=True, blank=True)
+    history_days_to_keep = models.PositiveIntegerField(null=True, blank=True)
+    polling_port = models.PositiveIntegerField(default=10943)
+    old_server_url = models.CharField(max_length=500, blank=True)
+    new_server_url = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(polling_port__gte=1, polling_port__lte=65535),
+                name="installation_polling_port_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.server_version} → {self.target_version})"
+
+
+class Tentacle(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    installation = models.ForeignKey(
+        Installation, on_delete=models.CASCADE, related_name="tentacles"
+    )
+    position = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    hostname = models.CharField(max_length=253, blank=True)
+    port = models.PositiveIntegerField(null=True, blank=True)
+    version = models.CharField(max_length=40, blank=True)
+    communication_style = models.CharField(
+        max_length=20, choices=CommunicationStyle.choices, default=CommunicationStyle.LISTENING
+    )
+    environments = models.JSONField(default=list, blank=True)
+    roles = models.JSONField(default=list, blank=True)
+    os = models.CharField(max_length=200, blank=True)
+    service_account = models.CharField(max_length=200, blank=True)
+    restricted_permissions = models.BooleanField(default=False)
+    online = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(
+                "installation", Lower("name"), name="tentacle_name_unique_per_installation"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(port__isnull=True) | models.Q(port__gte=1, port__lte=65535),
+                name="tentacle_port_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,345 @@
+"""The JSON API under /api/v1/, described by /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any, Literal
+
+from django.db import IntegrityError, transaction
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from ninja import Field, NinjaAPI, Schema
+from ninja.errors import HttpError, ValidationError
+from pydantic import ConfigDict
+
+from upgrade_planner.installations import inventory
+from upgrade_planner.installations.server_urls import clean_server_url
+from upgrade_planner.plans import planner, services
+from upgrade_planner.plans.access import LinkReplaced, link_for_token
+from upgrade_planner.plans.documents import dependency_ids, etag_for, plan_document, step_document
+from upgrade_planner.plans.exports import checklist_csv, checklist_markdown
+from upgrade_planner.plans.models import IdempotencyRecord, Plan
+
+API_DESCRIPTION = """\
+Plans an Octopus Deploy upgrade and tracks it step by step.
+
+Plans are addressed by the token in their edit or read-only link. Step kinds of the
+2.6 → 3.x / 2018.10 hop are fixed by the product contract; every kind the planner emits is
+listed below.
+
+""" + "\n".join(f"- `{kind}`: {text}" for kind, text in sorted(planner.STEP_KINDS.items()))
+
+api = NinjaAPI(
+    title="Octopus Upgrade Planner",
+    version="1",
+    description=API_DESCRIPTION,
+    urls_namespace="api",
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+)
+
+
+class PlanIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., min_length=1, max_length=200)
+    server_version: str = Field(..., max_length=40, examples=["2.6.5"])
+    target_version: str = Field(..., max_length=40, examples=["3.17.14"])
+    can_provision_new_server: bool = True
+    sql_server_ready: bool = False
+    uses_builtin_feed: bool = False
+    backup_size_mb: int | None = Field(None, ge=0, le=10_000_000)
+    document_count: int | None = Field(None, ge=0, le=1_000_000_000)
+    history_days_to_keep: int | None = Field(None, ge=1, le=36_500)
+    polling_port: int = Field(10943, ge=1, le=65535)
+    approach: Literal["new-server", "in-place", "manual"] | None = None
+    old_server_url: str = Field("", max_length=500)
+    old_server_api_key: str = Field("", max_length=200, json_schema_extra={"writeOnly": True})
+    new_server_url: str = Field("", max_length=500)
+    new_server_api_key: str = Field("", max_length=200, json_schema_extra={"writeOnly": True})
+    tentacles: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description=(
+            "One object per Tentacle: name (required), hostname, port, version, "
+            "communication_style (listening|polling), environments, roles, os, "
+            "service_account, restricted_permissions, online."
+        ),
+        max_length=inventory.MAX_ROWS,
+    )
+
+
+def errors_response(errors: dict[str, list[str]], status: int = 422) -> JsonResponse:
+    return JsonResponse({"errors": errors}, status=status)
+
+
+def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [part for part in loc if part not in ("body", "payload")]
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+_FRIENDLY = {
+    "missing": "This field is required.",
+    "extra_forbidden": "Unknown field.",
+    "int_parsing": "Enter a whole number.",
+    "int_type": "Enter a whole number.",
+    "bool_parsing": "Enter true or false.",
+    "bool_type": "Enter true or false.",
+    "string_type": "Enter text.",
+    "list_type": "Enter a list.",
+    "dict_type": "Each Tentacle must be an object.",
+    "literal_error": "Choose one of: new-server, in-place, manual, or null.",
+}
+
+
+@api.exception_handler(ValidationError)
+def validation_failed(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors:
+        kind = error.get("type", "")
+        ctx = error.get("ctx") or {}
+        if kind in _FRIENDLY:
+            message = _FRIENDLY[kind]
+        elif kind == "greater_than_equal":
+            message = f"Must be at least {ctx.get('ge')}."
+        elif kind == "less_than_equal":
+            message = f"Must be at most {ctx.get('le')}."
+        elif kind in {"string_too_short", "string_too_long", "too_long", "too_short"}:
+            message = str(error.get("msg", "Wrong length.")).capitalize() + "."
+        else:
+            message = str(error.get("msg", "Invalid value."))
+        errors.setdefault(_field_path(error.get("loc", ())), []).append(message)
+    return errors_response(errors)
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # django-ninja reports an unparseable body as a bare 400; say which part is wrong.
+    if exc.status_code == 400:
+        return errors_response({"body": ["The body is not valid JSON."]}, status=400)
+    return JsonResponse({"error": str(exc)}, status=exc.status_code)
+
+
+@api.exception_handler(LinkReplaced)
+def link_replaced(request: HttpRequest, exc: LinkReplaced) -> HttpResponse:
+    return JsonResponse(
+        {
+            "error": "link-replaced",
+            "detail": "This link was replaced; ask an editor for the new one.",
+        },
+        status=410,
+    )
+
+
+@api.exception_handler(Http404)
+def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return JsonResponse({"error": "not-found", "detail": str(exc) or "Not found."}, status=404)
+
+
+def installation_input(payload: PlanIn) -> planner.InstallationInput:
+    """Validate what pydantic cannot (URLs, Tentacle rows) and build the planner's input,
+    collecting every error before raising."""
+    errors: dict[str, list[str]] = {}
+    urls: dict[str, str] = {}
+    for field in ("old_server_url", "new_server_url"):
+        try:
+            urls[field] = clean_server_url(getattr(payload, field))
+        except ValueError as error:
+            errors[field] = [str(error)]
+    if not payload.name.strip():
+        errors["name"] = ["Give the plan a name."]
+    tentacles: list[planner.TentacleInput] = []
+    try:
+        tentacles = inventory.parse_rows(payload.tentacles)
+    except inventory.InventoryInvalid as invalid:
+        for field, messages in invalid.as_field_dict().items():
+            errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise services.PlanInputInvalid(errors)
+    return planner.InstallationInput(
+        server_version=payload.server_version,
+        target_version=payload.target_version,
+        can_provision_new_server=payload.can_provision_new_server,
+        sql_server_ready=payload.sql_server_ready,
+        uses_builtin_feed=payload.uses_builtin_feed,
+        backup_size_mb=payload.backup_size_mb,
+        document_count=payload.document_count,
+        history_days_to_keep=payload.history_days_to_keep,
+        polling_port=payload.polling_port,
+        old_server_url=urls.get("old_server_url", ""),
+        new_server_url=urls.get("new_server_url", ""),
+        approach=payload.approach,
+        tentacles=tuple(tentacles),
+    )
+
+
+@api.exception_handler(services.PlanInputInvalid)
+def plan_input_invalid(request: HttpRequest, exc: services.PlanInputInvalid) -> HttpResponse:
+    return errors_response(exc.errors)
+
+
+@api.post("/plans", response={201: dict[str, Any]}, summary="Create a plan")
+def create_plan(request: HttpRequest, payload: PlanIn) -> HttpResponse:
+    created = services.plan_create(
+        name=payload.name.strip(), installation=installation_input(payload)
+    )
+    document = plan_document(created.plan)
+    document.update(
+        edit_token=created.edit_token,
+        view_token=created.view_token,
+        edit_url=request.build_absolute_uri(f"/p/{created.edit_token}/"),
+        view_url=request.build_absolute_uri(f"/v/{created.view_token}/"),
+    )
+    response = JsonResponse(document, status=201)
+    response["ETag"] = etag_for(created.plan)
+    response["Location"] = f"/api/v1/plans/{created.view_token}"
+    return response
+
+
+@api.get("/plans/{token}", response={200: dict[str, Any]}, summary="Read a plan")
+def read_plan(request: HttpRequest, token: str) -> HttpResponse:
+    link = link_for_token(token)
+    etag = etag_for(link.plan)
+    if etag in request.headers.get("If-None-Match", ""):
+        response = HttpResponse(status=304)
+    else:
+        response = JsonResponse(plan_document(link.plan))
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def _export(token: str, render: Any, content_type: str, extension: str) -> HttpResponse:
+    link = link_for_token(token)
+    response = HttpResponse(render(plan_document(link.plan)), content_type=content_type)
+    slug = "".join(c if c.isalnum() else "-" for c in link.plan.name.lower()).strip("-")
+    response["Content-Disposition"] = f'attachment; filename="{slug or "plan"}.{extension}"'
+    return response
+
+
+@api.get("/plans/{token}/export.md", summary="The checklist as Markdown")
+def export_markdown(request: HttpRequest, token: str) -> HttpResponse:
+    return _export(token, checklist_markdown, "text/markdown; charset=utf-8", "md")
+
+
+@api.get("/plans/{token}/export.csv", summary="The checklist as CSV")
+def export_csv(request: HttpRequest, token: str) -> HttpResponse:
+    return _export(token, checklist_csv, "text/csv; charset=utf-8", "csv")
+
+
+ACTION_BODY = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "actor": {"type": "string", "description": "Who is acting, for the log"},
+                    "reason": {
+                        "type": "string",
+                        "description": "Required for skip and reopen",
+                    },
+                },
+            }
+        }
+    },
+    "required": False,
+}
+
+
+@api.post(
+    "/plans/{token}/steps/{step_id}/{action}",
+    summary="Start, complete, skip or reopen a step",
+    openapi_extra={
+        "requestBody": ACTION_BODY,
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 200},
+                "description": "A replay with the same key returns the first response.",
+            }
+        ],
+    },
+    response={
+        200: dict[str, Any],
+        403: dict[str, Any],
+        404: dict[str, Any],
+        409: dict[str, Any],
+        422: dict[str, Any],
+    },
+)
+def step_action(request: HttpRequest, token: str, step_id: str, action: str) -> HttpResponse:
+    link = link_for_token(token)
+    if not link.can_edit:
+        return JsonResponse(
+            {"error": "read-only", "detail": "This is a read-only link; use the edit link."},
+            status=403,
+        )
+    if action not in services.STEP_ACTIONS:
+        raise Http404(f"Unknown action {action!r}: use start, complete, skip or reopen.")
+    try:
+        step_uuid = uuid.UUID(step_id)
+    except ValueError:
+        raise Http404("No such step in this plan.") from None
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return errors_response({"body": ["The body is not valid JSON."]})
+    if not isinstance(body, dict):
+        return errors_response({"body": ["The body must be a JSON object."]})
+    errors = {
+        field: ["Must be text."]
+        for field in ("actor", "reason")
+        if not isinstance(body.get(field, ""), str)
+    }
+    if errors:
+        return errors_response(errors)
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        status, payload = _act(link.plan, step_uuid, action, body)
+        return JsonResponse(payload, status=status)
+    if len(key) > 200:
+        return errors_response({"Idempotency-Key": ["At most 200 characters."]})
+    fingerprint = hashlib.sha256(
+        json.dumps([str(step_uuid), action, body], sort_keys=True).encode()
+    ).hexdigest()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(
+                    plan=link.plan, key=key, fingerprint=fingerprint
+                )
+        except IntegrityError:
+            first = IdempotencyRecord.objects.get(plan=link.plan, key=key)
+            if first.fingerprint != fingerprint:
+                return errors_response(
+                    {"Idempotency-Key": ["This key was already used for a different request."]}
+                )
+            response = JsonResponse(first.body, status=first.status_code)
+            response["Idempotent-Replayed"] = "true"
+            return response
+        status, payload = _act(link.plan, step_uuid, action, body)
+        record.status_code, record.body = status, payload
+        record.save(update_fields=["status_code", "body"])
+    return JsonResponse(payload, status=status)
+
+
+def _act(
+    plan: Plan, step_id: uuid.UUID, action: str, body: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
+    kwargs: dict[str, Any] = {"step_id": step_id, "plan": plan, "actor": body.get("actor", "")}
+    if action in {"skip", "reopen"}:
+        kwargs["reason"] = body.get("reason", "")
+    try:
+        step = services.STEP_ACTIONS[action](**kwargs)
+    except services.StepNotFound:
+        return 404, {"error": "not-found", "detail": "No such step in this plan."}
+    except services.ReasonRequired as refused:
+        return 422, {"errors": {"reason": [refused.message]}}
+    except services.TransitionRefused as refused:
+        return 409, {"error": refused.code, "detail": refused.message, **refused.details}
+    return 200, step_document(step, dependency_ids(step))

@@ -1,0 +1,124 @@
+"""The plan document (product contract §5.2), built with a fixed number of queries."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from upgrade_planner.installations.models import Installation, Tentacle
+from upgrade_planner.plans.models import Plan, Step, StepDependency, StepState
+
+
+def etag_for(plan: Plan) -> str:
+    return f'"{plan.id.hex[:12]}-{plan.version}"'
+
+
+def tentacle_document(tentacle: Tentacle) -> dict[str, Any]:
+    return {
+        "name": tentacle.name,
+        "hostname": tentacle.hostname,
+        "port": tentacle.port,
+        "version": tentacle.version,
+        "communication_style": tentacle.communication_style,
+        "environments": tentacle.environments,
+        "roles": tentacle.roles,
+        "os": tentacle.os,
+        "service_account": tentacle.service_account,
+        "restricted_permissions": tentacle.restricted_permissions,
+        "online": tentacle.online,
+    }
+
+
+def instance_document(installation: Installation, tentacles: list[Tentacle]) -> dict[str, Any]:
+    return {
+        "server_version": installation.server_version,
+        "target_version": installation.target_version,
+        "can_provision_new_server": installation.can_provision_new_server,
+        "sql_server_ready": installation.sql_server_ready,
+        "uses_builtin_feed": installation.uses_builtin_feed,
+        "backup_size_mb": installation.backup_size_mb,
+        "document_count": installation.document_count,
+        "history_days_to_keep": installation.history_days_to_keep,
+        "polling_port": installation.polling_port,
+        "old_server_url": installation.old_server_url,
+        "new_server_url": installation.new_server_url,
+        "tentacles": [tentacle_document(tentacle) for tentacle in tentacles],
+    }
+
+
+def dependency_map(plan: Plan) -> dict[Any, list[str]]:
+    """Step id → ids of its prerequisites, in one query."""
+    prerequisites: dict[Any, list[str]] = defaultdict(list)
+    pairs = StepDependency.objects.filter(plan=plan).values_list("step_id", "prerequisite_id")
+    for step_id, prerequisite_id in pairs:
+        prerequisites[step_id].append(str(prerequisite_id))
+    return prerequisites
+
+
+def dependency_ids(step: Step) -> list[str]:
+    return [
+        str(pk)
+        for pk in StepDependency.objects.filter(step=step).values_list("prerequisite_id", flat=True)
+    ]
+
+
+def step_document(step: Step, depends_on: list[str]) -> dict[str, Any]:
+    return {
+        "id": str(step.id),
+        "key": step.key,
+        "kind": step.kind,
+        "title": step.title,
+        "hop": step.hop,
+        "phase": step.phase,
+        "tentacle": step.tentacle or None,
+        "tentacles": step.tentacles,
+        "optional": step.optional,
+        "canary": step.canary,
+        "method": step.method or None,
+        "point_of_no_return": step.point_of_no_return,
+        "fleet_gate": step.fleet_gate,
+        "state": step.state,
+        "depends_on": depends_on,
+        "source": step.source,
+        "detail": step.detail,
+        "evidence": step.evidence,
+    }
+
+
+def progress_of(states: list[str]) -> dict[str, int]:
+    return {
+        "total": len(states),
+        "done": states.count(StepState.DONE),
+        "skipped": states.count(StepState.SKIPPED),
+        "blocked": states.count(StepState.BLOCKED),
+        "ready": states.count(StepState.READY),
+        "in_progress": states.count(StepState.IN_PROGRESS),
+        "failed": states.count(StepState.FAILED),
+    }
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """The whole plan. `plan.installation` should already be loaded (select_related)."""
+    tentacles = list(Tentacle.objects.filter(installation_id=plan.installation_id))
+    steps = list(Step.objects.current().filter(plan=plan))
+    prerequisites = dependency_map(plan)
+    return {
+        "id": str(plan.id),
+        "name": plan.name,
+        "version": plan.version,
+        "content_version": plan.content_version,
+        "created_at": plan.created_at.isoformat().replace("+00:00", "Z"),
+        "instance": instance_document(plan.installation, tentacles),
+        "approach": plan.approach or None,
+        "recommended_approach": plan.recommended_approach or None,
+        "approach_overridden": plan.approach_overridden,
+        "reasons": plan.reasons,
+        "alternatives": plan.alternatives,
+        "assumptions": plan.assumptions,
+        "path": plan.path,
+        "warnings": plan.warnings,
+        "migration": plan.migration,
+        "canary": plan.canary,
+        "progress": progress_of([step.state for step in steps]),
+        "steps": [step_document(step, prerequisites.get(step.id, [])) for step in steps],
+    }

@@ -1,0 +1,244 @@
+"""What we recommend and track: plans, their steps and dependencies, links and activity."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from upgrade_planner.installations.models import Installation
+
+
+class Approach(models.TextChoices):
+    NEW_SERVER = "new-server", "New server"
+    IN_PLACE = "in-place", "In-place"
+    MANUAL = "manual", "Manual"
+
+
+class StepState(models.TextChoices):
+    BLOCKED = "blocked", "Blocked"
+    READY = "ready", "Ready"
+    IN_PROGRESS = "in-progress", "In progress"
+    DONE = "done", "Done"
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed"
+
+
+# A prerequisite in one of these states no longer holds its dependents back.
+SATISFIED_STATES = frozenset({StepState.DONE, StepState.SKIPPED})
+
+
+class Plan(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    installation = models.OneToOneField(Installation, on_delete=models.CASCADE, related_name="plan")
+    name = models.CharField(max_length=200)
+    # Bumped by every change; the ETag of every read.
+    version = models.PositiveIntegerField(default=1)
+    approach = models.CharField(max_length=20, choices=Approach.choices, blank=True)
+    recommended_approach = models.CharField(max_length=20, choices=Approach.choices, blank=True)
+    approach_overridden = models.BooleanField(default=False)
+    # The planner's explanations are read whole and never queried into: JSON keeps a read
+    # of the plan to a fixed number of queries.
+    reasons = models.JSONField(default=list)
+    alternatives = models.JSONField(default=list)
+    assumptions = models.JSONField(default=list)
+    path = models.JSONField(default=list)
+    warnings = models.JSONField(default=list)
+    migration = models.JSONField(null=True, blank=True)
+    canary = models.JSONField(default=list)
+    content_version = models.CharField(max_length=40)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LinkKind(models.TextChoices):
+    EDIT = "edit", "Edit"
+    VIEW = "view", "Read-only"
+
+
+def hash_token(token: str) -> str:
+    """Tokens are 256-bit random values, so a plain SHA-256 is enough to keep them secret."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def view_token_from_seed(seed: str) -> str:
+    """The read-only token, derived from a stored random seed with the server's secret key.
+
+    Editors must be able to see the read-only link again, yet the database must never hold a
+    usable token: it holds the seed, and only a server that also has SECRET_KEY can turn it
+    into the token (256 bits, URL-safe).
+    """
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"plan-view-link:{seed}".encode(), hashlib.sha256
+    ).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+class PlanLinkQuerySet(models.QuerySet["PlanLink"]):
+    def for_token(self, token: str) -> PlanLinkQuerySet:
+        """The link (current or replaced) whose token is `token`, with its plan."""
+        return self.select_related("plan").filter(token_hash=hash_token(token))
+
+
+class PlanLink(models.Model):
+    """A share link. Only the hash of its token is stored; a rotated link keeps its row with
+    `replaced_at` set so that visitors learn it was replaced rather than never existed."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="links")
+    kind = models.CharField(max_length=10, choices=LinkKind.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    # Read-only links only: see view_token_from_seed. Edit tokens are never recoverable.
+    seed = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    replaced_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PlanLinkQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "kind"],
+                condition=models.Q(replaced_at__isnull=True),
+                name="one_current_link_per_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} link of {self.plan_id}"
+
+    @property
+    def can_edit(self) -> bool:
+        return self.kind == LinkKind.EDIT
+
+    @property
+    def view_token(self) -> str:
+        return view_token_from_seed(self.seed) if self.seed else ""
+
+
+class StepQuerySet(models.QuerySet["Step"]):
+    def current(self) -> StepQuerySet:
+        """Steps that are part of the plan now (not retired by an inventory re-sync)."""
+        return self.filter(retired=False)
+
+
+class Step(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="steps")
+    key = models.CharField(max_length=300)
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=60)
+    title = models.CharField(max_length=300)
+    detail = models.TextField(blank=True)
+    phase = models.CharField(max_length=20)
+    hop = models.PositiveSmallIntegerField()
+    source = models.CharField(max_length=300)
+    optional = models.BooleanField(default=False)
+    tentacle = models.CharField(max_length=200, blank=True)
+    tentacles = models.JSONField(default=list, blank=True)
+    tentacle_ref = models.ForeignKey(
+        "installations.Tentacle",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="steps",
+    )
+    # "|env=Production|role=web|style=polling|": lets the per-Tentacle table filter in SQL on
+    # every database without JSON lookups.
+    labels = models.TextField(blank=True)
+    canary = models.BooleanField(default=False)
+    method = models.CharField(max_length=10, blank=True)
+    point_of_no_return = models.BooleanField(default=False)
+    fleet_gate = models.BooleanField(default=False)
+    state = models.CharField(max_length=20, choices=StepState.choices, default=StepState.BLOCKED)
+    evidence = models.JSONField(default=list, blank=True)
+    retired = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    depends_on: models.ManyToManyField[Step, StepDependency] = models.ManyToManyField(
+        "self", through="StepDependency", symmetrical=False, related_name="dependents"
+    )
+
+    objects = StepQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "key"], name="step_key_unique_per_plan"),
+            models.CheckConstraint(
+                condition=models.Q(state__in=StepState.values), name="step_state_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["plan", "state"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class StepDependency(models.Model):
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="+")
+    prerequisite = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="+")
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["step", "prerequisite"], name="dependency_unique"),
+            models.CheckConstraint(
+                condition=~models.Q(step=models.F("prerequisite")), name="dependency_not_self"
+            ),
+        ]
+        indexes = [models.Index(fields=["prerequisite"])]
+
+    def __str__(self) -> str:
+        return f"{self.step_id} after {self.prerequisite_id}"
+
+
+class Activity(models.Model):
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="activities")
+    step = models.ForeignKey(
+        Step, on_delete=models.SET_NULL, null=True, blank=True, related_name="activities"
+    )
+    actor = models.CharField(max_length=100, blank=True)
+    action = models.CharField(max_length=40)
+    from_state = models.CharField(max_length=20, blank=True)
+    to_state = models.CharField(max_length=20, blank=True)
+    reason = models.TextField(blank=True)
+    details: Any = models.JSONField(default=dict, blank=True)
+    plan_version = models.PositiveIntegerField()
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "activities"
+        indexes = [models.Index(fields=["plan", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.actor or 'someone'} {self.action}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to an API request sent with an Idempotency-Key, replayed on retries."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(default=0)
+    body: Any = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "key"], name="idempotency_key_unique_per_plan")
+        ]
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,0 +1,319 @@
+"""What the plan page shows, read with a fixed number of queries whatever the plan's size."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from django.core.paginator import Paginator
+from django.db.models import Count, Min, Q
+from django.http import HttpRequest, QueryDict
+from django.urls import reverse
+
+from upgrade_planner.installations.models import Tentacle
+from upgrade_planner.plans.charts import state_bar_chart
+from upgrade_planner.plans.models import (
+    SATISFIED_STATES,
+    Activity,
+    LinkKind,
+    PlanLink,
+    Step,
+    StepDependency,
+    StepState,
+)
+
+PHASE_LABELS = {
+    "prepare": "Prepare",
+    "install": "Install the server",
+    "migrate": "Migrate the data",
+    "tentacles": "Upgrade the Tentacles",
+    "verify": "Verify",
+    "finish": "Finish",
+}
+APPROACH_LABELS = {
+    "new-server": "New server",
+    "in-place": "In-place",
+    "manual": "Manual",
+}
+KIND_LABELS = {
+    "upgrade-tentacle": "Upgrade",
+    "reconfigure-service-account": "Re-apply the service account",
+    "reinstall-tentacle-service": "Reinstall the service",
+}
+FLEET_LABELS = {
+    "upgrade-tentacle": "Upgrade the Tentacles",
+    "reconfigure-service-account": "Re-apply custom service accounts",
+    "reinstall-tentacle-service": "Reinstall the Tentacle services",
+}
+TENTACLES_PER_PAGE = 50
+FleetKey = tuple[int, str, str, bool]  # hop, phase, kind, canary
+ACTIVITY_SHOWN = 15
+STATE_ORDER = [s.value for s in StepState]
+
+
+@dataclass(frozen=True)
+class TentacleFilters:
+    state: str = ""
+    environment: str = ""
+    role: str = ""
+    style: str = ""
+    search: str = ""
+    page: int = 1
+
+    @classmethod
+    def from_query(cls, query: QueryDict) -> TentacleFilters:
+        page = query.get("page", "1")
+        return cls(
+            state=query.get("state", "") if query.get("state") in STATE_ORDER else "",
+            environment=query.get("environment", "")[:200],
+            role=query.get("role", "")[:200],
+            style=query.get("style", "") if query.get("style") in {"listening", "polling"} else "",
+            search=query.get("q", "").strip()[:200],
+            page=int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1,
+        )
+
+    def query(self, **changes: Any) -> str:
+        values = {
+            "state": self.state,
+            "environment": self.environment,
+            "role": self.role,
+            "style": self.style,
+            "q": self.search,
+            "page": self.page,
+        } | changes
+        return urlencode({k: v for k, v in values.items() if v and not (k == "page" and v == 1)})
+
+    @property
+    def active(self) -> bool:
+        return any([self.state, self.environment, self.role, self.style, self.search])
+
+
+@dataclass
+class ChecklistGroup:
+    hop: int
+    phase: str
+    label: str
+    steps: list[Step] = field(default_factory=list)
+    fleets: list[dict[str, Any]] = field(default_factory=list)
+
+
+class PlanPage:
+    def __init__(
+        self,
+        *,
+        link: PlanLink,
+        token: str,
+        can_edit: bool,
+        filters: TentacleFilters,
+        request: HttpRequest,
+    ) -> None:
+        self.link = link
+        self.can_edit = can_edit
+        self.plan = link.plan
+        self.token = token
+        self.filters = filters
+        self.request = request
+
+    def context(self) -> dict[str, Any]:
+        plan = self.plan
+        steps = list(Step.objects.current().filter(plan=plan, tentacle="").order_by("position"))
+        counts = Counter(
+            dict(
+                Step.objects.current()
+                .filter(plan=plan)
+                .values_list("state")
+                .annotate(n=Count("id"))
+                .values_list("state", "n")
+            )
+        )
+        fleet_counts: dict[FleetKey, Counter[str]] = defaultdict(Counter)
+        fleet_first: dict[FleetKey, int] = {}
+        for hop, phase, kind, canary, state, n, first in (
+            Step.objects.current()
+            .filter(plan=plan)
+            .exclude(tentacle="")
+            .values_list("hop", "phase", "kind", "canary", "state")
+            .annotate(n=Count("id"), first=Min("position"))
+            .values_list("hop", "phase", "kind", "canary", "state", "n", "first")
+        ):
+            key = (hop, phase, kind, canary)
+            fleet_counts[key][state] += n
+            fleet_first[key] = min(first, fleet_first.get(key, first))
+
+        tentacle_steps = self._tentacle_page()
+        visible = steps + list(tentacle_steps.object_list)
+        waiting = self._waiting_for([step.id for step in visible])
+        for step in visible:
+            step.waiting_for = waiting.get(step.id, "")  # type: ignore[attr-defined]
+
+        total = sum(counts.values())
+        finished = counts[StepState.DONE] + counts[StepState.SKIPPED]
+        upgrade_states = Counter[str]()
+        for (_, _, kind, _), by_state in fleet_counts.items():
+            if kind == "upgrade-tentacle":
+                upgrade_states.update(by_state)
+        environments, roles = self._facets()
+        can_edit = self.can_edit
+        base = reverse("plan-edit" if can_edit else "plan-view", kwargs={"token": self.token})
+        poll = "plan-poll" if self.link.kind == LinkKind.EDIT and can_edit else "plan-view-poll"
+        return {
+            "plan": plan,
+            "installation": plan.installation,
+            "can_edit": can_edit,
+            "token": self.token,
+            "base_url": base,
+            "poll_url": reverse(poll, kwargs={"token": self.token}),
+            "share": self._share_links() if can_edit else None,
+            "approach_label": APPROACH_LABELS.get(plan.approach, ""),
+            "recommended_label": APPROACH_LABELS.get(plan.recommended_approach, ""),
+            "alternatives": [
+                {**alt, "label": APPROACH_LABELS.get(alt["approach"], alt["approach"])}
+                for alt in plan.alternatives
+            ],
+            "approach_choices": list(APPROACH_LABELS.items()),
+            "checklist": self._checklist(steps, fleet_counts, fleet_first),
+            "progress": {
+                "total": total,
+                "finished": finished,
+                "percent": round(100 * finished / total) if total else 0,
+                "by_state": [(state, counts[state]) for state in STATE_ORDER],
+            },
+            "tentacle_chart": state_bar_chart(
+                [(state, upgrade_states[state]) for state in STATE_ORDER],
+                title="Tentacle upgrades by state",
+            )
+            if upgrade_states
+            else "",
+            "tentacle_total": sum(upgrade_states.values()),
+            "tentacle_page": tentacle_steps,
+            "tentacle_states": [(state, upgrade_states[state]) for state in STATE_ORDER],
+            "filters": self.filters,
+            "environments": environments,
+            "roles": roles,
+            "states": STATE_ORDER,
+            "kind_labels": KIND_LABELS,
+            "activities": list(
+                Activity.objects.filter(plan=plan).select_related("step")[:ACTIVITY_SHOWN]
+            ),
+            "actor": self.request.session.get("actor", ""),
+        }
+
+    def _share_links(self) -> dict[str, Any]:
+        view_link = (
+            PlanLink.objects.filter(plan=self.plan, kind=LinkKind.VIEW, replaced_at__isnull=True)
+            .only("seed", "created_at")
+            .first()
+        )
+        build = self.request.build_absolute_uri
+        return {
+            "edit_url": build(reverse("plan-edit", kwargs={"token": self.token})),
+            "edit_created": self.link.created_at,
+            "view_url": build(reverse("plan-view", kwargs={"token": view_link.view_token}))
+            if view_link
+            else "",
+            "view_created": view_link.created_at if view_link else None,
+        }
+
+    def _tentacle_page(self) -> Any:
+        f = self.filters
+        query = (
+            Step.objects.current()
+            .filter(plan=self.plan)
+            .exclude(tentacle="")
+            .select_related("tentacle_ref")
+            .order_by("position")
+        )
+        if f.state:
+            query = query.filter(state=f.state)
+        if f.environment:
+            query = query.filter(labels__contains=f"|env={f.environment}|")
+        if f.role:
+            query = query.filter(labels__contains=f"|role={f.role}|")
+        if f.style:
+            query = query.filter(labels__contains=f"|style={f.style}|")
+        if f.search:
+            query = query.filter(
+                Q(tentacle__icontains=f.search) | Q(tentacle_ref__hostname__icontains=f.search)
+            )
+        return Paginator(query, TENTACLES_PER_PAGE).get_page(f.page)
+
+    def _waiting_for(self, step_ids: list[Any]) -> dict[Any, str]:
+        """For each blocked step on screen, the words saying what it waits for."""
+        if not step_ids:
+            return {}
+        pending: dict[Any, list[tuple[str, str]]] = defaultdict(list)
+        for step_id, title, tentacle in (
+            StepDependency.objects.filter(step_id__in=step_ids)
+            .exclude(prerequisite__state__in=SATISFIED_STATES)
+            .order_by("prerequisite__position")
+            .values_list("step_id", "prerequisite__title", "prerequisite__tentacle")
+        ):
+            pending[step_id].append((title, tentacle))
+        return {step_id: waiting_text(items) for step_id, items in pending.items()}
+
+    def _facets(self) -> tuple[list[str], list[str]]:
+        environments: set[str] = set()
+        roles: set[str] = set()
+        for envs, tentacle_roles in Tentacle.objects.filter(
+            installation_id=self.plan.installation_id
+        ).values_list("environments", "roles"):
+            environments.update(envs)
+            roles.update(tentacle_roles)
+        return sorted(environments, key=str.casefold), sorted(roles, key=str.casefold)
+
+    def _checklist(
+        self,
+        steps: list[Step],
+        fleet_counts: dict[FleetKey, Counter[str]],
+        fleet_first: dict[FleetKey, int],
+    ) -> list[ChecklistGroup]:
+        # Per-Tentacle work is summarised in place, at the position of its first step.
+        entries: list[tuple[int, str, Any]] = [(s.position, "step", s) for s in steps]
+        has_canary = any(key[3] for key in fleet_counts)
+        for key, by_state in fleet_counts.items():
+            hop, phase, kind, canary = key
+            label = FLEET_LABELS.get(kind, kind)
+            if kind == "upgrade-tentacle" and has_canary:
+                label = "Upgrade the canary Tentacles" if canary else "Upgrade the other Tentacles"
+            entries.append(
+                (
+                    fleet_first[key],
+                    "fleet",
+                    {
+                        "hop": hop,
+                        "phase": phase,
+                        "kind": kind,
+                        "label": label,
+                        "canary": canary,
+                        "total": sum(by_state.values()),
+                        "done": by_state[StepState.DONE] + by_state[StepState.SKIPPED],
+                        "by_state": [(s, by_state[s]) for s in STATE_ORDER if by_state[s]],
+                    },
+                )
+            )
+        groups: list[ChecklistGroup] = []
+        for _, what, item in sorted(entries, key=lambda entry: entry[0]):
+            hop = item.hop if what == "step" else item["hop"]
+            phase = item.phase if what == "step" else item["phase"]
+            if not groups or (groups[-1].hop, groups[-1].phase) != (hop, phase):
+                groups.append(
+                    ChecklistGroup(hop=hop, phase=phase, label=PHASE_LABELS.get(phase, phase))
+                )
+            if what == "step":
+                groups[-1].steps.append(item)
+            else:
+                groups[-1].fleets.append(item)
+        return groups
+
+
+def waiting_text(items: list[tuple[str, str]]) -> str:
+    singles = [title for title, tentacle in items if not tentacle]
+    fleet = [title for title, tentacle in items if tentacle]
+    parts = singles[:3]
+    if len(singles) > 3:
+        parts.append(f"{len(singles) - 3} more steps")
+    if fleet:
+        parts.append(fleet[0] if len(fleet) == 1 else f"{fleet[0]} and {len(fleet) - 1:,} more")
+    return "; ".join(parts)

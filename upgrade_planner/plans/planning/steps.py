@@ -1,0 +1,699 @@
+"""Which steps each hop has, their dependencies and their order.
+
+The wording comes from content/steps.toml; this module only decides structure.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import re
+from collections import ChainMap
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from upgrade_planner.plans.planning.content import (
+    catalogue,
+    fill,
+    fragment,
+    sql_requirement,
+    tidy,
+    wording,
+)
+from upgrade_planner.plans.planning.fleet import (
+    Machine,
+    counted,
+    custom_account,
+    name_list,
+    sort_key,
+)
+from upgrade_planner.plans.planning.mapping import build_server_mapping
+from upgrade_planner.plans.planning.paths import Leg
+from upgrade_planner.plans.planning.sizing import duration_text, is_large, size_text
+from upgrade_planner.plans.planning.types import (
+    Approach,
+    InstallationInput,
+    MigrationSizing,
+    Phase,
+    PlannedStep,
+    PlanningError,
+    TentacleInput,
+    UpgradeMethod,
+)
+from upgrade_planner.plans.planning.versions import Version, parse_version, try_version
+
+STEP_KINDS: dict[str, str] = {
+    # The 2.6 → 3.x / 2018.10 LTS migration (product.md §5.3).
+    "backup-license-key": "Copy the license key, which the 2.6 migration does not carry across.",
+    "backup-database": "Back up the server's data before anything changes (every hop has one).",
+    "backup-master-key": "Store the master key that encrypts the database and its backups.",
+    "prune-history": "Shrink large 2.6 history with retention policies before the migrated backup.",
+    "prepare-sql-server": "Provide (or confirm) the SQL Server database the new version needs.",
+    "install-server-new-machine": "Install the target version on a new machine beside 2.6.",
+    "install-server-in-place": "Install the target version over the 2.6 server.",
+    "migrate-data": "Import the 2.6 backup into the new version with the migrator.",
+    "move-package-feed": "Copy the built-in feed's packages, which are not in the backup.",
+    "hydra-prepare": "Set up the Hydra package, step template and project on the 2.6 server.",
+    "upgrade-tentacle": "Upgrade the Tentacle on one machine, by Hydra or by hand (per machine).",
+    "verify-canary": "Check the canary machines upgraded correctly before the rest follow.",
+    "verify-old-server-cut-off": "Check the 2.6 server can no longer reach any upgraded Tentacle.",
+    "verify-new-server-health": "Health-check every Tentacle from the new server.",
+    "reinstall-tentacle-service": "3.0.1 only: point the Tentacle service at the new binaries.",
+    "reconfigure-service-account": "Re-apply a Tentacle's custom service account (per Tentacle).",
+    "decommission-old-server": "Retire the 2.6 server once every Tentacle is verified.",
+    "cleanup-home-folder": "Optionally delete the files kept for a rollback to 2.6.",
+    # Hops before 2.6.
+    "install-server-1.6": "Bring a 1.x server below 1.6 to 1.6 (1.6.3.1723).",
+    "check-duplicate-names": "Rename duplicate project, environment and machine names on 1.6.",
+    "install-server-2.x": "Install 2.x side by side with 1.6.",
+    "import-1.6-data": "Import the 1.6 backup into 2.x.",
+    "upgrade-tentacles-1.6": "Replace the 1.6 Tentacles with 2.x Tentacles.",
+    "recreate-permissions": "Recreate permissions with Teams; 1.6 permissions are not imported.",
+    "retire-1.6-server": "Shut down the 1.6 server so it stops contacting the new Tentacles.",
+    "upgrade-server-2.6": "Upgrade a 2.x server to 2.6.5 with the installer.",
+    "upgrade-tentacles-2.6": "Push the 2.6 Tentacle to every machine with Upgrade machines.",
+    "verify-server-upgrade": "Check the upgraded server runs the new version and works.",
+    # Modern upgrades.
+    "rehearse-on-test-instance": "Try the upgrade on a clone or test instance before production.",
+    "maintenance-mode-on": "Stop new deployments being queued during the upgrade.",
+    "backup-server-folders": "Optionally copy the server's folders and config file.",
+    "upgrade-server-modern": "Upgrade a modern server in place with the installer.",
+    "maintenance-mode-off": "Let deployments be queued again.",
+    "upgrade-tentacles-modern": "Optionally upgrade the Tentacles after the server.",
+}
+
+_PHASES: dict[str, Phase] = {
+    "backup-license-key": "prepare",
+    "backup-database": "prepare",
+    "backup-master-key": "prepare",
+    "prune-history": "prepare",
+    "prepare-sql-server": "prepare",
+    "install-server-new-machine": "install",
+    "install-server-in-place": "install",
+    "migrate-data": "migrate",
+    "move-package-feed": "migrate",
+    "hydra-prepare": "tentacles",
+    "upgrade-tentacle": "tentacles",
+    "verify-canary": "verify",
+    "verify-old-server-cut-off": "verify",
+    "verify-new-server-health": "verify",
+    "reinstall-tentacle-service": "tentacles",
+    "reconfigure-service-account": "tentacles",
+    "decommission-old-server": "finish",
+    "cleanup-home-folder": "finish",
+    "install-server-1.6": "install",
+    "check-duplicate-names": "prepare",
+    "install-server-2.x": "install",
+    "import-1.6-data": "migrate",
+    "upgrade-tentacles-1.6": "tentacles",
+    "recreate-permissions": "finish",
+    "retire-1.6-server": "finish",
+    "upgrade-server-2.6": "install",
+    "upgrade-tentacles-2.6": "tentacles",
+    "verify-server-upgrade": "verify",
+    "rehearse-on-test-instance": "prepare",
+    "maintenance-mode-on": "prepare",
+    "backup-server-folders": "prepare",
+    "upgrade-server-modern": "install",
+    "maintenance-mode-off": "finish",
+    "upgrade-tentacles-modern": "tentacles",
+}
+_PHASE_RANK: dict[Phase, int] = {
+    "prepare": 0,
+    "install": 1,
+    "migrate": 2,
+    "tentacles": 3,
+    "verify": 4,
+    "finish": 5,
+}
+
+
+class StepList:
+    """Accumulates steps; every hop's first steps wait for the previous hop's exit step."""
+
+    def __init__(self) -> None:
+        self.steps: list[PlannedStep] = []
+        self.keys: set[str] = set()
+        self.hop = 0
+        self.entry: str | None = None
+        self.legacy = False
+
+    def begin_hop(self, index: int, entry: str | None, *, legacy: bool = False) -> None:
+        self.hop, self.entry, self.legacy = index, entry, legacy
+
+    def add(
+        self,
+        kind: str,
+        variant: str,
+        values: Mapping[str, object],
+        *,
+        depends_on: Iterable[str | None] = (),
+        identity: str | None = None,
+        optional: bool = False,
+        tentacles: tuple[str, ...] = (),
+        canary: bool = False,
+        method: UpgradeMethod | None = None,
+        point_of_no_return: bool = False,
+        fleet_gate: bool = False,
+    ) -> str:
+        key = f"{self.hop}:{kind}" if identity is None else f"{self.hop}:{kind}:{identity}"
+        if key in self.keys:
+            raise RuntimeError(f"duplicate step key {key}")
+        template = wording()["steps"][f"{kind}/{variant}"]
+        legacy = self.legacy
+        detail = template.get("legacy_detail") if legacy else None
+        source = template.get("legacy_source") if legacy else None
+        deps = tuple(dict.fromkeys(d for d in depends_on if d is not None))
+        if not deps and self.entry is not None:
+            deps = (self.entry,)
+        missing = [d for d in deps if d not in self.keys]
+        if missing:
+            raise RuntimeError(f"{key} depends on unknown steps {missing}")
+        self.steps.append(
+            PlannedStep(
+                key=key,
+                kind=kind,
+                title=fill(template["title"], values),
+                detail=tidy(fill(detail or template["detail"], values)),
+                phase=_PHASES[kind],
+                hop=self.hop,
+                source=source or template["source"],
+                depends_on=deps,
+                optional=optional,
+                tentacle=tentacles[0] if tentacles else None,
+                tentacles=tentacles,
+                canary=canary,
+                method=method,
+                point_of_no_return=point_of_no_return,
+                fleet_gate=fleet_gate,
+            )
+        )
+        self.keys.add(key)
+        return key
+
+
+def ordered(steps: Sequence[PlannedStep]) -> tuple[PlannedStep, ...]:
+    """Topological order; among ready steps: hop, then phase, then the order they were made."""
+    index = {step.key: i for i, step in enumerate(steps)}
+    waiting = [len(step.depends_on) for step in steps]
+    dependents: list[list[int]] = [[] for _ in steps]
+    for i, step in enumerate(steps):
+        for dep in step.depends_on:
+            dependents[index[dep]].append(i)
+
+    def priority(i: int) -> tuple[int, int, int]:
+        return (steps[i].hop, _PHASE_RANK[steps[i].phase], i)
+
+    ready = [priority(i) for i, count in enumerate(waiting) if count == 0]
+    heapq.heapify(ready)
+    ordered: list[PlannedStep] = []
+    while ready:
+        i = heapq.heappop(ready)[2]
+        ordered.append(steps[i])
+        for j in dependents[i]:
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                heapq.heappush(ready, priority(j))
+    if len(ordered) != len(steps):
+        raise RuntimeError("the step dependencies contain a cycle")
+    return tuple(ordered)
+
+
+def _host_of(url: str) -> str | None:
+    try:
+        host = urlsplit(url.strip()).hostname if url.strip() else None
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return f"[{host}]" if ":" in host else host
+
+
+def hydra_mapping(installation: InstallationInput, approach: Approach) -> tuple[str, bool]:
+    """The single-address mapping for polling Tentacles, and whether the host is a placeholder."""
+    urls = [installation.new_server_url]
+    if approach != "new-server":
+        urls.append(installation.old_server_url)
+    for url in urls:
+        host = _host_of(url)
+        if host:
+            try:
+                address = f"https://{host}:{installation.polling_port}"
+                return build_server_mapping([("", address)]), False
+            except PlanningError:
+                continue
+    return f"https://<new-server>:{installation.polling_port}", True
+
+
+@dataclass(frozen=True)
+class Migration:
+    """Everything the 2.6 migration hop's steps and warnings are built from."""
+
+    leg: Leg
+    index: int
+    installation: InstallationInput
+    approach: Approach
+    recommended: Approach
+    machines: tuple[Machine, ...]
+    canary: tuple[Machine, ...]
+    sizing: MigrationSizing
+    mapping: str
+    mapping_placeholder: bool
+
+    @property
+    def hydra(self) -> bool:
+        return self.approach != "manual"
+
+    def method(self, machine: Machine) -> UpgradeMethod:
+        return "hydra" if self.hydra and not machine.manual_reasons else "manual"
+
+    @functools.cached_property
+    def reinstall_bug(self) -> bool:
+        bug = parse_version(catalogue().quirks["tentacle_reinstall_bug"])
+        return self.leg.end.release == bug.release
+
+    @property
+    def tentacle_count(self) -> int:
+        return sum(len(m.tentacles) for m in self.machines)
+
+    @functools.cached_property
+    def hydra_machines(self) -> tuple[Machine, ...]:
+        return tuple(x for x in self.machines if self.method(x) == "hydra")
+
+    @functools.cached_property
+    def manual_machines(self) -> tuple[Machine, ...]:
+        return tuple(x for x in self.machines if self.method(x) == "manual")
+
+    @functools.cached_property
+    def values(self) -> dict[str, object]:
+        """Placeholders shared by every step and warning of the hop."""
+        return migration_values(self)
+
+
+def _msi_version(leg: Leg) -> str:
+    if leg.end_label != str(leg.end):
+        return f"{leg.end.major}.{leg.end.minor}.<latest patch>"
+    return str(leg.end)
+
+
+def _reconfigure_command(account: str) -> str:
+    user = f'"{account}"' if re.search(r"\s", account) else account
+    return (
+        f'Tentacle.exe service --instance "Tentacle" --reconfigure --username={user} '
+        "--password=<password> --start --console"
+    )
+
+
+def migration_values(m: Migration) -> dict[str, object]:
+    inst = m.installation
+    old_server = inst.old_server_url.strip() or "address not given"
+    if m.approach == "new-server":
+        new_server = inst.new_server_url.strip() or "the new server"
+    else:
+        new_server = inst.new_server_url.strip() or inst.old_server_url.strip() or "this server"
+    requirement = sql_requirement(m.leg.end)
+    hydra_machines, manual_machines = m.hydra_machines, m.manual_machines
+    environments = sorted(
+        {env for x in hydra_machines for t in x.tentacles for env in t.environments},
+        key=sort_key,
+    )
+    values: dict[str, object] = {
+        "target": m.leg.end_label,
+        "current": m.leg.start_label,
+        "old_server": old_server,
+        "new_server": new_server,
+        "msi_version": _msi_version(m.leg),
+        "tentacle_count": m.tentacle_count,
+        "sql_supported": requirement.supported if requirement else "SQL Server",
+        "mapping": m.mapping,
+        "polling_port": inst.polling_port,
+        "ram_advice": m.sizing.ram_advice,
+        "command": m.sizing.command,
+        "size_text": size_text(inst.backup_size_mb, inst.document_count),
+        "document_target": f"{catalogue().thresholds['document_target']:,}",
+        "tentacles": counted(m.tentacle_count, "Tentacle"),
+        "hydra_tentacles": counted(sum(len(x.tentacles) for x in hydra_machines), "Tentacle"),
+        "hydra_machines": counted(len(hydra_machines), "machine"),
+        "environments": ", ".join(environments) or "none listed",
+        "canary_names": name_list([x.display for x in m.canary]),
+        "canary_rule": wording()["canary"]["rule"],
+        "manual_names": name_list([x.display for x in manual_machines]),
+    }
+    values["msi_note"] = fragment("msi_note", values)
+    if m.approach == "new-server":
+        values["migrate_where"] = f"the new server ({new_server})"
+        values["feed_where"] = "the new server"
+        values["copy_backup"] = fragment("copy_backup_new_server")
+        destination = fragment("backup_destination_new_server")
+    else:
+        values["migrate_where"] = f"the upgraded server ({new_server})"
+        values["feed_where"] = "the same machine"
+        values["copy_backup"] = ""
+        destination = fragment("backup_destination_in_place")
+    if m.sizing.prune_first:
+        destination += fragment("backup_destination_pruned")
+    values["backup_destination"] = destination
+    sizing_lines = [fragment("sizing_ram", values)]
+    sizing_lines.append(fragment("sizing_duration", {"duration_text": duration_text(m.sizing)}))
+    if is_large(m.sizing):
+        sizing_lines.append(fragment("sizing_two_pass"))
+    values["sizing_notes"] = "\n\n".join(sizing_lines)
+    return values
+
+
+def _mapping_text(m: Migration, values: Mapping[str, object]) -> str:
+    polling = [t for x in m.machines if m.method(x) == "hydra" for t in x.tentacles]
+    polling = [t for t in polling if t.communication_style == "polling"]
+    if not polling:
+        return fragment("mapping_listening")
+    variant = "mapping_new_server" if m.approach == "new-server" else "mapping_in_place"
+    text = fragment(variant, {**values, "polling_count": len(polling)})
+    if m.mapping_placeholder:
+        text += fragment("mapping_placeholder")
+    if any(x.multi and x.polling for x in m.machines):
+        text += fragment("mapping_pairs")
+    return text
+
+
+def _machine_values(
+    m: Migration, machine: Machine, base: Mapping[str, object]
+) -> Mapping[str, object]:
+    # Layered over the hop's values rather than copying them: this runs once per machine.
+    values: dict[str, object] = {}
+    layered = ChainMap(values, base)
+    values["machine"] = machine.display
+    values["instance_count"] = len(machine.tentacles)
+    values["instance_names"] = ", ".join(machine.names)
+    values["instance_note"] = fragment("instance_note", layered) if machine.multi else ""
+    values["polling_note"] = fragment("polling_note", layered) if machine.polling else ""
+    values["polling_manual_note"] = (
+        fragment("polling_manual_note", layered) if machine.polling and m.hydra else ""
+    )
+    reasons = "; ".join(fragment(f"reason_{code}") for code in machine.manual_reasons)
+    values["manual_reasons"] = reasons
+    values["manual_reason_note"] = (
+        fragment("manual_reason_note", layered) if reasons and not m.hydra else ""
+    )
+    per_user = "per_user" in machine.manual_reasons
+    values["per_user_note"] = fragment("per_user_note") if per_user else ""
+    values["timing_note"] = fragment(
+        "timing_in_place" if m.approach == "in-place" else "timing_new_server"
+    )
+    return layered
+
+
+def build_migration(b: StepList, m: Migration) -> tuple[str, str | None]:
+    """Steps of the 2.6 migration hop. Returns (exit step, first point-of-no-return step).
+
+    Point of no return: while a 2.6 server is still in charge (new-server and in-place), every
+    upgrade-tentacle step is marked, because from then on 2.6 cannot reach that machine; the
+    first of them (a canary) is where the plan as a whole crosses the line. In-place, installing
+    the server is marked too: it strands any Tentacle not yet upgraded. The manual approach has
+    none: its Tentacle upgrades restore contact with a server that has already moved.
+    """
+    inst, approach = m.installation, m.approach
+    values = dict(m.values)
+    values["mapping_text"] = _mapping_text(m, values)
+    # Hydra targets 2.6 Tentacles; older ones should take the 2.6 "Upgrade machines" first.
+    old = [
+        t.name
+        for x in m.hydra_machines
+        for t in x.tentacles
+        if (v := try_version(t.version)) is not None and v < Version(2, 6)
+    ]
+    values["manual_track"] = fragment("manual_track", values) if m.manual_machines else ""
+    values["old_tentacles"] = (
+        fragment("old_tentacles", {"old_count": len(old), "old_names": name_list(old)})
+        if old
+        else ""
+    )
+
+    license_key = b.add("backup-license-key", "2.6", values)
+    master_key = b.add("backup-master-key", "2.6", values, depends_on=[license_key])
+    prune = None
+    if m.sizing.prune_first:
+        prune = b.add("prune-history", "2.6", values, depends_on=[master_key])
+    backup = b.add("backup-database", "2.6", values, depends_on=[prune or master_key])
+    sql_ready = inst.sql_server_ready
+    sql = b.add(
+        "prepare-sql-server", "confirm" if sql_ready else "required", values, optional=sql_ready
+    )
+
+    upgrades: list[str] = []  # every upgrade-tentacle key
+    per_tentacle: list[str] = []  # every per-Tentacle key (upgrades, reinstalls, reconfigures)
+    after_upgrade: dict[str, str] = {}  # Tentacle name → the last step that touched it
+    reinstalled: set[str] = set()  # Tentacle names whose service the plan reinstalls
+    marks_no_return = approach != "manual"
+
+    def upgrade(machine: Machine, deps: Sequence[str | None], canary: bool) -> None:
+        method = m.method(machine)
+        if method == "hydra":
+            variant = "hydra-canary" if canary else "hydra"
+        else:
+            variant = "manual" if approach == "manual" else "manual-track"
+        key = b.add(
+            "upgrade-tentacle",
+            variant,
+            _machine_values(m, machine, values),
+            depends_on=deps,
+            identity=machine.identity,
+            tentacles=machine.names,
+            canary=canary,
+            method=method,
+            point_of_no_return=marks_no_return,
+        )
+        upgrades.append(key)
+        per_tentacle.append(key)
+        for tentacle in machine.tentacles:
+            after_upgrade[tentacle.name] = key
+        if method == "manual" and m.reinstall_bug:
+            for tentacle in machine.tentacles:
+                tentacle_values = {
+                    **values,
+                    "machine": machine.display,
+                    "tentacle_name": tentacle.name,
+                }
+                reinstall = b.add(
+                    "reinstall-tentacle-service",
+                    "2.6",
+                    tentacle_values,
+                    depends_on=[key],
+                    identity=tentacle.name,
+                    tentacles=(tentacle.name,),
+                )
+                per_tentacle.append(reinstall)
+                after_upgrade[tentacle.name] = reinstall
+                reinstalled.add(tentacle.name)
+
+    def rollout(start: Sequence[str]) -> None:
+        # Hydra needs a running 2.6 server; canaries first, the rest once they are verified.
+        prepare = (
+            b.add("hydra-prepare", "2.6", values, depends_on=start) if m.hydra_machines else None
+        )
+        canary_ids = {x.identity for x in m.canary}
+        for machine in m.machines:
+            if machine.identity in canary_ids:
+                upgrade(machine, [prepare], canary=True)
+        verify = None
+        if m.canary:
+            verify = b.add(
+                "verify-canary",
+                approach,
+                values,
+                depends_on=list(upgrades),
+            )
+        for machine in m.machines:
+            if machine.identity in canary_ids:
+                continue
+            if m.method(machine) == "hydra":
+                upgrade(machine, [verify], canary=False)
+            else:
+                upgrade(machine, [*start, verify], canary=False)
+
+    cut_off = None
+    if approach == "new-server":
+        install = b.add("install-server-new-machine", "2.6", values, depends_on=[backup, sql])
+        migrate = b.add("migrate-data", "2.6", values, depends_on=[install, backup])
+        feed = (
+            b.add("move-package-feed", "2.6", values, depends_on=[migrate])
+            if inst.uses_builtin_feed
+            else None
+        )
+        rollout([migrate])
+        if upgrades:
+            cut_off = b.add(
+                "verify-old-server-cut-off",
+                "new-server",
+                values,
+                depends_on=list(per_tentacle),
+                fleet_gate=True,
+            )
+        health = b.add(
+            "verify-new-server-health",
+            "2.6",
+            values,
+            depends_on=[migrate, feed, *per_tentacle],
+            fleet_gate=bool(per_tentacle),
+        )
+    elif approach == "in-place":
+        rollout([backup])
+        if upgrades:
+            cut_off = b.add(
+                "verify-old-server-cut-off",
+                "in-place",
+                values,
+                depends_on=list(per_tentacle),
+                fleet_gate=True,
+            )
+        install = b.add(
+            "install-server-in-place",
+            "in-place",
+            values,
+            depends_on=[backup, sql, *per_tentacle, cut_off],
+            fleet_gate=bool(per_tentacle),
+            point_of_no_return=bool(per_tentacle),
+        )
+        migrate = b.add("migrate-data", "2.6", values, depends_on=[install])
+        feed = (
+            b.add("move-package-feed", "2.6", values, depends_on=[migrate])
+            if inst.uses_builtin_feed
+            else None
+        )
+        health = b.add("verify-new-server-health", "2.6", values, depends_on=[migrate, feed])
+    else:
+        install = b.add("install-server-in-place", "manual", values, depends_on=[backup, sql])
+        migrate = b.add("migrate-data", "2.6", values, depends_on=[install])
+        feed = (
+            b.add("move-package-feed", "2.6", values, depends_on=[migrate])
+            if inst.uses_builtin_feed
+            else None
+        )
+        for machine in m.machines:
+            upgrade(machine, [migrate], canary=False)
+        health = b.add(
+            "verify-new-server-health",
+            "2.6",
+            values,
+            depends_on=[migrate, feed, *per_tentacle],
+            fleet_gate=bool(per_tentacle),
+        )
+
+    for machine in m.machines:
+        hydra_reset = m.method(machine) == "hydra"
+        for tentacle in machine.tentacles:
+            account = custom_account(tentacle)
+            if not account:
+                continue
+            reset = hydra_reset or tentacle.name in reinstalled
+            cause = "reset_hydra" if hydra_reset else "reset_reinstall"
+            key = b.add(
+                "reconfigure-service-account",
+                "reset" if reset else "check",
+                {
+                    **values,
+                    "machine": machine.display,
+                    "tentacle_name": tentacle.name,
+                    "account": account,
+                    "command": _reconfigure_command(account),
+                    "reset_cause": fragment(cause) if reset else "",
+                },
+                depends_on=[health, after_upgrade[tentacle.name]],
+                identity=tentacle.name,
+                tentacles=(tentacle.name,),
+                optional=not reset,
+            )
+            per_tentacle.append(key)
+
+    if approach == "new-server":
+        decommission = b.add(
+            "decommission-old-server",
+            "2.6",
+            values,
+            depends_on=[health, cut_off, *per_tentacle],
+            fleet_gate=bool(per_tentacle),
+        )
+        b.add("cleanup-home-folder", "new-server", values, depends_on=[decommission], optional=True)
+    else:
+        b.add("cleanup-home-folder", "in-place", values, depends_on=[health], optional=True)
+
+    first_no_return = next((s.title for s in b.steps if s.point_of_no_return), None)
+    return health, first_no_return
+
+
+def build_pre_two_six(b: StepList, leg: Leg, tentacle_count: int) -> str:
+    values = {"target": leg.end_label, "current": leg.start_label, "tentacle_count": tentacle_count}
+    if leg.kind == "pre-1.6":
+        backup = b.add("backup-database", "1.x", values)
+        install = b.add("install-server-1.6", "1.x", values, depends_on=[backup])
+        return b.add("verify-server-upgrade", "pre-2.6", values, depends_on=[install])
+    if leg.kind == "1.6-to-2.6":
+        names = b.add("check-duplicate-names", "1.6", values)
+        backup = b.add("backup-database", "1.6", values, depends_on=[names])
+        install = b.add("install-server-2.x", "1.6", values, depends_on=[backup])
+        imported = b.add("import-1.6-data", "1.6", values, depends_on=[install, backup])
+        tentacles = b.add("upgrade-tentacles-1.6", "1.6", values, depends_on=[imported])
+        permissions = b.add("recreate-permissions", "1.6", values, depends_on=[imported])
+        verify = b.add(
+            "verify-server-upgrade", "pre-2.6", values, depends_on=[tentacles, permissions]
+        )
+        b.add("retire-1.6-server", "1.6", values, depends_on=[verify], optional=True)
+        return verify
+    backup = b.add("backup-database", "2.x", values)
+    server = b.add("upgrade-server-2.6", "2.x", values, depends_on=[backup])
+    tentacles = b.add("upgrade-tentacles-2.6", "2.x", values, depends_on=[server])
+    return b.add("verify-server-upgrade", "pre-2.6", values, depends_on=[tentacles])
+
+
+def build_modern(b: StepList, leg: Leg, tentacles: Sequence[TentacleInput]) -> str:
+    limits = catalogue().thresholds
+    values: dict[str, object] = {
+        "target": leg.end_label,
+        "current": leg.start_label,
+        "msi_version": _msi_version(leg),
+        "tentacle_count": len(tentacles),
+    }
+    values["msi_note"] = fragment("msi_note", values)
+    quirks = catalogue().quirks
+    old: list[str] = []
+    if leg.end >= parse_version(quirks["modern_tentacle_minimum_from"]):
+        minimum = parse_version(quirks["modern_tentacle_minimum"])
+        old = [
+            t.name
+            for t in tentacles
+            if (v := try_version(t.version)) is not None and Version(3, 0) <= v < minimum
+        ]
+    values["old_tentacles"] = (
+        fragment("tentacles_below_4", {"old_count": len(old), "old_names": name_list(old)})
+        if old
+        else ""
+    )
+
+    rehearse = None
+    many_targets = len(tentacles) > limits["test_instance_targets"]
+    if leg.major_change or many_targets:
+        if leg.major_change:
+            reason = f"{leg.start_label} → {leg.end_label} is a major upgrade."
+        else:
+            reason = (
+                f"With {len(tentacles)} deployment targets (more than "
+                f"{limits['test_instance_targets']}) the docs recommend a test instance."
+            )
+        rehearse = b.add(
+            "rehearse-on-test-instance",
+            "from-3.x" if leg.start.major == 3 else "modern",
+            {**values, "rehearsal_reason": reason},
+            optional=not leg.major_change,
+        )
+    license_key = b.add("backup-license-key", "modern", values, depends_on=[rehearse])
+    master_key = b.add("backup-master-key", "modern", values, depends_on=[license_key])
+    folders = b.add(
+        "backup-server-folders", "modern", values, depends_on=[master_key], optional=True
+    )
+    maintenance = b.add("maintenance-mode-on", "modern", values, depends_on=[master_key])
+    backup = b.add("backup-database", "modern", values, depends_on=[maintenance])
+    server = b.add("upgrade-server-modern", "modern", values, depends_on=[backup, folders])
+    verify = b.add("verify-server-upgrade", "modern", values, depends_on=[server])
+    b.add("maintenance-mode-off", "modern", values, depends_on=[verify])
+    b.add("upgrade-tentacles-modern", "modern", values, depends_on=[verify], optional=True)
+    return verify

@@ -1,0 +1,256 @@
+"""HTML views: the start page with the installation form, and the plan page with its htmx
+partials. Each view loads, validates, acts through one service call, and responds."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.forms import BooleanField
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from upgrade_planner.installations.forms import (
+    InstallationForm,
+    InventoryRows,
+    inventory_from_sources,
+)
+from upgrade_planner.plans import planner, services
+from upgrade_planner.plans.access import LinkReplaced, link_for_token
+from upgrade_planner.plans.models import PlanLink
+from upgrade_planner.plans.pages import PlanPage, TentacleFilters
+
+RECENT_PLANS_KEY = "recent_plans"
+RECENT_PLANS_LIMIT = 20
+
+
+def remember_plan(request: HttpRequest, *, token: str, name: str, kind: str) -> None:
+    """Keep the plans this browser made or opened in its own (signed cookie) session."""
+    recent = [p for p in request.session.get(RECENT_PLANS_KEY, []) if p.get("token") != token]
+    recent.insert(0, {"token": token, "name": name, "kind": kind})
+    request.session[RECENT_PLANS_KEY] = recent[:RECENT_PLANS_LIMIT]
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def home(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return _home_render(request, InstallationForm(), InventoryRows.with_blank_row())
+    rows = InventoryRows.from_post(request.POST)
+    if "add_row" in request.POST or "remove_row" in request.POST:
+        rows.edit(add="add_row" in request.POST, remove=request.POST.get("remove_row"))
+        # Show what was typed again without judging it: the user is still writing.
+        return _home_render(request, InstallationForm(initial=form_initial(request)), rows)
+
+    form = InstallationForm(request.POST, request.FILES)
+    form_valid = form.is_valid()
+    data = form.cleaned_data if form_valid else {}
+    result = inventory_from_sources(
+        rows=rows,
+        pasted=request.POST.get("inventory_csv", ""),
+        upload=data.get("inventory_file"),
+    )
+    if not form_valid or result.errors or result.row_errors:
+        return _home_render(request, form, rows, result.errors, result.row_errors)
+    try:
+        created = services.plan_create(
+            name=data["name"].strip(),
+            installation=installation_input(form, result.tentacles),
+            actor=request.session.get("actor", ""),
+        )
+    except services.PlanInputInvalid as invalid:
+        for field, field_messages in invalid.errors.items():
+            for message in field_messages:
+                form.add_error(form.field_for_error(field), message)
+        return _home_render(request, form, rows)
+    remember_plan(request, token=created.edit_token, name=created.plan.name, kind="edit")
+    return redirect("plan-edit", token=created.edit_token)
+
+
+def form_initial(request: HttpRequest) -> dict[str, Any]:
+    initial: dict[str, Any] = {
+        name: request.POST.get(name, "") for name in InstallationForm.base_fields
+    }
+    for name, form_field in InstallationForm.base_fields.items():
+        if isinstance(form_field, BooleanField):
+            initial[name] = name in request.POST
+    return initial
+
+
+def installation_input(
+    form: InstallationForm, tentacles: list[planner.TentacleInput]
+) -> planner.InstallationInput:
+    data = form.cleaned_data
+    return planner.InstallationInput(
+        server_version=data["server_version"],
+        target_version=form.target_version,
+        can_provision_new_server=data["can_provision_new_server"],
+        sql_server_ready=data["sql_server_ready"],
+        uses_builtin_feed=data["uses_builtin_feed"],
+        backup_size_mb=data["backup_size_mb"],
+        document_count=data["document_count"],
+        history_days_to_keep=data["history_days_to_keep"],
+        polling_port=data["polling_port"],
+        old_server_url=data["old_server_url"],
+        new_server_url=data["new_server_url"],
+        approach=data["approach"] or None,
+        tentacles=tuple(tentacles),
+    )
+
+
+def _home_render(
+    request: HttpRequest,
+    form: InstallationForm,
+    rows: InventoryRows,
+    inventory_errors: dict[str, list[str]] | None = None,
+    row_errors: dict[int, list[str]] | None = None,
+) -> HttpResponse:
+    inventory_errors = inventory_errors or {}
+    row_errors = row_errors or {}
+    editing_rows = "add_row" in request.POST or "remove_row" in request.POST
+    template = (
+        "plans/home.html#inventory-rows" if request.htmx and editing_rows else "plans/home.html"
+    )
+    return render(
+        request,
+        template,
+        {
+            "form": form,
+            "rows": [
+                {"index": index, "values": row, "errors": row_errors.get(index, [])}
+                for index, row in enumerate(rows.rows)
+            ],
+            "inventory_errors": inventory_errors,
+            "has_errors": bool(form.errors or inventory_errors or row_errors),
+            "recent_plans": request.session.get(RECENT_PLANS_KEY, []),
+            "styles": [("listening", "Listening"), ("polling", "Polling")],
+        },
+    )
+
+
+def _load(token: str) -> PlanLink:
+    try:
+        return link_for_token(token)
+    except LinkReplaced:
+        raise Http404("This link was replaced.") from None
+
+
+def _page(request: HttpRequest, link: PlanLink, token: str, *, read_only: bool) -> PlanPage:
+    return PlanPage(
+        link=link,
+        token=token,
+        can_edit=link.can_edit and not read_only,
+        filters=TentacleFilters.from_query(request.GET),
+        request=request,
+    )
+
+
+@require_safe
+def plan_page(request: HttpRequest, token: str, read_only: bool = False) -> HttpResponse:
+    link = _load(token)
+    remember_plan(request, token=token, name=link.plan.name, kind=link.kind)
+    page = _page(request, link, token, read_only=read_only)
+    partial = request.htmx and request.GET.get("partial") == "tentacles"
+    template = "plans/plan.html#tentacle-table" if partial else "plans/plan.html"
+    return render(request, template, page.context())
+
+
+@require_safe
+def plan_poll(request: HttpRequest, token: str, read_only: bool = False) -> HttpResponse:
+    """Polled by every open plan page: answers 204 with one query while nothing changed."""
+    link = _load(token)
+    if request.GET.get("v") == str(link.plan.version):
+        return HttpResponse(status=204)
+    page = _page(request, link, token, read_only=read_only)
+    return render(request, "plans/plan.html#live-update", page.context())
+
+
+def _editable(token: str) -> PlanLink:
+    link = _load(token)
+    if not link.can_edit:
+        raise PermissionDenied("This is a read-only link.")
+    return link
+
+
+def _actor(request: HttpRequest) -> str:
+    actor = request.POST.get("actor", "").strip()[:100] or request.session.get("actor", "")
+    if actor:
+        request.session["actor"] = actor
+    return str(actor)
+
+
+def _after_change(request: HttpRequest, link: PlanLink, token: str) -> HttpResponse:
+    if request.htmx:
+        page = _page(request, link, token, read_only=False)
+        return render(request, "plans/plan.html#live-update", page.context())
+    back = request.POST.get("next", "")
+    if not back.startswith(f"/p/{token}/"):
+        back = reverse("plan-edit", kwargs={"token": token})
+    return redirect(back)
+
+
+@require_POST
+def step_action(request: HttpRequest, token: str, step_id: uuid.UUID, action: str) -> HttpResponse:
+    link = _editable(token)
+    service = services.STEP_ACTIONS.get(action)
+    if service is None:
+        raise Http404("Unknown action.")
+    kwargs: dict[str, Any] = {"step_id": step_id, "plan": link.plan, "actor": _actor(request)}
+    if action in {"skip", "reopen"}:
+        kwargs["reason"] = request.POST.get("reason", "")
+    try:
+        step = service(**kwargs)
+    except services.TransitionRefused as refused:
+        messages.error(request, refused.message)
+    except services.StepNotFound:
+        raise Http404("No such step in this plan.") from None
+    else:
+        messages.success(request, f"{PAST_TENSE[action]}: {step.title}")
+    link.plan.refresh_from_db(fields=["version"])
+    return _after_change(request, link, token)
+
+
+@require_POST
+def steps_bulk(request: HttpRequest, token: str) -> HttpResponse:
+    link = _editable(token)
+    action = request.POST.get("action", "")
+    ids = [value for value in request.POST.getlist("step") if _is_uuid(value)]
+    if action not in {"complete", "skip", "start", "reopen"} or not ids:
+        messages.error(request, "Select one or more Tentacle steps and an action.")
+        return _after_change(request, link, token)
+    outcome = services.steps_bulk(
+        plan=link.plan,
+        step_ids=[uuid.UUID(value) for value in ids],
+        action=action,
+        actor=_actor(request),
+        reason=request.POST.get("reason", ""),
+    )
+    if outcome.changed:
+        messages.success(request, f"{PAST_TENSE[action]}: {outcome.changed} steps.")
+    for message in outcome.refusals[:5]:
+        messages.error(request, message)
+    if len(outcome.refusals) > 5:
+        messages.error(request, f"…and {len(outcome.refusals) - 5} more refused.")
+    link.plan.refresh_from_db(fields=["version"])
+    return _after_change(request, link, token)
+
+
+@require_POST
+def set_actor(request: HttpRequest, token: str) -> HttpResponse:
+    _load(token)
+    request.session["actor"] = request.POST.get("actor", "").strip()[:100]
+    return redirect(reverse("plan-edit", kwargs={"token": token}))
+
+
+PAST_TENSE = {"start": "Started", "complete": "Done", "skip": "Skipped", "reopen": "Reopened"}
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
