@@ -1,6 +1,7 @@
 """Test harness: service and browser markers, Playwright fixtures.
 
-Tests marked `services` need Redis (REDIS_URL) and a live Celery worker; tests marked `browser`
+Tests marked `services` need PostgreSQL (DATABASE_URL), Redis (REDIS_URL) and may start a
+live Celery worker; tests marked `browser`
 drive Debian's headless Chromium. Both are skipped when their dependency is missing, unless
 REQUIRE_SERVICES=1 / REQUIRE_BROWSER=1 (set by CI), which turn the skip into a failure.
 """
@@ -52,6 +53,13 @@ def _required(name: str) -> bool:
     return os.environ.get(name, "").strip() in {"1", "true", "yes"}
 
 
+def services_unavailable_reason() -> str | None:
+    """Why the `services` tests (PostgreSQL, Redis, a live worker) cannot run here, if so."""
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        return "DATABASE_URL does not point at PostgreSQL"
+    return redis_unavailable_reason()
+
+
 def redis_unavailable_reason() -> str | None:
     url = os.environ.get("REDIS_URL", "").strip()
     if not url:
@@ -77,7 +85,7 @@ def browser_unavailable_reason() -> str | None:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     checks = [
-        ("services", "REQUIRE_SERVICES", redis_unavailable_reason),
+        ("services", "REQUIRE_SERVICES", services_unavailable_reason),
         ("browser", "REQUIRE_BROWSER", browser_unavailable_reason),
     ]
     for marker, required_by, unavailable in checks:

@@ -18,6 +18,7 @@ urlpatterns = [
     ),
     path("p/<str:token>/steps/bulk", plan_views.steps_bulk, name="steps-bulk"),
     path("p/<str:token>/actor", plan_views.set_actor, name="set-actor"),
+    path("p/<str:token>/approach", plan_views.change_approach, name="change-approach"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),

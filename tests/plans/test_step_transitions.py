@@ -15,7 +15,9 @@ def step_of(plan, kind, **filters):
 
 def first_ready(plan, **filters):
     return (
-        Step.objects.filter(plan=plan, state=StepState.READY, tentacle="", optional=False, **filters)
+        Step.objects.filter(
+            plan=plan, state=StepState.READY, tentacle="", optional=False, **filters
+        )
         .order_by("position")
         .first()
     )
@@ -38,8 +40,11 @@ def test_a_step_without_prerequisites_starts_ready_and_others_start_blocked():
     plan = create_plan().plan
 
     states = dict(Step.objects.filter(plan=plan).values_list("key", "state"))
-    roots = set(Step.objects.filter(plan=plan).exclude(
-        pk__in=StepDependency.objects.values("step_id")).values_list("key", flat=True))
+    roots = set(
+        Step.objects.filter(plan=plan)
+        .exclude(pk__in=StepDependency.objects.values("step_id"))
+        .values_list("key", flat=True)
+    )
     assert roots
     assert all(states[key] == StepState.READY for key in roots)
     assert all(state == StepState.BLOCKED for key, state in states.items() if key not in roots)
@@ -150,7 +155,9 @@ def test_reopening_needs_a_reason_and_blocks_dependents_again():
     plan = create_plan().plan
     backup = step_of(plan, "backup-database")
     finish(plan, backup)
-    dependents = list(StepDependency.objects.filter(prerequisite=backup).values_list("step_id", flat=True))
+    dependents = list(
+        StepDependency.objects.filter(prerequisite=backup).values_list("step_id", flat=True)
+    )
 
     with pytest.raises(services.ReasonRequired):
         services.step_reopen(step_id=backup.id, plan=plan, reason="")

@@ -356,7 +356,7 @@ def test_the_canary_is_small_for_a_uniform_fleet(count, size):
 
 
 def test_the_plan_does_not_depend_on_inventory_order():
-    tentacles = list(fleet(30)) + [tentacle("poll", communication_style="polling")]
+    tentacles = [*fleet(30), tentacle("poll", communication_style="polling")]
     shuffled = tentacles[:]
     random.Random(7).shuffle(shuffled)
 
@@ -377,12 +377,23 @@ def test_adding_a_tentacle_keeps_every_other_key():
 
 
 @pytest.mark.parametrize("approach", ["new-server", "in-place"])
-def test_every_tentacle_upgrade_under_a_2_6_server_is_a_point_of_no_return(approach):
+def test_the_canary_deployment_is_the_point_of_no_return(approach):
     result = plan(approach=approach, tentacles=(*fleet(3), tentacle("dark", online=False)))
 
-    assert all(s.point_of_no_return for s in steps_of(result, "upgrade-tentacle"))
-    others = [s for s in result.steps if s.point_of_no_return and s.kind != "upgrade-tentacle"]
-    assert [s.kind for s in others] == (["install-server-in-place"] if approach == "in-place" else [])
+    marked = [s for s in result.steps if s.point_of_no_return]
+    canary = [s for s in steps_of(result, "upgrade-tentacle") if s.canary]
+    install = [only(result, "install-server-in-place")] if approach == "in-place" else []
+    assert canary
+    assert marked == canary + install
+    assert "point of no return for it" in canary[0].detail
+
+
+def test_without_hydra_the_first_hand_upgrade_is_the_point_of_no_return():
+    offline = tuple(tentacle(f"dark-{i}", online=False) for i in range(3))
+    result = plan(approach="new-server", tentacles=offline)
+
+    marked = [s for s in result.steps if s.point_of_no_return]
+    assert [s.key for s in marked] == ["0:upgrade-tentacle:dark-0"]
 
 
 def test_new_server_decommissions_only_after_every_tentacle_step():
@@ -460,7 +471,7 @@ def test_the_migration_hop_only_uses_the_fixed_vocabulary_and_every_kind_is_desc
         assert migration <= MIGRATION_KINDS
         seen |= {s.kind for s in result.steps}
     assert seen <= set(STEP_KINDS)
-    assert MIGRATION_KINDS <= seen
+    assert seen >= MIGRATION_KINDS
     assert all(STEP_KINDS[kind] for kind in seen)
 
 

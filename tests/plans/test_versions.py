@@ -43,7 +43,7 @@ def test_it_accepts_real_version_strings(text, expected, normalised):
         "2..6",
         "2.6.5 LTS extra",
         "LTS",
-        "٣.٠.١",  # Arabic-Indic digits are digits to Python, not to Octopus
+        "\u0663.\u0660.\u0661",  # Arabic-Indic digits: digits to Python, not to Octopus
         "1" * 20 + ".0",
     ],
 )
@@ -114,7 +114,11 @@ def test_make_plan_names_the_field_with_a_bad_version(fields, field, fragment):
         ("3.0.0", "2.6.5", "Target 2.6.5 is not newer than the current version 3.0.0"),
         ("2.6.5", "2.6.5", "Target 2.6.5 is not newer than the current version 2.6.5"),
         ("2.6.5.1581", "2.6.5", "Target 2.6.5 is not newer than the current version 2.6.5.1581"),
-        ("2019.1.0", "2018.10 LTS", "Target 2018.10.0 is not newer than the current version 2019.1.0"),
+        (
+            "2019.1.0",
+            "2018.10 LTS",
+            "Target 2018.10.0 is not newer than the current version 2019.1.0",
+        ),
     ],
 )
 def test_a_target_that_is_not_newer_is_refused(current, target, message):

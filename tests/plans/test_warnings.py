@@ -80,7 +80,10 @@ def test_warnings_name_the_first_few_tentacles_affected():
     tentacles = tuple(tentacle(f"web-0{i}", online=False) for i in range(1, 6))
     result = plan(tentacles=tentacles)
 
-    assert "Offline Tentacles: 5 (web-01, web-02 and 3 more)" in warning(result, "offline-tentacles").text
+    assert (
+        "Offline Tentacles: 5 (web-01, web-02 and 3 more)"
+        in warning(result, "offline-tentacles").text
+    )
 
 
 def test_the_manual_approach_has_no_hydra_warnings():

@@ -75,8 +75,12 @@ def test_the_in_place_plan_page_with_a_mixed_fleet(live_server, page, phone_page
         tentacle("locked-01", restricted_permissions=True),
         *fleet(30, prefix="app"),
     )
-    created = create_plan(can_provision_new_server=False, uses_builtin_feed=True,
-                          backup_size_mb=800, tentacles=tentacles)
+    created = create_plan(
+        can_provision_new_server=False,
+        uses_builtin_feed=True,
+        backup_size_mb=800,
+        tentacles=tentacles,
+    )
     errors = console_errors(page)
 
     page.goto(f"{live_server.url}/p/{created.edit_token}/")

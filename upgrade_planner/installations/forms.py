@@ -219,7 +219,9 @@ class InventoryRows:
                 found.setdefault(index, {})[column] = data.get(key, "")
         rows = []
         for index in sorted(found):
-            row = {column: str(found[index].get(column, "")).strip() for column in ROW_FIELDS}
+            row: dict[str, Any] = {
+                column: str(found[index].get(column, "")).strip() for column in ROW_FIELDS
+            }
             for flag in ROW_FLAGS:
                 row[flag] = flag in found[index]
             rows.append(row)

@@ -39,6 +39,8 @@ class Plan(models.Model):
     name = models.CharField(max_length=200)
     # Bumped by every change; the ETag of every read.
     version = models.PositiveIntegerField(default=1)
+    # Steps done or skipped, kept by the transitions so the progress chart reads no steps.
+    finished_steps = models.PositiveIntegerField(default=0)
     approach = models.CharField(max_length=20, choices=Approach.choices, blank=True)
     recommended_approach = models.CharField(max_length=20, choices=Approach.choices, blank=True)
     approach_overridden = models.BooleanField(default=False)
@@ -214,6 +216,7 @@ class Activity(models.Model):
     reason = models.TextField(blank=True)
     details: Any = models.JSONField(default=dict, blank=True)
     plan_version = models.PositiveIntegerField()
+    finished_steps = models.PositiveIntegerField(null=True, blank=True)
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -13,7 +13,7 @@ from django.http import HttpRequest, QueryDict
 from django.urls import reverse
 
 from upgrade_planner.installations.models import Tentacle
-from upgrade_planner.plans.charts import state_bar_chart
+from upgrade_planner.plans.charts import progress_over_time_chart, state_bar_chart
 from upgrade_planner.plans.models import (
     SATISFIED_STATES,
     Activity,
@@ -50,6 +50,7 @@ FLEET_LABELS = {
 TENTACLES_PER_PAGE = 50
 FleetKey = tuple[int, str, str, bool]  # hop, phase, kind, canary
 ACTIVITY_SHOWN = 15
+PROGRESS_POINTS = 500
 STATE_ORDER = [s.value for s in StepState]
 
 
@@ -146,7 +147,7 @@ class PlanPage:
         visible = steps + list(tentacle_steps.object_list)
         waiting = self._waiting_for([step.id for step in visible])
         for step in visible:
-            step.waiting_for = waiting.get(step.id, "")  # type: ignore[attr-defined]
+            step.waiting_for = waiting.get(step.id, "")
 
         total = sum(counts.values())
         finished = counts[StepState.DONE] + counts[StepState.SKIPPED]
@@ -198,7 +199,24 @@ class PlanPage:
                 Activity.objects.filter(plan=plan).select_related("step")[:ACTIVITY_SHOWN]
             ),
             "actor": self.request.session.get("actor", ""),
+            "progress_chart": self._progress_chart(total),
         }
+
+    def _progress_chart(self, total: int) -> str:
+        """Finished steps over time, from the most recent transitions."""
+        recent = [
+            (at, finished or 0)
+            for at, finished in Activity.objects.filter(
+                plan=self.plan, finished_steps__isnull=False
+            )
+            .order_by("-id")
+            .values_list("at", "finished_steps")[:PROGRESS_POINTS]
+        ]
+        recent.reverse()
+        if not recent:
+            return ""
+        points = [(self.plan.created_at, 0), *recent] if len(recent) < PROGRESS_POINTS else recent
+        return progress_over_time_chart(points, total=total)
 
     def _share_links(self) -> dict[str, Any]:
         view_link = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -66,32 +67,9 @@ def plan_create(
     view_token = view_token_from_seed(view_seed)
     with transaction.atomic():
         saved_installation = _installation_save(name=name, installation=installation)
-        plan = Plan.objects.create(
-            installation=saved_installation,
-            name=name,
-            approach=result.approach or "",
-            recommended_approach=result.recommended_approach or "",
-            approach_overridden=result.approach_overridden,
-            reasons=list(result.reasons),
-            alternatives=[
-                {"approach": alt.approach, "why_not": alt.why_not} for alt in result.alternatives
-            ],
-            assumptions=list(result.assumptions),
-            path=[
-                {
-                    "from": hop.from_version,
-                    "to": hop.to_version,
-                    "kind": hop.kind,
-                    "reason": hop.reason,
-                    "source": hop.source,
-                }
-                for hop in result.path
-            ],
-            warnings=[dataclasses.asdict(warning) for warning in result.warnings],
-            migration=dataclasses.asdict(result.migration) if result.migration else None,
-            canary=list(result.canary),
-            content_version=result.content_version,
-        )
+        plan = Plan(installation=saved_installation, name=name)
+        _plan_fields_set(plan, result)
+        plan.save()
         PlanLink.objects.bulk_create(
             [
                 PlanLink(plan=plan, kind=LinkKind.EDIT, token_hash=hash_token(edit_token)),
@@ -103,7 +81,7 @@ def plan_create(
                 ),
             ]
         )
-        _steps_save(
+        _steps_reconcile(
             plan=plan,
             planned_steps=result.steps,
             tentacles={t.name: t for t in saved_installation.tentacles.all()},
@@ -158,57 +136,12 @@ def _installation_save(*, name: str, installation: planner.InstallationInput) ->
 
 
 def step_labels(tentacles: list[Tentacle]) -> str:
-    labels = set()
+    labels: set[str] = set()
     for tentacle in tentacles:
         labels.update(f"env={env}" for env in tentacle.environments)
         labels.update(f"role={role}" for role in tentacle.roles)
         labels.add(f"style={tentacle.communication_style}")
     return "|" + "|".join(sorted(labels)) + "|" if labels else ""
-
-
-def _steps_save(
-    *,
-    plan: Plan,
-    planned_steps: tuple[planner.PlannedStep, ...],
-    tentacles: dict[str, Tentacle],
-) -> None:
-    ids = {planned.key: uuid.uuid4() for planned in planned_steps}
-    Step.objects.bulk_create(
-        [
-            Step(
-                id=ids[planned.key],
-                plan=plan,
-                key=planned.key,
-                position=position,
-                kind=planned.kind,
-                title=planned.title,
-                detail=planned.detail,
-                phase=planned.phase,
-                hop=planned.hop,
-                source=planned.source,
-                optional=planned.optional,
-                tentacle=planned.tentacle or "",
-                tentacles=list(planned.tentacles),
-                tentacle_ref=tentacles.get(planned.tentacle or ""),
-                labels=step_labels([tentacles[n] for n in planned.tentacles if n in tentacles]),
-                canary=planned.canary,
-                method=planned.method or "",
-                point_of_no_return=planned.point_of_no_return,
-                fleet_gate=planned.fleet_gate,
-                state=StepState.BLOCKED if planned.depends_on else StepState.READY,
-            )
-            for position, planned in enumerate(planned_steps)
-        ],
-        batch_size=BULK_BATCH,
-    )
-    StepDependency.objects.bulk_create(
-        [
-            StepDependency(step_id=ids[planned.key], prerequisite_id=ids[key], plan=plan)
-            for planned in planned_steps
-            for key in planned.depends_on
-        ],
-        batch_size=BULK_BATCH,
-    )
 
 
 # --- Step transitions -----------------------------------------------------------------------
@@ -249,7 +182,12 @@ class InvalidTransition(TransitionRefused):
     code = "invalid-transition"
 
 
-def step_start(*, step_id: uuid.UUID, plan: Plan, actor: str = "") -> Step:
+class ConfirmationRequired(TransitionRefused):
+    code = "confirmation-required"
+
+
+def step_start(*, step_id: uuid.UUID, plan: Plan, actor: str = "", confirmed: bool = True) -> Step:
+    """`confirmed` is False when a person has not yet acknowledged a point of no return."""
     return _transition(
         plan=plan,
         step_id=step_id,
@@ -259,10 +197,13 @@ def step_start(*, step_id: uuid.UUID, plan: Plan, actor: str = "") -> Step:
         allowed_from={StepState.READY},
         to_state=StepState.IN_PROGRESS,
         check_prerequisites=True,
+        confirmed=confirmed,
     )
 
 
-def step_complete(*, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: str = "") -> Step:
+def step_complete(
+    *, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: str = "", confirmed: bool = True
+) -> Step:
     return _transition(
         plan=plan,
         step_id=step_id,
@@ -272,6 +213,7 @@ def step_complete(*, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: st
         allowed_from={StepState.READY, StepState.IN_PROGRESS, StepState.FAILED},
         to_state=StepState.DONE,
         check_prerequisites=True,
+        confirmed=confirmed,
     )
 
 
@@ -316,7 +258,7 @@ def step_fail(*, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: str) -
     )
 
 
-STEP_ACTIONS = {
+STEP_ACTIONS: dict[str, Callable[..., Step]] = {
     "start": step_start,
     "complete": step_complete,
     "skip": step_skip,
@@ -342,7 +284,7 @@ def steps_bulk(
         if action in {"skip", "reopen"}:
             kwargs["reason"] = reason
         try:
-            service(**kwargs)  # type: ignore[operator]
+            service(**kwargs)
         except TransitionRefused as refused:
             refusals.append(refused.message)
         except StepNotFound:
@@ -365,6 +307,7 @@ def _transition(
     check_prerequisites: bool = False,
     check_skippable: bool = False,
     check_dependents: bool = False,
+    confirmed: bool = True,
 ) -> Step:
     reason = reason.strip()
     if needs_reason and not reason:
@@ -385,6 +328,11 @@ def _transition(
                     f"“{step.title}” is blocked. {waiting_for_text(waiting)}",
                     blocked_by=[str(s.id) for s in waiting],
                 )
+        if step.point_of_no_return and not confirmed and from_state != StepState.IN_PROGRESS:
+            raise ConfirmationRequired(
+                f"“{step.title}” is a point of no return: tick the box to confirm you "
+                "understand there is no way back, then try again."
+            )
         if from_state not in allowed_from:
             raise InvalidTransition(
                 f"“{step.title}” is {from_state.label.lower()}; it cannot {action} from there."
@@ -414,6 +362,12 @@ def _transition(
         step.state = to_state
         step.save(update_fields=["state", "updated_at"])
         _dependents_refresh(step)
+        delta = (to_state in SATISFIED_STATES) - (from_state in SATISFIED_STATES)
+        if delta:
+            Plan.objects.filter(pk=plan.pk).update(
+                finished_steps=models.F("finished_steps") + delta
+            )
+        plan.refresh_from_db(fields=["version", "finished_steps"])
         Activity.objects.create(
             plan=plan,
             step=step,
@@ -423,6 +377,7 @@ def _transition(
             to_state=to_state,
             reason=reason,
             plan_version=plan.version,
+            finished_steps=plan.finished_steps,
         )
     return step
 
@@ -473,3 +428,175 @@ def _dependents_refresh(step: Step) -> None:
     free = [pk for pk in dependent_ids if pk not in still_waiting]
     Step.objects.filter(pk__in=still_waiting, state=StepState.READY).update(state=StepState.BLOCKED)
     Step.objects.filter(pk__in=free, state=StepState.BLOCKED).update(state=StepState.READY)
+
+
+# --- Re-planning ----------------------------------------------------------------------------
+
+
+def installation_input_of(plan: Plan, *, approach: str | None) -> planner.InstallationInput:
+    """The planner's input rebuilt from what was saved for `plan`."""
+    installation = plan.installation
+    return planner.InstallationInput(
+        server_version=installation.server_version,
+        target_version=installation.target_version,
+        can_provision_new_server=installation.can_provision_new_server,
+        sql_server_ready=installation.sql_server_ready,
+        uses_builtin_feed=installation.uses_builtin_feed,
+        backup_size_mb=installation.backup_size_mb,
+        document_count=installation.document_count,
+        history_days_to_keep=installation.history_days_to_keep,
+        polling_port=installation.polling_port,
+        old_server_url=installation.old_server_url,
+        new_server_url=installation.new_server_url,
+        approach=approach,  # type: ignore[arg-type]
+        tentacles=tuple(
+            planner.TentacleInput(
+                name=t.name,
+                hostname=t.hostname,
+                port=t.port,
+                version=t.version,
+                communication_style=t.communication_style,  # type: ignore[arg-type]
+                environments=tuple(t.environments),
+                roles=tuple(t.roles),
+                os=t.os,
+                service_account=t.service_account,
+                restricted_permissions=t.restricted_permissions,
+                online=t.online,
+            )
+            for t in installation.tentacles.all()
+        ),
+    )
+
+
+def plan_change_approach(*, plan: Plan, approach: str | None, actor: str = "") -> Plan:
+    """Re-plan with another approach (None: the recommendation). Steps that exist in both
+    plans keep their progress; steps that no longer apply are retired, not deleted."""
+    if approach is not None and approach not in planner.APPROACHES:
+        raise PlanInputInvalid({"approach": [f"Unknown approach {approach!r}."]})
+    try:
+        result = planner.make_plan(
+            installation_input_of(plan, approach=approach), planner_settings()
+        )
+    except planner.PlanningError as error:
+        raise PlanInputInvalid({error.field: [error.message]}) from error
+    with transaction.atomic():
+        Plan.objects.filter(pk=plan.pk).update(version=models.F("version") + 1)
+        plan.refresh_from_db()
+        previous = plan.approach
+        _plan_fields_set(plan, result)
+        plan.save()
+        tentacles = {t.name: t for t in plan.installation.tentacles.all()}
+        changes = _steps_reconcile(plan=plan, planned_steps=result.steps, tentacles=tentacles)
+        Activity.objects.create(
+            plan=plan,
+            actor=actor.strip()[:100],
+            action="approach-changed",
+            from_state=previous,
+            to_state=plan.approach,
+            plan_version=plan.version,
+            finished_steps=plan.finished_steps,
+            details=changes,
+        )
+    return plan
+
+
+def _plan_fields_set(plan: Plan, result: planner.Plan) -> None:
+    plan.approach = result.approach or ""
+    plan.recommended_approach = result.recommended_approach or ""
+    plan.approach_overridden = result.approach_overridden
+    plan.reasons = list(result.reasons)
+    plan.alternatives = [
+        {"approach": alt.approach, "why_not": alt.why_not} for alt in result.alternatives
+    ]
+    plan.assumptions = list(result.assumptions)
+    plan.path = [
+        {
+            "from": hop.from_version,
+            "to": hop.to_version,
+            "kind": hop.kind,
+            "reason": hop.reason,
+            "source": hop.source,
+        }
+        for hop in result.path
+    ]
+    plan.warnings = [dataclasses.asdict(warning) for warning in result.warnings]
+    plan.migration = dataclasses.asdict(result.migration) if result.migration else None
+    plan.canary = list(result.canary)
+    plan.content_version = result.content_version
+
+
+def _steps_reconcile(
+    *,
+    plan: Plan,
+    planned_steps: tuple[planner.PlannedStep, ...],
+    tentacles: dict[str, Tentacle],
+) -> dict[str, int]:
+    """Make the plan's steps match `planned_steps`, matching by key and keeping progress."""
+    existing = {step.key: step for step in Step.objects.filter(plan=plan)}
+    wanted = {planned.key for planned in planned_steps}
+    ids = {key: step.id for key, step in existing.items()}
+    created: list[Step] = []
+    updated: list[Step] = []
+    for position, planned in enumerate(planned_steps):
+        step = existing.get(planned.key)
+        if step is None:
+            step = Step(id=uuid.uuid4(), plan=plan, key=planned.key, state=StepState.BLOCKED)
+            ids[planned.key] = step.id
+            created.append(step)
+        else:
+            updated.append(step)
+        step.position = position
+        step.kind = planned.kind
+        step.title = planned.title
+        step.detail = planned.detail
+        step.phase = planned.phase
+        step.hop = planned.hop
+        step.source = planned.source
+        step.optional = planned.optional
+        step.tentacle = planned.tentacle or ""
+        step.tentacles = list(planned.tentacles)
+        step.tentacle_ref = tentacles.get(planned.tentacle or "")
+        step.labels = step_labels([tentacles[n] for n in planned.tentacles if n in tentacles])
+        step.canary = planned.canary
+        step.method = planned.method or ""
+        step.point_of_no_return = planned.point_of_no_return
+        step.fleet_gate = planned.fleet_gate
+        step.retired = False
+    retired = [step for key, step in existing.items() if key not in wanted and not step.retired]
+    for step in retired:
+        step.retired = True
+    fields = [
+        "position", "kind", "title", "detail", "phase", "hop", "source", "optional", "tentacle",
+        "tentacles", "tentacle_ref", "labels", "canary", "method", "point_of_no_return",
+        "fleet_gate", "retired",
+    ]  # fmt: skip
+    Step.objects.bulk_create(created, batch_size=BULK_BATCH)
+    Step.objects.bulk_update(updated + retired, fields, batch_size=BULK_BATCH)
+    StepDependency.objects.filter(plan=plan).delete()
+    StepDependency.objects.bulk_create(
+        [
+            StepDependency(step_id=ids[planned.key], prerequisite_id=ids[key], plan=plan)
+            for planned in planned_steps
+            for key in planned.depends_on
+        ],
+        batch_size=BULK_BATCH,
+    )
+    _states_rederive(plan)
+    return {"created": len(created), "kept": len(updated), "retired": len(retired)}
+
+
+def _states_rederive(plan: Plan) -> None:
+    """Blocked/ready for every current step from its prerequisites; other states are kept."""
+    waiting = StepDependency.objects.filter(plan=plan).exclude(
+        prerequisite__state__in=SATISFIED_STATES
+    )
+    current = Step.objects.current().filter(plan=plan)
+    current.filter(state=StepState.READY, pk__in=waiting.values("step_id")).update(
+        state=StepState.BLOCKED
+    )
+    current.filter(state=StepState.BLOCKED).exclude(pk__in=waiting.values("step_id")).update(
+        state=StepState.READY
+    )
+    finished = current.filter(state__in=SATISFIED_STATES).count()
+    Plan.objects.filter(pk=plan.pk).update(finished_steps=finished)
+    plan.finished_steps = finished

@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django_htmx.middleware import HtmxDetails
 
 from upgrade_planner.installations.forms import (
     InstallationForm,
@@ -24,11 +25,16 @@ from upgrade_planner.plans.access import LinkReplaced, link_for_token
 from upgrade_planner.plans.models import PlanLink
 from upgrade_planner.plans.pages import PlanPage, TentacleFilters
 
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
 RECENT_PLANS_KEY = "recent_plans"
 RECENT_PLANS_LIMIT = 20
 
 
-def remember_plan(request: HttpRequest, *, token: str, name: str, kind: str) -> None:
+def remember_plan(request: HtmxHttpRequest, *, token: str, name: str, kind: str) -> None:
     """Keep the plans this browser made or opened in its own (signed cookie) session."""
     recent = [p for p in request.session.get(RECENT_PLANS_KEY, []) if p.get("token") != token]
     recent.insert(0, {"token": token, "name": name, "kind": kind})
@@ -36,7 +42,7 @@ def remember_plan(request: HttpRequest, *, token: str, name: str, kind: str) -> 
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: HtmxHttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _home_render(request, InstallationForm(), InventoryRows.with_blank_row())
     rows = InventoryRows.from_post(request.POST)
@@ -70,7 +76,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("plan-edit", token=created.edit_token)
 
 
-def form_initial(request: HttpRequest) -> dict[str, Any]:
+def form_initial(request: HtmxHttpRequest) -> dict[str, Any]:
     initial: dict[str, Any] = {
         name: request.POST.get(name, "") for name in InstallationForm.base_fields
     }
@@ -102,7 +108,7 @@ def installation_input(
 
 
 def _home_render(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     form: InstallationForm,
     rows: InventoryRows,
     inventory_errors: dict[str, list[str]] | None = None,
@@ -138,7 +144,7 @@ def _load(token: str) -> PlanLink:
         raise Http404("This link was replaced.") from None
 
 
-def _page(request: HttpRequest, link: PlanLink, token: str, *, read_only: bool) -> PlanPage:
+def _page(request: HtmxHttpRequest, link: PlanLink, token: str, *, read_only: bool) -> PlanPage:
     return PlanPage(
         link=link,
         token=token,
@@ -149,7 +155,7 @@ def _page(request: HttpRequest, link: PlanLink, token: str, *, read_only: bool) 
 
 
 @require_safe
-def plan_page(request: HttpRequest, token: str, read_only: bool = False) -> HttpResponse:
+def plan_page(request: HtmxHttpRequest, token: str, read_only: bool = False) -> HttpResponse:
     link = _load(token)
     remember_plan(request, token=token, name=link.plan.name, kind=link.kind)
     page = _page(request, link, token, read_only=read_only)
@@ -159,7 +165,7 @@ def plan_page(request: HttpRequest, token: str, read_only: bool = False) -> Http
 
 
 @require_safe
-def plan_poll(request: HttpRequest, token: str, read_only: bool = False) -> HttpResponse:
+def plan_poll(request: HtmxHttpRequest, token: str, read_only: bool = False) -> HttpResponse:
     """Polled by every open plan page: answers 204 with one query while nothing changed."""
     link = _load(token)
     if request.GET.get("v") == str(link.plan.version):
@@ -175,14 +181,14 @@ def _editable(token: str) -> PlanLink:
     return link
 
 
-def _actor(request: HttpRequest) -> str:
+def _actor(request: HtmxHttpRequest) -> str:
     actor = request.POST.get("actor", "").strip()[:100] or request.session.get("actor", "")
     if actor:
         request.session["actor"] = actor
     return str(actor)
 
 
-def _after_change(request: HttpRequest, link: PlanLink, token: str) -> HttpResponse:
+def _after_change(request: HtmxHttpRequest, link: PlanLink, token: str) -> HttpResponse:
     if request.htmx:
         page = _page(request, link, token, read_only=False)
         return render(request, "plans/plan.html#live-update", page.context())
@@ -193,7 +199,9 @@ def _after_change(request: HttpRequest, link: PlanLink, token: str) -> HttpRespo
 
 
 @require_POST
-def step_action(request: HttpRequest, token: str, step_id: uuid.UUID, action: str) -> HttpResponse:
+def step_action(
+    request: HtmxHttpRequest, token: str, step_id: uuid.UUID, action: str
+) -> HttpResponse:
     link = _editable(token)
     service = services.STEP_ACTIONS.get(action)
     if service is None:
@@ -201,6 +209,8 @@ def step_action(request: HttpRequest, token: str, step_id: uuid.UUID, action: st
     kwargs: dict[str, Any] = {"step_id": step_id, "plan": link.plan, "actor": _actor(request)}
     if action in {"skip", "reopen"}:
         kwargs["reason"] = request.POST.get("reason", "")
+    if action in {"start", "complete"}:
+        kwargs["confirmed"] = request.POST.get("confirm") == "yes"
     try:
         step = service(**kwargs)
     except services.TransitionRefused as refused:
@@ -214,7 +224,7 @@ def step_action(request: HttpRequest, token: str, step_id: uuid.UUID, action: st
 
 
 @require_POST
-def steps_bulk(request: HttpRequest, token: str) -> HttpResponse:
+def steps_bulk(request: HtmxHttpRequest, token: str) -> HttpResponse:
     link = _editable(token)
     action = request.POST.get("action", "")
     ids = [value for value in request.POST.getlist("step") if _is_uuid(value)]
@@ -239,7 +249,27 @@ def steps_bulk(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_POST
-def set_actor(request: HttpRequest, token: str) -> HttpResponse:
+def change_approach(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    link = _editable(token)
+    try:
+        plan = services.plan_change_approach(
+            plan=link.plan, approach=request.POST.get("approach") or None, actor=_actor(request)
+        )
+    except services.PlanInputInvalid as invalid:
+        for field_messages in invalid.errors.values():
+            for message in field_messages:
+                messages.error(request, message)
+    else:
+        messages.success(
+            request,
+            f"Re-planned with the {plan.get_approach_display().lower()} approach. Steps that "
+            "exist in both plans kept their progress.",
+        )
+    return redirect(reverse("plan-edit", kwargs={"token": token}))
+
+
+@require_POST
+def set_actor(request: HtmxHttpRequest, token: str) -> HttpResponse:
     _load(token)
     request.session["actor"] = request.POST.get("actor", "").strip()[:100]
     return redirect(reverse("plan-edit", kwargs={"token": token}))

@@ -40,7 +40,7 @@ class Machine:
     display: str
     tentacles: tuple[TentacleInput, ...]
 
-    @property
+    @functools.cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.tentacles)
 
@@ -60,11 +60,11 @@ class Machine:
             reasons.append("per_user")
         return tuple(reasons)
 
-    @property
+    @functools.cached_property
     def polling(self) -> bool:
         return any(t.communication_style == "polling" for t in self.tentacles)
 
-    @property
+    @functools.cached_property
     def features(self) -> frozenset[tuple[str, str]]:
         found: set[tuple[str, str]] = {("style", t.communication_style) for t in self.tentacles}
         found |= {("env", env) for t in self.tentacles for env in t.environments}
@@ -77,24 +77,31 @@ def sort_key(text: str) -> tuple[str, str]:
 
 
 def group_machines(tentacles: Sequence[TentacleInput]) -> list[Machine]:
+    """One Machine per host name (case-insensitive); Tentacles without one stand alone."""
     by_host: dict[str, list[TentacleInput]] = {}
-    singles: list[TentacleInput] = []
+    machines: list[Machine] = []
     for tentacle in tentacles:
         host = tentacle.hostname.strip().lower()
         if host:
             by_host.setdefault(host, []).append(tentacle)
         else:
-            singles.append(tentacle)
-    names = {t.name for t in tentacles}
-    machines = [Machine(t.name, t.name, (t,)) for t in singles]
+            machines.append(Machine(tentacle.name, tentacle.name, (tentacle,)))
+    groups: list[tuple[str, list[TentacleInput]]] = []
     for host, group in by_host.items():
-        group.sort(key=lambda t: sort_key(t.name))
         if len(group) == 1:
             machines.append(Machine(group[0].name, group[0].hostname.strip(), (group[0],)))
-            continue
-        # A host name may equal some other Tentacle's name; keep keys unique all the same.
-        clashes = host in names and all(t.name != host for t in group)
-        identity = f"{host}#host" if clashes else host
+        else:
+            group.sort(key=lambda t: sort_key(t.name))
+            groups.append((host, group))
+    # A host name may equal some other Tentacle's name; keys must stay unique all the same.
+    names = {t.name for t in tentacles}
+    taken = {m.identity for m in machines}
+    for host, group in sorted(groups):
+        identity, suffix = host, 1
+        while identity in taken or (identity in names and all(t.name != identity for t in group)):
+            identity = f"{host}#host{suffix if suffix > 1 else ''}"
+            suffix += 1
+        taken.add(identity)
         machines.append(Machine(identity, group[0].hostname.strip(), tuple(group)))
     machines.sort(key=lambda m: sort_key(m.identity))
     return machines

@@ -377,7 +377,7 @@ def _mapping_text(m: Migration, values: Mapping[str, object]) -> str:
 
 
 def _machine_values(
-    m: Migration, machine: Machine, base: Mapping[str, object]
+    m: Migration, machine: Machine, base: dict[str, object]
 ) -> Mapping[str, object]:
     # Layered over the hop's values rather than copying them: this runs once per machine.
     values: dict[str, object] = {}
@@ -406,11 +406,14 @@ def _machine_values(
 def build_migration(b: StepList, m: Migration) -> tuple[str, str | None]:
     """Steps of the 2.6 migration hop. Returns (exit step, first point-of-no-return step).
 
-    Point of no return: while a 2.6 server is still in charge (new-server and in-place), every
-    upgrade-tentacle step is marked, because from then on 2.6 cannot reach that machine; the
-    first of them (a canary) is where the plan as a whole crosses the line. In-place, installing
-    the server is marked too: it strands any Tentacle not yet upgraded. The manual approach has
-    none: its Tentacle upgrades restore contact with a server that has already moved.
+    Point of no return: the first Hydra deployment, i.e. the canary upgrade steps (they go out
+    as one deployment to the canary role); once a machine runs the new Tentacle the 2.6 server
+    cannot reach it, and the estate can no longer go back to being all 2.6. When Hydra upgrades
+    nothing, the first hand upgrade under the 2.6 server takes that role. Later upgrades are as
+    final for their own machines, but marking thousands of steps would bury the one moment that
+    needs a deliberate decision. In-place, installing the server is marked too: it strands any
+    Tentacle not yet upgraded. The manual approach has none: its Tentacle upgrades restore
+    contact with a server that has already moved.
     """
     inst, approach = m.installation, m.approach
     values = dict(m.values)
@@ -444,7 +447,7 @@ def build_migration(b: StepList, m: Migration) -> tuple[str, str | None]:
     per_tentacle: list[str] = []  # every per-Tentacle key (upgrades, reinstalls, reconfigures)
     after_upgrade: dict[str, str] = {}  # Tentacle name → the last step that touched it
     reinstalled: set[str] = set()  # Tentacle names whose service the plan reinstalls
-    marks_no_return = approach != "manual"
+    under_2_6 = approach != "manual"  # a 2.6 server is still in charge of the Tentacles
 
     def upgrade(machine: Machine, deps: Sequence[str | None], canary: bool) -> None:
         method = m.method(machine)
@@ -461,7 +464,7 @@ def build_migration(b: StepList, m: Migration) -> tuple[str, str | None]:
             tentacles=machine.names,
             canary=canary,
             method=method,
-            point_of_no_return=marks_no_return,
+            point_of_no_return=under_2_6 and (canary or not (m.hydra_machines or upgrades)),
         )
         upgrades.append(key)
         per_tentacle.append(key)

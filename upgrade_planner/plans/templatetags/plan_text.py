@@ -30,7 +30,7 @@ def _prose(text: str) -> str:
 
 
 def _inline(text: str) -> str:
-    escaped = escape(text)
+    escaped = str(escape(text))
     escaped = _INLINE.sub(r"<code>\1</code>", escaped)
     return _BOLD.sub(r"<strong>\1</strong>", escaped)
 

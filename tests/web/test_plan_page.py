@@ -1,0 +1,261 @@
+"""The plan page: what it shows, its controls, live updates, and what it costs to render."""
+
+import re
+
+import pytest
+
+from tests.factories import create_plan, fleet, tentacle
+from upgrade_planner.plans.models import Activity, Step, StepState
+
+pytestmark = pytest.mark.django_db
+
+
+def first_ready(plan):
+    return (
+        Step.objects.filter(plan=plan, state=StepState.READY, tentacle="")
+        .order_by("position")
+        .first()
+    )
+
+
+def test_the_page_shows_the_recommendation_path_warnings_and_checklist(client):
+    created = create_plan(can_provision_new_server=False, tentacles=fleet(12))
+
+    body = client.get(f"/p/{created.edit_token}/").content.decode()
+
+    assert "Recommended approach: In-place" in body
+    assert "2.6.5" in body and "3.17.14" in body
+    assert 'id="warning-wrong-order-strands-tentacles"' in body
+    assert "Install 3.17.14 over the 2.6 server" in body
+    assert "point of no return" in body
+    assert "Waiting for:" in body
+
+
+def test_every_step_control_is_named_after_its_step(client):
+    created = create_plan()
+    ready = first_ready(created.plan)
+
+    body = client.get(f"/p/{created.edit_token}/").content.decode()
+
+    assert f'aria-label="Mark “{ready.title}” done"' in body
+    assert f'aria-label="Start “{ready.title}”"' in body
+
+
+def test_the_read_only_link_renders_no_controls(client):
+    created = create_plan()
+
+    body = client.get(f"/v/{created.view_token}/").content.decode()
+
+    assert "read-only" in body
+    assert "Mark “" not in body
+    assert 'name="csrfmiddlewaretoken"' not in body
+    assert "Share this plan" not in body
+
+
+def test_the_edit_page_shows_both_share_links(client):
+    created = create_plan()
+
+    body = client.get(f"/p/{created.edit_token}/").content.decode()
+
+    assert f"/p/{created.edit_token}/" in body
+    assert f"/v/{created.view_token}/" in body
+
+
+def test_completing_a_step_with_a_plain_form_post_redirects_back(client):
+    created = create_plan()
+    step = first_ready(created.plan)
+
+    response = client.post(f"/p/{created.edit_token}/steps/{step.id}/complete", {"actor": "Ana"})
+
+    assert response.status_code == 302
+    step.refresh_from_db()
+    assert step.state == StepState.DONE
+    assert Activity.objects.filter(step=step, actor="Ana", to_state="done").exists()
+    page = client.get(response["Location"]).content.decode()
+    assert f"Done: {step.title}" in page
+
+
+def test_a_blocked_step_is_refused_with_a_message_naming_what_it_waits_for(client):
+    created = create_plan()
+    blocked = Step.objects.filter(plan=created.plan, state=StepState.BLOCKED, tentacle="").first()
+
+    response = client.post(f"/p/{created.edit_token}/steps/{blocked.id}/complete", follow=True)
+
+    assert "is blocked. Waiting for:" in response.content.decode()
+    blocked.refresh_from_db()
+    assert blocked.state == StepState.BLOCKED
+
+
+def test_an_htmx_click_returns_only_the_live_parts(client):
+    created = create_plan()
+    step = first_ready(created.plan)
+
+    response = client.post(f"/p/{created.edit_token}/steps/{step.id}/start", HTTP_HX_REQUEST="true")
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.lstrip().startswith('<div id="poller"')
+    assert 'id="checklist" aria-labelledby="checklist-heading" hx-swap-oob="true"' in body
+    assert "<html" not in body
+
+
+def test_a_write_through_the_read_only_link_is_refused(client):
+    created = create_plan()
+    step = first_ready(created.plan)
+
+    response = client.post(f"/p/{created.view_token}/steps/{step.id}/complete")
+
+    assert response.status_code == 403
+    step.refresh_from_db()
+    assert step.state == StepState.READY
+
+
+def test_a_step_of_another_plan_is_404(client):
+    mine = create_plan()
+    other = create_plan(name="Other")
+    step = first_ready(other.plan)
+
+    response = client.post(f"/p/{mine.edit_token}/steps/{step.id}/complete")
+
+    assert response.status_code == 404
+    step.refresh_from_db()
+    assert step.state == StepState.READY
+
+
+def test_skipping_asks_for_a_reason(client):
+    created = create_plan()
+    upgrade = Step.objects.filter(plan=created.plan, kind="upgrade-tentacle").first()
+
+    response = client.post(
+        f"/p/{created.edit_token}/steps/{upgrade.id}/skip", {"reason": ""}, follow=True
+    )
+
+    assert "a reason is required" in response.content.decode()
+    upgrade.refresh_from_db()
+    assert upgrade.state != StepState.SKIPPED
+
+
+def test_bulk_exclusion_of_selected_tentacles(client):
+    created = create_plan(tentacles=fleet(5))
+    upgrades = list(Step.objects.filter(plan=created.plan, kind="upgrade-tentacle")[:3])
+
+    client.post(
+        f"/p/{created.edit_token}/steps/bulk",
+        {"action": "skip", "reason": "retired", "step": [str(s.id) for s in upgrades]},
+    )
+
+    assert (
+        Step.objects.filter(pk__in=[s.id for s in upgrades], state=StepState.SKIPPED).count() == 3
+    )
+
+
+def test_an_unchanged_poll_answers_204_with_one_query(client, django_assert_max_num_queries):
+    created = create_plan()
+    version = created.plan.version
+
+    with django_assert_max_num_queries(1):
+        response = client.get(f"/v/{created.view_token}/poll?v={version}")
+
+    assert response.status_code == 204
+    assert response.content == b""
+
+
+def test_a_poll_after_a_change_returns_the_new_state(client):
+    created = create_plan()
+    step = first_ready(created.plan)
+    old_version = created.plan.version
+    client.post(f"/p/{created.edit_token}/steps/{step.id}/complete")
+
+    response = client.get(f"/v/{created.view_token}/poll?v={old_version}")
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    new_version = re.search(r'data-version="(\d+)"', body).group(1)
+    assert int(new_version) == old_version + 1
+    assert f'id="step-{step.id}"' in body
+    assert "Mark “" not in body  # the read-only viewer still gets no controls
+
+
+@pytest.mark.parametrize("size", [20, 2000])
+def test_the_page_costs_the_same_queries_whatever_the_fleet_size(
+    client, django_assert_max_num_queries, size
+):
+    created = create_plan(tentacles=fleet(size))
+
+    with django_assert_max_num_queries(14):
+        response = client.get(f"/p/{created.edit_token}/")
+
+    assert response.status_code == 200
+
+
+def test_filters_and_search_narrow_the_tentacle_table(client):
+    tentacles = (
+        *fleet(60, prefix="web"),
+        tentacle("db-01", environments=("Staging",), roles=("sql",)),
+        tentacle("db-02", environments=("Staging",), communication_style="polling"),
+    )
+    created = create_plan(tentacles=tentacles)
+
+    staging = client.get(f"/p/{created.edit_token}/?environment=Staging").content.decode()
+    polling = client.get(f"/p/{created.edit_token}/?style=polling").content.decode()
+    search = client.get(f"/p/{created.edit_token}/?q=web-0042").content.decode()
+    second = client.get(f"/p/{created.edit_token}/?page=2").content.decode()
+
+    assert "2 steps match" in staging
+    assert "<strong>db-02</strong>" in polling and "<strong>db-01</strong>" not in polling
+    assert "1 step match" in search
+    assert "page 2 of 2" in second
+
+
+def test_an_unknown_link_is_404_and_garbage_filters_are_ignored(client):
+    created = create_plan()
+
+    assert client.get("/p/nope/").status_code == 404
+    response = client.get(f"/p/{created.edit_token}/?page=abc&state=evil&style=<b>")
+    assert response.status_code == 200
+
+
+def test_a_point_of_no_return_needs_the_confirmation_box(client):
+    created = create_plan(can_provision_new_server=False, tentacles=fleet(12))
+    step = (
+        Step.objects.filter(plan=created.plan, point_of_no_return=True).order_by("position").first()
+    )
+    Step.objects.filter(pk=step.pk).update(
+        state=StepState.READY
+    )  # as if its prerequisites were done
+    Step.objects.filter(pk__in=step.depends_on.values("pk")).update(state=StepState.DONE)
+
+    refused = client.post(f"/p/{created.edit_token}/steps/{step.id}/complete", follow=True)
+    step.refresh_from_db()
+    assert step.state == StepState.READY
+    assert "point of no return" in refused.content.decode()
+
+    client.post(f"/p/{created.edit_token}/steps/{step.id}/complete", {"confirm": "yes"})
+    step.refresh_from_db()
+    assert step.state == StepState.DONE
+
+
+def test_overriding_the_approach_re_plans_and_keeps_shared_progress(client):
+    created = create_plan(tentacles=fleet(12))
+    plan = created.plan
+    assert plan.approach == "new-server"
+    first = first_ready(plan)
+    client.post(f"/p/{created.edit_token}/steps/{first.id}/complete")
+
+    response = client.post(
+        f"/p/{created.edit_token}/approach", {"approach": "in-place"}, follow=True
+    )
+
+    plan.refresh_from_db()
+    assert plan.approach == "in-place" and plan.approach_overridden
+    assert "Re-planned with the in-place approach" in response.content.decode()
+    first.refresh_from_db()
+    assert first.state == StepState.DONE and not first.retired
+    assert Step.objects.filter(plan=plan, kind="install-server-new-machine", retired=True).exists()
+    assert Step.objects.current().filter(plan=plan, kind="install-server-in-place").exists()
+    assert Activity.objects.filter(plan=plan, action="approach-changed").exists()
+
+    client.post(f"/p/{created.edit_token}/approach", {"approach": ""})
+    plan.refresh_from_db()
+    assert plan.approach == "new-server" and not plan.approach_overridden
+    assert Step.objects.current().filter(plan=plan, kind="install-server-new-machine").exists()
