@@ -149,6 +149,10 @@ def test_a_modern_path_to_a_current_release_has_no_warnings():
     assert plan(server_version="2019.3.1", target_version="2019.8.0").warnings == ()
 
 
+def test_a_path_that_stops_at_2_6_5_has_no_warnings():
+    assert plan(server_version="1.2", target_version="2.6.5").warnings == ()
+
+
 def test_handful_threshold_appears_when_manual_is_chosen_above_the_threshold():
     result = plan(approach="manual", tentacles=fleet(12))
 

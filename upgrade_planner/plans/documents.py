@@ -13,23 +13,9 @@ def etag_for(plan: Plan) -> str:
     return f'"{plan.id.hex[:12]}-{plan.version}"'
 
 
-def tentacle_document(tentacle: Tentacle) -> dict[str, Any]:
-    return {
-        "name": tentacle.name,
-        "hostname": tentacle.hostname,
-        "port": tentacle.port,
-        "version": tentacle.version,
-        "communication_style": tentacle.communication_style,
-        "environments": tentacle.environments,
-        "roles": tentacle.roles,
-        "os": tentacle.os,
-        "service_account": tentacle.service_account,
-        "restricted_permissions": tentacle.restricted_permissions,
-        "online": tentacle.online,
-    }
-
-
-def instance_document(installation: Installation, tentacles: list[Tentacle]) -> dict[str, Any]:
+def instance_document(
+    installation: Installation, tentacles: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "server_version": installation.server_version,
         "target_version": installation.target_version,
@@ -42,7 +28,7 @@ def instance_document(installation: Installation, tentacles: list[Tentacle]) -> 
         "polling_port": installation.polling_port,
         "old_server_url": installation.old_server_url,
         "new_server_url": installation.new_server_url,
-        "tentacles": [tentacle_document(tentacle) for tentacle in tentacles],
+        "tentacles": tentacles,
     }
 
 
@@ -97,11 +83,59 @@ def progress_of(states: list[str]) -> dict[str, int]:
     }
 
 
+TENTACLE_FIELDS = (
+    "name",
+    "hostname",
+    "port",
+    "version",
+    "communication_style",
+    "environments",
+    "roles",
+    "os",
+    "service_account",
+    "restricted_permissions",
+    "online",
+)
+STEP_FIELDS = (
+    "id",
+    "key",
+    "kind",
+    "title",
+    "hop",
+    "phase",
+    "tentacle",
+    "tentacles",
+    "optional",
+    "canary",
+    "method",
+    "point_of_no_return",
+    "fleet_gate",
+    "state",
+    "source",
+    "detail",
+    "evidence",
+)
+
+
 def plan_document(plan: Plan) -> dict[str, Any]:
-    """The whole plan. `plan.installation` should already be loaded (select_related)."""
-    tentacles = list(Tentacle.objects.filter(installation_id=plan.installation_id))
-    steps = list(Step.objects.current().filter(plan=plan))
+    """The whole plan in four queries. `plan.installation` should already be loaded.
+
+    Reads plain rows rather than model instances: a 5,000-Tentacle plan has ~10,000 rows.
+    """
+    tentacles = list(
+        Tentacle.objects.filter(installation_id=plan.installation_id)
+        .order_by("position")
+        .values(*TENTACLE_FIELDS)
+    )
     prerequisites = dependency_map(plan)
+    steps = []
+    for row in Step.objects.current().filter(plan=plan).order_by("position").values(*STEP_FIELDS):
+        step_id = row["id"]
+        row["id"] = str(step_id)
+        row["tentacle"] = row["tentacle"] or None
+        row["method"] = row["method"] or None
+        row["depends_on"] = prerequisites.get(step_id, [])
+        steps.append(row)
     return {
         "id": str(plan.id),
         "name": plan.name,
@@ -119,6 +153,6 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "warnings": plan.warnings,
         "migration": plan.migration,
         "canary": plan.canary,
-        "progress": progress_of([step.state for step in steps]),
-        "steps": [step_document(step, prerequisites.get(step.id, [])) for step in steps],
+        "progress": progress_of([step["state"] for step in steps]),
+        "steps": steps,
     }

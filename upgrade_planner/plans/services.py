@@ -5,14 +5,16 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models, transaction
+from django.utils import timezone
 
 from upgrade_planner.installations.models import Installation, Tentacle
 from upgrade_planner.plans import planner
+from upgrade_planner.plans.bulk import insert_rows
 from upgrade_planner.plans.models import (
     SATISFIED_STATES,
     Activity,
@@ -66,7 +68,9 @@ def plan_create(
     edit_token, view_seed = new_token(), new_token()
     view_token = view_token_from_seed(view_seed)
     with transaction.atomic():
-        saved_installation = _installation_save(name=name, installation=installation)
+        saved_installation, saved_tentacles = _installation_save(
+            name=name, installation=installation
+        )
         plan = Plan(installation=saved_installation, name=name)
         _plan_fields_set(plan, result)
         plan.save()
@@ -84,7 +88,8 @@ def plan_create(
         _steps_reconcile(
             plan=plan,
             planned_steps=result.steps,
-            tentacles={t.name: t for t in saved_installation.tentacles.all()},
+            tentacles={t.name: t for t in saved_tentacles},
+            new=True,
         )
         Activity.objects.create(
             plan=plan,
@@ -96,7 +101,27 @@ def plan_create(
     return CreatedPlan(plan=plan, edit_token=edit_token, view_token=view_token)
 
 
-def _installation_save(*, name: str, installation: planner.InstallationInput) -> Installation:
+@dataclass(frozen=True)
+class TentacleRef:
+    """What step rows need to know of a saved Tentacle."""
+
+    id: uuid.UUID
+    name: str
+    environments: list[str]
+    roles: list[str]
+    communication_style: str
+
+
+TENTACLE_COLUMNS = [
+    "id", "installation", "position", "name", "hostname", "port", "version",
+    "communication_style", "environments", "roles", "os", "service_account",
+    "restricted_permissions", "online",
+]  # fmt: skip
+
+
+def _installation_save(
+    *, name: str, installation: planner.InstallationInput
+) -> tuple[Installation, list[TentacleRef]]:
     saved = Installation.objects.create(
         name=name,
         server_version=installation.server_version.strip(),
@@ -111,31 +136,43 @@ def _installation_save(*, name: str, installation: planner.InstallationInput) ->
         old_server_url=installation.old_server_url,
         new_server_url=installation.new_server_url,
     )
-    Tentacle.objects.bulk_create(
-        [
-            Tentacle(
-                installation=saved,
-                position=position,
-                name=tentacle.name,
-                hostname=tentacle.hostname,
-                port=tentacle.port,
-                version=tentacle.version,
-                communication_style=tentacle.communication_style,
-                environments=list(tentacle.environments),
-                roles=list(tentacle.roles),
-                os=tentacle.os,
-                service_account=tentacle.service_account,
-                restricted_permissions=tentacle.restricted_permissions,
-                online=tentacle.online,
+    tentacles = [
+        TentacleRef(
+            id=uuid.uuid4(),
+            name=tentacle.name,
+            environments=list(tentacle.environments),
+            roles=list(tentacle.roles),
+            communication_style=tentacle.communication_style,
+        )
+        for tentacle in installation.tentacles
+    ]
+    insert_rows(
+        Tentacle,
+        TENTACLE_COLUMNS,
+        (
+            (
+                ref.id,
+                saved.pk,
+                position,
+                t.name,
+                t.hostname,
+                t.port,
+                t.version,
+                t.communication_style,
+                ref.environments,
+                ref.roles,
+                t.os,
+                t.service_account,
+                t.restricted_permissions,
+                t.online,
             )
-            for position, tentacle in enumerate(installation.tentacles)
-        ],
-        batch_size=BULK_BATCH,
+            for position, (ref, t) in enumerate(zip(tentacles, installation.tentacles, strict=True))
+        ),
     )
-    return saved
+    return saved, tentacles
 
 
-def step_labels(tentacles: list[Tentacle]) -> str:
+def step_labels(tentacles: Sequence[TentacleRef | Tentacle]) -> str:
     labels: set[str] = set()
     for tentacle in tentacles:
         labels.update(f"env={env}" for env in tentacle.environments)
@@ -529,10 +566,11 @@ def _steps_reconcile(
     *,
     plan: Plan,
     planned_steps: tuple[planner.PlannedStep, ...],
-    tentacles: dict[str, Tentacle],
+    tentacles: dict[str, TentacleRef] | dict[str, Tentacle],
+    new: bool = False,
 ) -> dict[str, int]:
     """Make the plan's steps match `planned_steps`, matching by key and keeping progress."""
-    existing = {step.key: step for step in Step.objects.filter(plan=plan)}
+    existing = {} if new else {step.key: step for step in Step.objects.filter(plan=plan)}
     wanted = {planned.key for planned in planned_steps}
     ids = {key: step.id for key, step in existing.items()}
     created: list[Step] = []
@@ -555,7 +593,8 @@ def _steps_reconcile(
         step.optional = planned.optional
         step.tentacle = planned.tentacle or ""
         step.tentacles = list(planned.tentacles)
-        step.tentacle_ref = tentacles.get(planned.tentacle or "")
+        ref = tentacles.get(planned.tentacle or "")
+        step.tentacle_ref_id = ref.id if ref else None
         step.labels = step_labels([tentacles[n] for n in planned.tentacles if n in tentacles])
         step.canary = planned.canary
         step.method = planned.method or ""
@@ -570,19 +609,45 @@ def _steps_reconcile(
         "tentacles", "tentacle_ref", "labels", "canary", "method", "point_of_no_return",
         "fleet_gate", "retired",
     ]  # fmt: skip
-    Step.objects.bulk_create(created, batch_size=BULK_BATCH)
+    now = timezone.now()
+    insert_rows(
+        Step,
+        ["id", "plan", "key", "state", "evidence", "updated_at", *fields],
+        (
+            (
+                step.id,
+                plan.pk,
+                step.key,
+                step.state,
+                [],
+                now,
+                *(
+                    step.tentacle_ref_id if name == "tentacle_ref" else getattr(step, name)
+                    for name in fields
+                ),
+            )
+            for step in created
+        ),
+    )
     Step.objects.bulk_update(updated + retired, fields, batch_size=BULK_BATCH)
-    StepDependency.objects.filter(plan=plan).delete()
-    StepDependency.objects.bulk_create(
-        [
-            StepDependency(step_id=ids[planned.key], prerequisite_id=ids[key], plan=plan)
-            for planned in planned_steps
-            for key in planned.depends_on
+    if not new:
+        StepDependency.objects.filter(plan=plan).delete()
+    _dependencies_insert(
+        plan=plan,
+        pairs=[
+            (ids[planned.key], ids[key]) for planned in planned_steps for key in planned.depends_on
         ],
-        batch_size=BULK_BATCH,
     )
     _states_rederive(plan)
     return {"created": len(created), "kept": len(updated), "retired": len(retired)}
+
+
+def _dependencies_insert(*, plan: Plan, pairs: list[tuple[uuid.UUID, uuid.UUID]]) -> None:
+    insert_rows(
+        StepDependency,
+        ["step", "prerequisite", "plan"],
+        ((step, prerequisite, plan.pk) for step, prerequisite in pairs),
+    )
 
 
 def _states_rederive(plan: Plan) -> None:

@@ -218,7 +218,7 @@ def path_warnings(
             old_values = {"target": migration.leg.end_label, "last_3x": last_3x.label}
             texts.append(_part("use_latest_old_target", old_values))
             actions.append(_part("use_latest_old_target_action", old_values))
-    elif target_leg.end < last_3x.version:
+    elif target_leg.end.major == last_3x.version.major and target_leg.end < last_3x.version:
         old_values = {"target": target_leg.end_label, "last_3x": last_3x.label}
         texts.append(_part("use_latest_modern", old_values))
         actions.append(_part("use_latest_modern_action", old_values))
