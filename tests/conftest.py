@@ -139,3 +139,12 @@ def screenshot():  # type: ignore[no-untyped-def]
         return path
 
     return take
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():  # type: ignore[no-untyped-def]
+    """Rate-limit counters live in the cache; no test inherits another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -90,6 +90,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "upgrade_planner.plans.middleware.PlanLinksMiddleware",
 ]
 
 ROOT_URLCONF = "upgrade_planner.urls"
@@ -178,6 +179,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "upgrade_planner.views.csrf_failure"
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF],
@@ -234,3 +236,6 @@ LOGGING = {
 # new server, the planner recommends upgrading the Tentacles by hand. Shown to users as an
 # assumption.
 PLANNER_HANDFUL_THRESHOLD = int(os.environ.get("PLANNER_HANDFUL_THRESHOLD", "10"))
+
+# Lookups of unknown plan tokens allowed per client address per minute (0 turns it off).
+UNKNOWN_TOKEN_LIMIT_PER_MINUTE = int(os.environ.get("UNKNOWN_TOKEN_LIMIT_PER_MINUTE", "30"))

@@ -115,3 +115,34 @@ def test_the_plan_page_for_5000_tentacles_filters_searches_and_pages(live_server
     page.get_by_role("link", name="Next →").click()
     page.wait_for_url(re.compile(r"page=4"))
     assert "page 4 of" in page.locator("#tentacles").inner_text()
+
+
+def test_a_read_only_viewer_sees_progress_live_and_cannot_write(
+    live_server, browser, page, screenshot
+):
+    from upgrade_planner.plans.models import Step, StepState
+
+    created = create_plan(tentacles=fleet(4))
+    viewer = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    viewer.goto(f"{live_server.url}/v/{created.view_token}/")
+    assert viewer.get_by_role("button", name=re.compile("Mark “")).count() == 0
+    assert viewer.locator("form[method=post]").count() == 0
+
+    # The editor ticks a step; the viewer's page shows it without a reload.
+    page.goto(f"{live_server.url}/p/{created.edit_token}/")
+    step = Step.objects.filter(plan=created.plan, state=StepState.READY, tentacle="").first()
+    page.get_by_role("button", name=f"Mark “{step.title}” done").click()
+    expect(page.locator(f"#step-{step.id} .badge").first).to_have_text("Done")
+    expect(viewer.locator(f"#step-{step.id} .badge").first).to_have_text("Done", timeout=10_000)
+    screenshot(viewer, "plan-read-only-live")
+
+    # A forged POST from the read-only page is refused, and nothing changes.
+    other = Step.objects.filter(plan=created.plan, state=StepState.READY, tentacle="").first()
+    status = viewer.evaluate(
+        "async (url) => (await fetch(url, {method: 'POST'})).status",
+        f"/p/{created.view_token}/steps/{other.id}/complete",
+    )
+    assert status == 403
+    other.refresh_from_db()
+    assert other.state == StepState.READY
+    viewer.context.close()

@@ -1,9 +1,11 @@
-"""Finding a plan from the token in a link."""
+"""Finding a plan from the token in a link, and slowing down anyone guessing tokens."""
 
 from __future__ import annotations
 
 import hmac
 
+from django.conf import settings
+from django.core.cache import cache
 from django.http import Http404
 
 from upgrade_planner.plans.models import PlanLink, hash_token
@@ -13,11 +15,24 @@ class LinkReplaced(Exception):
     """The token belonged to a link that an editor has since rotated."""
 
 
-def link_for_token(token: str) -> PlanLink:
+class TooManyGuesses(Exception):
+    """This client looked up too many unknown tokens recently."""
+
+
+def _misses_key(client: str) -> str:
+    return f"unknown-token-lookups:{client}"
+
+
+def link_for_token(token: str, *, client: str = "") -> PlanLink:
     """The current link for `token` with its plan and installation, in one query.
 
-    Raises Http404 for an unknown token and LinkReplaced for a rotated one.
+    Raises Http404 for an unknown token, LinkReplaced for a rotated one and TooManyGuesses
+    when `client` (an address) has looked up too many unknown tokens lately. The counter lives
+    in the cache, so with Redis configured every web process shares it.
     """
+    limit = settings.UNKNOWN_TOKEN_LIMIT_PER_MINUTE
+    if client and limit and (cache.get(_misses_key(client)) or 0) >= limit:
+        raise TooManyGuesses
     token_hash = hash_token(token)
     link = (
         PlanLink.objects.select_related("plan__installation").filter(token_hash=token_hash).first()
@@ -25,7 +40,31 @@ def link_for_token(token: str) -> PlanLink:
     # The lookup is by hash, so its timing says nothing about the token; the comparison
     # below keeps it that way should the lookup ever change.
     if link is None or not hmac.compare_digest(link.token_hash, token_hash):
+        if client and limit:
+            _count_miss(client)
         raise Http404("No plan has this link.")
     if link.replaced_at is not None:
         raise LinkReplaced
     return link
+
+
+def _count_miss(client: str) -> None:
+    key = _misses_key(client)
+    try:
+        if not cache.add(key, 1, timeout=60):
+            cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=60)
+    except Exception:
+        # A cache outage must not turn a 404 into a 500; the limit simply pauses.
+        return
+
+
+def client_address(meta: dict[str, str]) -> str:
+    """The address to rate-limit: the proxy's view when SECURE_PROXY_SSL_HEADER says one is in
+    front of us, otherwise the socket's peer."""
+    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        forwarded = meta.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[-1].strip()
+    return meta.get("REMOTE_ADDR", "")

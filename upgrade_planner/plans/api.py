@@ -16,7 +16,12 @@ from pydantic import ConfigDict
 from upgrade_planner.installations import inventory
 from upgrade_planner.installations.server_urls import clean_server_url
 from upgrade_planner.plans import planner, services
-from upgrade_planner.plans.access import LinkReplaced, link_for_token
+from upgrade_planner.plans.access import (
+    LinkReplaced,
+    TooManyGuesses,
+    client_address,
+    link_for_token,
+)
 from upgrade_planner.plans.documents import dependency_ids, etag_for, plan_document, step_document
 from upgrade_planner.plans.exports import checklist_csv, checklist_markdown
 from upgrade_planner.plans.models import IdempotencyRecord, Plan
@@ -134,6 +139,16 @@ def link_replaced(request: HttpRequest, exc: LinkReplaced) -> HttpResponse:
     )
 
 
+@api.exception_handler(TooManyGuesses)
+def too_many_guesses(request: HttpRequest, exc: TooManyGuesses) -> HttpResponse:
+    response = JsonResponse(
+        {"error": "rate-limited", "detail": "Too many unknown links from your address."},
+        status=429,
+    )
+    response["Retry-After"] = "60"
+    return response
+
+
 @api.exception_handler(Http404)
 def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return JsonResponse({"error": "not-found", "detail": str(exc) or "Not found."}, status=404)
@@ -201,7 +216,7 @@ def create_plan(request: HttpRequest, payload: PlanIn) -> HttpResponse:
 
 @api.get("/plans/{token}", response={200: dict[str, Any]}, summary="Read a plan")
 def read_plan(request: HttpRequest, token: str) -> HttpResponse:
-    link = link_for_token(token)
+    link = link_for_token(token, client=client_address(request.META))
     etag = etag_for(link.plan)
     if etag in request.headers.get("If-None-Match", ""):
         response = HttpResponse(status=304)
@@ -212,8 +227,10 @@ def read_plan(request: HttpRequest, token: str) -> HttpResponse:
     return response
 
 
-def _export(token: str, render: Any, content_type: str, extension: str) -> HttpResponse:
-    link = link_for_token(token)
+def _export(
+    request: HttpRequest, token: str, render: Any, content_type: str, extension: str
+) -> HttpResponse:
+    link = link_for_token(token, client=client_address(request.META))
     response = HttpResponse(render(plan_document(link.plan)), content_type=content_type)
     slug = "".join(c if c.isalnum() else "-" for c in link.plan.name.lower()).strip("-")
     response["Content-Disposition"] = f'attachment; filename="{slug or "plan"}.{extension}"'
@@ -222,12 +239,12 @@ def _export(token: str, render: Any, content_type: str, extension: str) -> HttpR
 
 @api.get("/plans/{token}/export.md", summary="The checklist as Markdown")
 def export_markdown(request: HttpRequest, token: str) -> HttpResponse:
-    return _export(token, checklist_markdown, "text/markdown; charset=utf-8", "md")
+    return _export(request, token, checklist_markdown, "text/markdown; charset=utf-8", "md")
 
 
 @api.get("/plans/{token}/export.csv", summary="The checklist as CSV")
 def export_csv(request: HttpRequest, token: str) -> HttpResponse:
-    return _export(token, checklist_csv, "text/csv; charset=utf-8", "csv")
+    return _export(request, token, checklist_csv, "text/csv; charset=utf-8", "csv")
 
 
 ACTION_BODY = {
@@ -273,7 +290,7 @@ ACTION_BODY = {
     },
 )
 def step_action(request: HttpRequest, token: str, step_id: str, action: str) -> HttpResponse:
-    link = link_for_token(token)
+    link = link_for_token(token, client=client_address(request.META))
     if not link.can_edit:
         return JsonResponse(
             {"error": "read-only", "detail": "This is a read-only link; use the edit link."},

@@ -227,6 +227,24 @@ class Activity(models.Model):
     def __str__(self) -> str:
         return f"{self.actor or 'someone'} {self.action}"
 
+    @property
+    def verb(self) -> str:
+        return ACTIVITY_VERBS.get(self.action, self.action)
+
+
+ACTIVITY_VERBS = {
+    "plan-created": "created the plan",
+    "start": "started",
+    "complete": "completed",
+    "skip": "skipped",
+    "reopen": "reopened",
+    "fail": "marked as failed",
+    "approach-changed": "changed the approach",
+    "link-rotated": "replaced a share link",
+    "inventory-replaced": "updated the inventory",
+    "verified": "verified",
+}
+
 
 class IdempotencyRecord(models.Model):
     """The first response to an API request sent with an Idempotency-Key, replayed on retries."""

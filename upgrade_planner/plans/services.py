@@ -665,3 +665,34 @@ def _states_rederive(plan: Plan) -> None:
     finished = current.filter(state__in=SATISFIED_STATES).count()
     Plan.objects.filter(pk=plan.pk).update(finished_steps=finished)
     plan.finished_steps = finished
+
+
+# --- Share links ----------------------------------------------------------------------------
+
+
+def link_rotate(*, plan: Plan, kind: str, actor: str = "") -> str:
+    """Replace the plan's edit or read-only link; the old one stops working at once.
+    Returns the new token (shown once to the editor who rotated it)."""
+    if kind not in LinkKind.values:
+        raise PlanInputInvalid({"kind": [f"Unknown link kind {kind!r}."]})
+    token = new_token()
+    seed = ""
+    if kind == LinkKind.VIEW:
+        seed = new_token()
+        token = view_token_from_seed(seed)
+    with transaction.atomic():
+        Plan.objects.filter(pk=plan.pk).update(version=models.F("version") + 1)
+        plan.refresh_from_db(fields=["version", "finished_steps"])
+        PlanLink.objects.filter(plan=plan, kind=kind, replaced_at__isnull=True).update(
+            replaced_at=timezone.now()
+        )
+        PlanLink.objects.create(plan=plan, kind=kind, token_hash=hash_token(token), seed=seed)
+        Activity.objects.create(
+            plan=plan,
+            actor=actor.strip()[:100],
+            action="link-rotated",
+            details={"kind": kind},
+            plan_version=plan.version,
+            finished_steps=plan.finished_steps,
+        )
+    return token

@@ -21,7 +21,7 @@ from upgrade_planner.installations.forms import (
     inventory_from_sources,
 )
 from upgrade_planner.plans import planner, services
-from upgrade_planner.plans.access import LinkReplaced, link_for_token
+from upgrade_planner.plans.access import client_address, link_for_token
 from upgrade_planner.plans.models import PlanLink
 from upgrade_planner.plans.pages import PlanPage, TentacleFilters
 
@@ -39,6 +39,11 @@ def remember_plan(request: HtmxHttpRequest, *, token: str, name: str, kind: str)
     recent = [p for p in request.session.get(RECENT_PLANS_KEY, []) if p.get("token") != token]
     recent.insert(0, {"token": token, "name": name, "kind": kind})
     request.session[RECENT_PLANS_KEY] = recent[:RECENT_PLANS_LIMIT]
+
+
+def forget_plan(request: HttpRequest, token: str) -> None:
+    recent = request.session.get(RECENT_PLANS_KEY, [])
+    request.session[RECENT_PLANS_KEY] = [p for p in recent if p.get("token") != token]
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -137,11 +142,9 @@ def _home_render(
     )
 
 
-def _load(token: str) -> PlanLink:
-    try:
-        return link_for_token(token)
-    except LinkReplaced:
-        raise Http404("This link was replaced.") from None
+def _load(request: HttpRequest, token: str) -> PlanLink:
+    """The link for `token`; unknown → 404, replaced → 410 page, guessing → 429 page."""
+    return link_for_token(token, client=client_address(request.META))
 
 
 def _page(request: HtmxHttpRequest, link: PlanLink, token: str, *, read_only: bool) -> PlanPage:
@@ -156,7 +159,7 @@ def _page(request: HtmxHttpRequest, link: PlanLink, token: str, *, read_only: bo
 
 @require_safe
 def plan_page(request: HtmxHttpRequest, token: str, read_only: bool = False) -> HttpResponse:
-    link = _load(token)
+    link = _load(request, token)
     remember_plan(request, token=token, name=link.plan.name, kind=link.kind)
     page = _page(request, link, token, read_only=read_only)
     partial = request.htmx and request.GET.get("partial") == "tentacles"
@@ -167,15 +170,15 @@ def plan_page(request: HtmxHttpRequest, token: str, read_only: bool = False) -> 
 @require_safe
 def plan_poll(request: HtmxHttpRequest, token: str, read_only: bool = False) -> HttpResponse:
     """Polled by every open plan page: answers 204 with one query while nothing changed."""
-    link = _load(token)
+    link = _load(request, token)
     if request.GET.get("v") == str(link.plan.version):
         return HttpResponse(status=204)
     page = _page(request, link, token, read_only=read_only)
     return render(request, "plans/plan.html#live-update", page.context())
 
 
-def _editable(token: str) -> PlanLink:
-    link = _load(token)
+def _editable(request: HttpRequest, token: str) -> PlanLink:
+    link = _load(request, token)
     if not link.can_edit:
         raise PermissionDenied("This is a read-only link.")
     return link
@@ -202,7 +205,7 @@ def _after_change(request: HtmxHttpRequest, link: PlanLink, token: str) -> HttpR
 def step_action(
     request: HtmxHttpRequest, token: str, step_id: uuid.UUID, action: str
 ) -> HttpResponse:
-    link = _editable(token)
+    link = _editable(request, token)
     service = services.STEP_ACTIONS.get(action)
     if service is None:
         raise Http404("Unknown action.")
@@ -225,7 +228,7 @@ def step_action(
 
 @require_POST
 def steps_bulk(request: HtmxHttpRequest, token: str) -> HttpResponse:
-    link = _editable(token)
+    link = _editable(request, token)
     action = request.POST.get("action", "")
     ids = [value for value in request.POST.getlist("step") if _is_uuid(value)]
     if action not in {"complete", "skip", "start", "reopen"} or not ids:
@@ -250,7 +253,7 @@ def steps_bulk(request: HtmxHttpRequest, token: str) -> HttpResponse:
 
 @require_POST
 def change_approach(request: HtmxHttpRequest, token: str) -> HttpResponse:
-    link = _editable(token)
+    link = _editable(request, token)
     try:
         plan = services.plan_change_approach(
             plan=link.plan, approach=request.POST.get("approach") or None, actor=_actor(request)
@@ -269,8 +272,27 @@ def change_approach(request: HtmxHttpRequest, token: str) -> HttpResponse:
 
 
 @require_POST
+def rotate_link(request: HtmxHttpRequest, token: str, kind: str) -> HttpResponse:
+    link = _editable(request, token)
+    if kind not in {"edit", "view"}:
+        raise Http404("Unknown link.")
+    new = services.link_rotate(plan=link.plan, kind=kind, actor=_actor(request))
+    if kind == "edit":
+        forget_plan(request, token)
+        remember_plan(request, token=new, name=link.plan.name, kind="edit")
+        messages.warning(
+            request,
+            "The edit link was replaced: the old one no longer works. Share this page's new "
+            "address with the people doing the work.",
+        )
+        return redirect("plan-edit", token=new)
+    messages.warning(request, "The read-only link was replaced: the old one no longer works.")
+    return redirect("plan-edit", token=token)
+
+
+@require_POST
 def set_actor(request: HtmxHttpRequest, token: str) -> HttpResponse:
-    _load(token)
+    _load(request, token)
     request.session["actor"] = request.POST.get("actor", "").strip()[:100]
     return redirect(reverse("plan-edit", kwargs={"token": token}))
 
