@@ -60,3 +60,18 @@ def api_body(**fields: Any) -> dict[str, Any]:
     }
     body.update(fields)
     return body
+
+
+def finish_prerequisites(plan, step, actor: str = "Ana") -> None:  # type: ignore[no-untyped-def]
+    """Complete, in order, everything `step` waits for (through the services)."""
+    from upgrade_planner.plans.models import SATISFIED_STATES, Step, StepDependency
+
+    waiting = Step.objects.filter(
+        pk__in=StepDependency.objects.filter(step=step).values("prerequisite_id")
+    ).order_by("position")
+    for prerequisite in waiting:
+        prerequisite.refresh_from_db()
+        if prerequisite.state in SATISFIED_STATES:
+            continue
+        finish_prerequisites(plan, prerequisite, actor)
+        services.step_complete(step_id=prerequisite.id, plan=plan, actor=actor, confirmed=True)

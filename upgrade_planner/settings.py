@@ -239,3 +239,21 @@ PLANNER_HANDFUL_THRESHOLD = int(os.environ.get("PLANNER_HANDFUL_THRESHOLD", "10"
 
 # Lookups of unknown plan tokens allowed per client address per minute (0 turns it off).
 UNKNOWN_TOKEN_LIMIT_PER_MINUTE = int(os.environ.get("UNKNOWN_TOKEN_LIMIT_PER_MINUTE", "30"))
+
+# --- Verification jobs ----------------------------------------------------------------
+# A Fernet key (base64, 32 bytes) for the Octopus API keys kept for verification. Unset: one
+# derived from SECRET_KEY (rotating SECRET_KEY then forgets the stored API keys).
+API_KEY_ENCRYPTION_KEY = os.environ.get("API_KEY_ENCRYPTION_KEY", "")
+VERIFY_HTTP_TIMEOUT = float(os.environ.get("VERIFY_HTTP_TIMEOUT", "10"))
+VERIFY_TCP_TIMEOUT = float(os.environ.get("VERIFY_TCP_TIMEOUT", "3"))
+JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", "5"))
+JOB_BACKOFF_CAP_SECONDS = int(os.environ.get("JOB_BACKOFF_CAP_SECONDS", "300"))
+# A step in progress for longer than this is flagged as stale on the plan page.
+STEP_STALE_AFTER_MINUTES = int(os.environ.get("STEP_STALE_AFTER_MINUTES", "120"))
+CELERY_BEAT_SCHEDULE = {
+    "relay-outbox": {"task": "upgrade_planner.plans.tasks.relay_outbox", "schedule": 10.0},
+    "reverify-in-progress": {
+        "task": "upgrade_planner.plans.tasks.reverify_in_progress",
+        "schedule": 300.0,
+    },
+}

@@ -125,6 +125,22 @@ class InstallationForm(forms.Form):
         help_text="Optional, e.g. https://octopus3.corp — also fills in the Hydra server "
         "mapping for polling Tentacles.",
     )
+    old_server_api_key = forms.CharField(
+        max_length=200,
+        required=False,
+        label="API key for the 2.6 server",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Optional. Lets the planner confirm upgraded Tentacles no longer answer it. "
+        "Stored encrypted, never shown again, sent only to that server.",
+    )
+    new_server_api_key = forms.CharField(
+        max_length=200,
+        required=False,
+        label="API key for the new server",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Optional. Lets the planner read machine health and Tentacle versions. "
+        "Stored encrypted, never shown again, sent only to that server.",
+    )
     inventory_csv = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),

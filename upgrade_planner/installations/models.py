@@ -25,6 +25,10 @@ class Installation(models.Model):
     polling_port = models.PositiveIntegerField(default=10943)
     old_server_url = models.CharField(max_length=500, blank=True)
     new_server_url = models.CharField(max_length=500, blank=True)
+    # Encrypted with settings.API_KEY_ENCRYPTION_KEY (see installations/api_keys.py); never
+    # shown back, never logged, only sent to the URL beside it.
+    old_server_api_key = models.TextField(blank=True)
+    new_server_api_key = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -15,7 +15,7 @@ from pydantic import ConfigDict
 
 from upgrade_planner.installations import inventory
 from upgrade_planner.installations.server_urls import clean_server_url
-from upgrade_planner.plans import planner, services
+from upgrade_planner.plans import jobs, planner, services
 from upgrade_planner.plans.access import (
     LinkReplaced,
     TooManyGuesses,
@@ -199,7 +199,10 @@ def plan_input_invalid(request: HttpRequest, exc: services.PlanInputInvalid) -> 
 @api.post("/plans", response={201: dict[str, Any]}, summary="Create a plan")
 def create_plan(request: HttpRequest, payload: PlanIn) -> HttpResponse:
     created = services.plan_create(
-        name=payload.name.strip(), installation=installation_input(payload)
+        name=payload.name.strip(),
+        installation=installation_input(payload),
+        old_server_api_key=payload.old_server_api_key,
+        new_server_api_key=payload.new_server_api_key,
     )
     document = plan_document(created.plan)
     document.update(
@@ -360,3 +363,25 @@ def _act(
     except services.TransitionRefused as refused:
         return 409, {"error": refused.code, "detail": refused.message, **refused.details}
     return 200, step_document(step, dependency_ids(step))
+
+
+@api.post(
+    "/plans/{token}/verify",
+    response={202: dict[str, Any], 403: dict[str, Any]},
+    summary="Run every verification that applies now",
+    description=(
+        "Queues background jobs that read the servers' `GET /api` and `GET /api/machines` and "
+        "probe listening Tentacles. Results arrive as step `evidence` and state changes."
+    ),
+)
+def verify_plan(request: HttpRequest, token: str) -> HttpResponse:
+    link = link_for_token(token, client=client_address(request.META))
+    if not link.can_edit:
+        return JsonResponse(
+            {"error": "read-only", "detail": "This is a read-only link; use the edit link."},
+            status=403,
+        )
+    requested = jobs.verification_request(plan=link.plan, actor="api")
+    return JsonResponse(
+        {"jobs": [{"id": str(job.pk), "check": job.kind} for job in requested]}, status=202
+    )

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.db.models import Count, Min, Q
 from django.http import HttpRequest, QueryDict
 from django.urls import reverse
+from django.utils import timezone
 
+from upgrade_planner.installations.api_keys import masked
 from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.charts import progress_over_time_chart, state_bar_chart
 from upgrade_planner.plans.models import (
     SATISFIED_STATES,
     Activity,
+    Job,
     LinkKind,
     PlanLink,
     Step,
@@ -50,6 +55,7 @@ FLEET_LABELS = {
 TENTACLES_PER_PAGE = 50
 FleetKey = tuple[int, str, str, bool]  # hop, phase, kind, canary
 ACTIVITY_SHOWN = 15
+JOBS_SHOWN = 8
 PROGRESS_POINTS = 500
 STATE_ORDER = [s.value for s in StepState]
 
@@ -200,6 +206,14 @@ class PlanPage:
             ),
             "actor": self.request.session.get("actor", ""),
             "progress_chart": self._progress_chart(total),
+            "jobs": list(Job.objects.filter(plan=plan).order_by("-created_at")[:JOBS_SHOWN]),
+            "connections": {
+                "old_url": plan.installation.old_server_url,
+                "new_url": plan.installation.new_server_url,
+                "old_key": masked(plan.installation.old_server_api_key),
+                "new_key": masked(plan.installation.new_server_api_key),
+            },
+            "stale_before": timezone.now() - timedelta(minutes=settings.STEP_STALE_AFTER_MINUTES),
         }
 
     def _progress_chart(self, total: int) -> str:

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from upgrade_planner.installations import api_keys
 from upgrade_planner.installations.models import Installation, Tentacle
 from upgrade_planner.plans import planner
 from upgrade_planner.plans.bulk import insert_rows
@@ -56,7 +57,12 @@ def new_token() -> str:
 
 
 def plan_create(
-    *, name: str, installation: planner.InstallationInput, actor: str = ""
+    *,
+    name: str,
+    installation: planner.InstallationInput,
+    actor: str = "",
+    old_server_api_key: str = "",
+    new_server_api_key: str = "",
 ) -> CreatedPlan:
     """Plan the upgrade for `installation` and save the installation, its Tentacles, the plan,
     its steps and dependencies and its two links, all or nothing."""
@@ -69,7 +75,9 @@ def plan_create(
     view_token = view_token_from_seed(view_seed)
     with transaction.atomic():
         saved_installation, saved_tentacles = _installation_save(
-            name=name, installation=installation
+            name=name,
+            installation=installation,
+            keys=(old_server_api_key.strip(), new_server_api_key.strip()),
         )
         plan = Plan(installation=saved_installation, name=name)
         _plan_fields_set(plan, result)
@@ -120,7 +128,7 @@ TENTACLE_COLUMNS = [
 
 
 def _installation_save(
-    *, name: str, installation: planner.InstallationInput
+    *, name: str, installation: planner.InstallationInput, keys: tuple[str, str]
 ) -> tuple[Installation, list[TentacleRef]]:
     saved = Installation.objects.create(
         name=name,
@@ -135,6 +143,8 @@ def _installation_save(
         polling_port=installation.polling_port,
         old_server_url=installation.old_server_url,
         new_server_url=installation.new_server_url,
+        old_server_api_key=api_keys.encrypt(keys[0]),
+        new_server_api_key=api_keys.encrypt(keys[1]),
     )
     tentacles = [
         TentacleRef(
@@ -399,6 +409,10 @@ def _transition(
         step.state = to_state
         step.save(update_fields=["state", "updated_at"])
         _dependents_refresh(step)
+        if to_state == StepState.IN_PROGRESS:
+            from upgrade_planner.plans.jobs import jobs_for_started_step  # jobs uses services
+
+            jobs_for_started_step(plan=plan, step=step)
         delta = (to_state in SATISFIED_STATES) - (from_state in SATISFIED_STATES)
         if delta:
             Plan.objects.filter(pk=plan.pk).update(

@@ -20,7 +20,7 @@ from upgrade_planner.installations.forms import (
     InventoryRows,
     inventory_from_sources,
 )
-from upgrade_planner.plans import planner, services
+from upgrade_planner.plans import jobs, planner, services
 from upgrade_planner.plans.access import client_address, link_for_token
 from upgrade_planner.plans.models import PlanLink
 from upgrade_planner.plans.pages import PlanPage, TentacleFilters
@@ -71,6 +71,8 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
             name=data["name"].strip(),
             installation=installation_input(form, result.tentacles),
             actor=request.session.get("actor", ""),
+            old_server_api_key=data["old_server_api_key"],
+            new_server_api_key=data["new_server_api_key"],
         )
     except services.PlanInputInvalid as invalid:
         for field, field_messages in invalid.errors.items():
@@ -288,6 +290,25 @@ def rotate_link(request: HtmxHttpRequest, token: str, kind: str) -> HttpResponse
         return redirect("plan-edit", token=new)
     messages.warning(request, "The read-only link was replaced: the old one no longer works.")
     return redirect("plan-edit", token=token)
+
+
+@require_POST
+def verify_now(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    link = _editable(request, token)
+    requested = jobs.verification_request(plan=link.plan, actor=_actor(request))
+    if requested:
+        messages.info(
+            request,
+            f"Checking {len(requested)} thing{'s' if len(requested) != 1 else ''} against your "
+            "servers; results appear on the steps.",
+        )
+    else:
+        messages.info(
+            request,
+            "Nothing to check yet: give the server URLs and API keys, or start a Tentacle step.",
+        )
+    link.plan.refresh_from_db(fields=["version"])
+    return _after_change(request, link, token)
 
 
 @require_POST

@@ -1,0 +1,112 @@
+"""The outbox: no user action waits on, or is lost with, the broker."""
+
+import time
+
+import pytest
+from kombu import pools
+
+from tests.factories import finish_prerequisites, fleet, installation
+from upgrade_planner.celery import app
+from upgrade_planner.plans import jobs, services, tasks
+from upgrade_planner.plans.models import Job, JobState, Step, StepState
+
+pytestmark = pytest.mark.django_db
+
+
+SAVED: dict = {}
+
+
+def fresh_producer_pool():
+    """Drop Celery's cached connections so the next publish uses the current broker_url."""
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker_down(eager_tasks):
+    """Celery configured for a real broker that refuses connections (nothing listens on
+    port 1 of loopback)."""
+    keys = ("task_always_eager", "broker_url", "broker_transport_options")
+    SAVED.update({key: app.conf.get(key) for key in keys})
+    app.conf.update(
+        task_always_eager=False,
+        broker_url="redis://127.0.0.1:1/0",
+        broker_transport_options={"socket_connect_timeout": 0.2, "max_retries": 0},
+    )
+    fresh_producer_pool()
+    yield
+    broker_back()
+
+
+def broker_back():
+    app.conf.update(SAVED)
+    fresh_producer_pool()
+
+
+def plans_with_jobs(octopus, count):
+    created = []
+    for index in range(count):
+        plan = services.plan_create(
+            name=f"Plan {index}",
+            installation=installation(new_server_url=octopus.url, tentacles=fleet(2)),
+            new_server_api_key=octopus.api_key,
+        ).plan
+        install = Step.objects.filter(plan=plan, kind="install-server-new-machine").get()
+        finish_prerequisites(plan, install)
+        created.append((plan, install))
+    return created
+
+
+def test_transitions_are_accepted_while_the_broker_is_down_and_their_jobs_run_once_later(
+    octopus, broker_down, django_capture_on_commit_callbacks
+):
+    pairs = plans_with_jobs(octopus, 20)
+    transitions = 0
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        for plan, install in pairs:
+            services.step_start(step_id=install.id, plan=plan, actor="Ana")
+            transitions += 1
+            cleanup = Step.objects.get(plan=plan, kind="cleanup-home-folder")
+            services.step_skip(step_id=cleanup.id, plan=plan, reason="not needed")
+            services.step_reopen(step_id=cleanup.id, plan=plan, reason="needed after all")
+            transitions += 2
+    elapsed = time.monotonic() - started
+
+    assert transitions == 60
+    assert (
+        Step.objects.filter(kind="install-server-new-machine", state=StepState.IN_PROGRESS).count()
+        == 20
+    )
+    assert Job.objects.filter(state=JobState.PENDING).count() == 20
+    assert elapsed < 30  # a generous bound: every publish failed fast instead of hanging
+
+    # The broker is back: the periodic relay sends every pending job, and each runs once.
+    broker_back()
+    sent = tasks.relay_outbox()
+    assert sent == 20
+    assert Job.objects.filter(state=JobState.DONE, attempts=1).count() == 20
+    assert tasks.relay_outbox() == 0
+    assert (
+        Step.objects.filter(kind="install-server-new-machine", state=StepState.DONE).count() == 20
+    )
+
+
+def test_a_job_sent_but_never_started_is_sent_again(octopus):
+    plan, install = plans_with_jobs(octopus, 1)[0]
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = Job.objects.create(
+        plan=plan,
+        step=install,
+        kind="server-version",
+        state=JobState.QUEUED,
+        published_at=timezone.now() - timedelta(hours=1),
+    )
+
+    assert jobs.jobs_publish() == 1
+    job.refresh_from_db()
+    assert job.state == JobState.DONE and job.attempts == 1
