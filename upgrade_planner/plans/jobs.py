@@ -363,8 +363,8 @@ def check_new_server_machines(job: Job) -> Outcome:
         )
         if ok:
             healthy_names.update(name.casefold() for name in step["tentacles"])
-        if step["state"] in SATISFIED_STATES:
-            continue
+        if step["state"] in SATISFIED_STATES or (step["state"] == StepState.BLOCKED and not ok):
+            continue  # a red mark on a step that is still waiting would only alarm
         detail = "; ".join(
             _describe(name, found.get(name.casefold())) for name in step["tentacles"]
         )
@@ -377,6 +377,8 @@ def check_new_server_machines(job: Job) -> Outcome:
         names = [name for s in cohort for name in s["tentacles"]]
         missing = [name for name in names if name.casefold() not in healthy_names]
         ok = bool(names) and not missing
+        if step["state"] == StepState.BLOCKED and not ok:
+            continue
         detail = (
             f"All {len(names)} Tentacles are healthy on the new server."
             if ok
