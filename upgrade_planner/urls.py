@@ -19,6 +19,7 @@ urlpatterns = [
     path("p/<str:token>/steps/bulk", plan_views.steps_bulk, name="steps-bulk"),
     path("p/<str:token>/actor", plan_views.set_actor, name="set-actor"),
     path("p/<str:token>/verify", plan_views.verify_now, name="verify-now"),
+    path("p/<str:token>/evidence", plan_views.paste_evidence, name="paste-evidence"),
     path("p/<str:token>/approach", plan_views.change_approach, name="change-approach"),
     path("p/<str:token>/links/<str:kind>/rotate", plan_views.rotate_link, name="rotate-link"),
     path("healthz", views.healthz, name="healthz"),

@@ -22,7 +22,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from upgrade_planner.installations import api_keys
-from upgrade_planner.plans import planner, services, verification
+from upgrade_planner.plans import evidence, planner, services, verification
 from upgrade_planner.plans.models import SATISFIED_STATES, Job, JobState, Plan, Step, StepState
 
 logger = logging.getLogger(__name__)
@@ -270,25 +270,34 @@ def _apply(job: Job, outcome: Outcome) -> None:
             last_error="",
             result={"summary": outcome.summary, "steps": len(outcome.verdicts)},
         )
-    # Completing one step can unblock another in the same outcome (the canary, then the rest),
-    # so go round until a pass completes nothing more.
-    remaining = [verdict for verdict in outcome.verdicts if verdict.complete]
+    _complete_where_ok(job.plan, outcome.verdicts, actor=VERIFIER)
+
+
+def _complete_where_ok(plan: Plan, verdicts: list[Verdict], *, actor: str) -> int:
+    """Complete the steps the verdicts confirm. Completing one step can unblock another in the
+    same batch (the canary, then the rest), so go round until a pass completes nothing more."""
+    completed = 0
+    remaining = [verdict for verdict in verdicts if verdict.complete]
     while remaining:
         blocked = []
         for verdict in remaining:
             try:
-                services.step_complete(step_id=verdict.step_id, plan=job.plan, actor=VERIFIER)
+                services.step_complete(step_id=verdict.step_id, plan=plan, actor=actor)
             except services.StepBlocked:
                 blocked.append(verdict)
             except (services.TransitionRefused, services.StepNotFound):
                 pass  # already finished: the evidence is recorded either way
+            else:
+                completed += 1
         if len(blocked) == len(remaining):
             break
         remaining = blocked
+    return completed
 
 
-def _evidence_add(job: Job, verdicts: list[Verdict]) -> None:
-    """Append evidence to the steps (keeping the latest few) and bump the plan's version."""
+def _evidence_add(job: Job, verdicts: list[Verdict], *, saved: bool = True) -> None:
+    """Append evidence to the steps (keeping the latest few) and bump the plan's version.
+    `saved` is False for evidence that no job row stands behind (pasted by a person)."""
     if not verdicts:
         return
     at = timezone.now().isoformat().replace("+00:00", "Z")
@@ -302,7 +311,8 @@ def _evidence_add(job: Job, verdicts: list[Verdict]) -> None:
             "ok": verdict.ok,
             "detail": verdict.detail,
         }
-        entry["job"] = str(job.pk)
+        if saved:
+            entry["job"] = str(job.pk)
         step.evidence = [*step.evidence, entry][-EVIDENCE_KEPT:]
     Step.objects.bulk_update(steps, ["evidence"], batch_size=services.BULK_BATCH)
     Plan.objects.filter(pk=job.plan_id).update(version=models.F("version") + 1)
@@ -468,3 +478,79 @@ CHECKS: dict[str, Callable[[Job], Outcome]] = {
     "old-server-cut-off": check_old_server_cut_off,
     "tentacle-ports": check_tentacle_ports,
 }
+
+
+# --- Pasted evidence -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PasteResult:
+    matches: list[evidence.Match]
+    completed: int
+    unrecognised: tuple[tuple[int, str], ...]
+
+    @property
+    def in_plan(self) -> list[evidence.Match]:
+        return [m for m in self.matches if m.in_plan and m.verdict != "no-evidence"]
+
+    @property
+    def not_in_plan(self) -> list[str]:
+        return [m.name for m in self.matches if not m.in_plan]
+
+
+PASTE_VERDICTS = {
+    "on-target": (True, "{name}: Tentacle {version}, on the target version (pasted evidence)"),
+    "upgraded": (True, "{name}: Tentacle {version}, upgraded off 2.x (pasted evidence)"),
+    "behind-target": (None, "{name}: Tentacle {version}, older than the target (pasted evidence)"),
+    "still-on-2x": (
+        False,
+        "{name} still runs the 2.x Tentacle: on that machine open Tentacle Manager and click "
+        "Reinstall, then re-apply any custom service account (pasted evidence)",
+    ),
+    "health-only": (None, "{name}: a health result without a version (pasted evidence)"),
+}
+
+
+def evidence_paste(*, plan: Plan, text: str, actor: str = "") -> PasteResult:
+    """Mark the Tentacles a pasted `Tentacle.exe version` output, health-check log or CSV
+    shows as upgraded; report what was recognised and what was not."""
+    report = evidence.parse_evidence(text)
+    names = list(plan.installation.tentacles.values_list("name", flat=True))
+    matches = evidence.match_evidence(report, names, plan.installation.target_version)
+    by_name = {m.name.casefold(): m for m in matches if m.in_plan}
+    verdicts: list[Verdict] = []
+    for step_id, state, covered in (
+        Step.objects.current()
+        .filter(plan=plan, kind="upgrade-tentacle")
+        .values_list("id", "state", "tentacles")
+    ):
+        found = [by_name[n.casefold()] for n in covered if n.casefold() in by_name]
+        found = [m for m in found if m.verdict in PASTE_VERDICTS]
+        if not found or state in SATISFIED_STATES:
+            continue
+        details, oks = [], []
+        for match in found:
+            ok, template = PASTE_VERDICTS[match.verdict]
+            details.append(template.format(name=match.name, version=match.version or "?"))
+            oks.append(ok)
+        all_ok = len(found) == len(covered) and all(ok is True for ok in oks)
+        some_bad = any(ok is False for ok in oks)
+        verdicts.append(
+            Verdict(
+                step_id,
+                True if all_ok else (False if some_bad else None),
+                "; ".join(details),
+                complete=all_ok,
+            )
+        )
+    pasted = Job(plan=plan, kind="pasted-evidence")  # only names the check in the evidence
+    with transaction.atomic():
+        _evidence_add(pasted, verdicts, saved=False)
+        services.activity_log(
+            plan=plan,
+            actor=actor,
+            action="evidence-pasted",
+            details={"recognised": len(report.machines), "unrecognised": len(report.unrecognised)},
+        )
+    completed = _complete_where_ok(plan, verdicts, actor=actor or "pasted evidence")
+    return PasteResult(matches=matches, completed=completed, unrecognised=report.unrecognised)

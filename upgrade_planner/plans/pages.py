@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from upgrade_planner.installations.api_keys import masked
 from upgrade_planner.installations.models import Tentacle
+from upgrade_planner.plans import rollback
 from upgrade_planner.plans.charts import progress_over_time_chart, state_bar_chart
 from upgrade_planner.plans.models import (
     SATISFIED_STATES,
@@ -206,6 +207,8 @@ class PlanPage:
             ),
             "actor": self.request.session.get("actor", ""),
             "progress_chart": self._progress_chart(total),
+            "stop_now": self._stop_now(steps, fleet_counts),
+            "stop_now_open": finished > 0,
             "jobs": list(Job.objects.filter(plan=plan).order_by("-created_at")[:JOBS_SHOWN]),
             "connections": {
                 "old_url": plan.installation.old_server_url,
@@ -215,6 +218,60 @@ class PlanPage:
             },
             "stale_before": timezone.now() - timedelta(minutes=settings.STEP_STALE_AFTER_MINUTES),
         }
+
+    def _stop_now(
+        self, steps: list[Step], fleet_counts: dict[FleetKey, Counter[str]]
+    ) -> rollback.StopNowCard | None:
+        """The "if we stop now" card for the first hop that is not finished."""
+        by_kind: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
+        for step in steps:
+            by_kind[(step.hop, step.kind)][step.state] += 1
+        for (hop, _, kind, _), states in fleet_counts.items():
+            by_kind[(hop, kind)].update(states)
+        hops = sorted({hop for hop, _ in by_kind})
+        open_hops = [
+            hop
+            for hop in hops
+            if any(
+                states[s]
+                for (h, _), states in by_kind.items()
+                if h == hop
+                for s in (
+                    StepState.BLOCKED,
+                    StepState.READY,
+                    StepState.IN_PROGRESS,
+                    StepState.FAILED,
+                )
+            )
+        ]
+        if not hops or not self.plan.path:
+            return None
+        hop = open_hops[0] if open_hops else hops[-1]
+        done, partly = set(), set()
+        for (h, kind), states in by_kind.items():
+            if h != hop:
+                continue
+            total = sum(states.values())
+            finished = states[StepState.DONE] + states[StepState.SKIPPED]
+            if finished == total:
+                done.add(kind)
+            elif states[StepState.DONE] or states[StepState.IN_PROGRESS]:
+                partly.add(kind)
+        upgrades = by_kind.get((hop, "upgrade-tentacle"), Counter())
+        path_hop = self.plan.path[min(hop, len(self.plan.path) - 1)]
+        try:
+            return rollback.stop_now(
+                approach=self.plan.approach or None,
+                hop_kind=path_hop.get("kind", ""),
+                done_kinds=frozenset(done),
+                partially_done_kinds=frozenset(partly),
+                tentacles_total=sum(upgrades.values()) - upgrades[StepState.SKIPPED],
+                tentacles_upgraded=upgrades[StepState.DONE],
+                from_version=path_hop.get("from", ""),
+                to_version=path_hop.get("to", ""),
+            )
+        except ValueError:
+            return None
 
     def _progress_chart(self, total: int) -> str:
         """Finished steps over time, from the most recent transitions."""

@@ -710,3 +710,17 @@ def link_rotate(*, plan: Plan, kind: str, actor: str = "") -> str:
             finished_steps=plan.finished_steps,
         )
     return token
+
+
+def activity_log(*, plan: Plan, actor: str, action: str, details: dict[str, object]) -> None:
+    """Record a plan-level event (inside the caller's transaction) and bump the version."""
+    Plan.objects.filter(pk=plan.pk).update(version=models.F("version") + 1)
+    plan.refresh_from_db(fields=["version", "finished_steps"])
+    Activity.objects.create(
+        plan=plan,
+        actor=actor.strip()[:100],
+        action=action,
+        details=details,
+        plan_version=plan.version,
+        finished_steps=plan.finished_steps,
+    )

@@ -311,6 +311,46 @@ def verify_now(request: HtmxHttpRequest, token: str) -> HttpResponse:
     return _after_change(request, link, token)
 
 
+MAX_EVIDENCE_CHARS = 1_000_000
+
+
+@require_POST
+def paste_evidence(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    link = _editable(request, token)
+    text = request.POST.get("evidence", "")
+    if not text.strip():
+        messages.error(
+            request,
+            "Paste some evidence first: Tentacle.exe version output, a "
+            "health-check log, or a CSV of machine names and versions.",
+        )
+    elif len(text) > MAX_EVIDENCE_CHARS:
+        messages.error(request, "That paste is over 1 MB; paste it in parts.")
+    else:
+        result = jobs.evidence_paste(plan=link.plan, text=text, actor=_actor(request))
+        for message in paste_summary(result):
+            messages.info(request, message)
+    link.plan.refresh_from_db(fields=["version"])
+    return _after_change(request, link, token)
+
+
+def paste_summary(result: jobs.PasteResult) -> list[str]:
+    recognised = result.in_plan
+    lines = [
+        f"Recognised {len(recognised)} Tentacle{'s' if len(recognised) != 1 else ''} of this "
+        f"plan; {result.completed} upgrade step{'s' if result.completed != 1 else ''} completed."
+    ]
+    still = [m.name for m in recognised if m.verdict == "still-on-2x"]
+    if still:
+        lines.append("Still on the 2.x Tentacle: " + ", ".join(still[:10]) + ".")
+    if result.not_in_plan:
+        lines.append("Not in this plan: " + ", ".join(result.not_in_plan[:10]) + ".")
+    if result.unrecognised:
+        shown = "; ".join(f"line {n}: {text[:60]}" for n, text in result.unrecognised[:3])
+        lines.append(f"{len(result.unrecognised)} lines were not understood ({shown}).")
+    return lines
+
+
 @require_POST
 def set_actor(request: HtmxHttpRequest, token: str) -> HttpResponse:
     _load(request, token)
