@@ -146,3 +146,43 @@ def test_a_read_only_viewer_sees_progress_live_and_cannot_write(
     other.refresh_from_db()
     assert other.state == StepState.READY
     viewer.context.close()
+
+
+def test_pasting_csv_and_uploading_a_file_make_one_inventory(
+    live_server, page, tmp_path, screenshot
+):
+    from upgrade_planner.installations.models import Tentacle
+
+    upload = tmp_path / "fleet.csv"
+    upload.write_text('name;communication_style;environments\napp-01;polling;"Prod;Test"\n')
+    page.goto(live_server.url + "/")
+    page.get_by_label("Plan name").fill("Mixed sources")
+    page.get_by_label("Current Octopus Server version").fill("2.6.5")
+    page.get_by_label("Paste CSV").fill("name,roles\ndb-01,sql\ndb-02,sql\n")
+    page.get_by_label("Or upload a CSV file").set_input_files(str(upload))
+
+    page.get_by_role("button", name="Make the plan").click()
+
+    page.wait_for_url(re.compile(r"/p/[\w-]+/$"))
+    assert sorted(Tentacle.objects.values_list("name", flat=True)) == ["app-01", "db-01", "db-02"]
+    assert Tentacle.objects.get(name="app-01").environments == ["Prod", "Test"]
+    expect(page.locator("#tentacles")).to_contain_text("app-01")
+    screenshot(page, "plan-from-files")
+
+
+def test_overriding_the_approach_re_plans_in_the_page(live_server, page, screenshot):
+    created = create_plan(tentacles=fleet(12))
+    page.goto(f"{live_server.url}/p/{created.edit_token}/")
+    expect(page.get_by_role("heading", name="Recommended approach: New server")).to_be_visible()
+
+    page.get_by_label("Use another approach").select_option("in-place")
+    page.get_by_role("button", name="Re-plan").click()
+
+    expect(page.locator("#flash, .messages").first).to_contain_text(
+        "Re-planned with the in-place approach"
+    )
+    expect(
+        page.get_by_text("Your team chose In-place instead of the recommended New server")
+    ).to_be_visible()
+    expect(page.locator("#checklist")).to_contain_text("Install 3.17.14 over the 2.6 server")
+    screenshot(page, "plan-overridden")

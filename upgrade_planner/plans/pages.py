@@ -202,9 +202,7 @@ class PlanPage:
             "roles": roles,
             "states": STATE_ORDER,
             "kind_labels": KIND_LABELS,
-            "activities": list(
-                Activity.objects.filter(plan=plan).select_related("step")[:ACTIVITY_SHOWN]
-            ),
+            "activities": self._activity_page(),
             "actor": self.request.session.get("actor", ""),
             "progress_chart": self._progress_chart(total),
             "stop_now": self._stop_now(steps, fleet_counts),
@@ -288,6 +286,13 @@ class PlanPage:
             return ""
         points = [(self.plan.created_at, 0), *recent] if len(recent) < PROGRESS_POINTS else recent
         return progress_over_time_chart(points, total=total)
+
+    def _activity_page(self) -> Any:
+        """The activity log, newest first, a page at a time."""
+        raw = self.request.GET.get("log", "1")
+        number = int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+        entries = Activity.objects.filter(plan=self.plan).select_related("step")
+        return Paginator(entries, ACTIVITY_SHOWN).get_page(number)
 
     def _share_links(self) -> dict[str, Any]:
         view_link = (
