@@ -233,76 +233,80 @@ class ConfirmationRequired(TransitionRefused):
     code = "confirmation-required"
 
 
+@dataclass(frozen=True)
+class Rule:
+    """What one action may do (product.md §4)."""
+
+    action: str
+    allowed_from: frozenset[StepState]
+    to_state: StepState
+    needs_reason: bool = False
+    check_prerequisites: bool = False
+    check_skippable: bool = False
+    check_dependents: bool = False
+
+
+RULES = {
+    "start": Rule(
+        "start", frozenset({StepState.READY}), StepState.IN_PROGRESS, check_prerequisites=True
+    ),
+    "complete": Rule(
+        "complete",
+        frozenset({StepState.READY, StepState.IN_PROGRESS, StepState.FAILED}),
+        StepState.DONE,
+        check_prerequisites=True,
+    ),
+    "skip": Rule(
+        "skip",
+        frozenset({StepState.BLOCKED, StepState.READY, StepState.IN_PROGRESS, StepState.FAILED}),
+        StepState.SKIPPED,
+        needs_reason=True,
+        check_skippable=True,
+    ),
+    "reopen": Rule(
+        "reopen",
+        frozenset({StepState.DONE, StepState.SKIPPED, StepState.FAILED}),
+        StepState.READY,
+        needs_reason=True,
+        check_dependents=True,
+    ),
+    "fail": Rule(
+        "fail",
+        frozenset({StepState.READY, StepState.IN_PROGRESS, StepState.DONE}),
+        StepState.FAILED,
+        needs_reason=True,
+    ),
+}
+
+
 def step_start(*, step_id: uuid.UUID, plan: Plan, actor: str = "", confirmed: bool = True) -> Step:
     """`confirmed` is False when a person has not yet acknowledged a point of no return."""
-    return _transition(
-        plan=plan,
-        step_id=step_id,
-        actor=actor,
-        action="start",
-        reason="",
-        allowed_from={StepState.READY},
-        to_state=StepState.IN_PROGRESS,
-        check_prerequisites=True,
-        confirmed=confirmed,
-    )
+    return _transition(RULES["start"], plan=plan, step_id=step_id, actor=actor, confirmed=confirmed)
 
 
 def step_complete(
     *, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: str = "", confirmed: bool = True
 ) -> Step:
     return _transition(
+        RULES["complete"],
         plan=plan,
         step_id=step_id,
         actor=actor,
-        action="complete",
         reason=reason,
-        allowed_from={StepState.READY, StepState.IN_PROGRESS, StepState.FAILED},
-        to_state=StepState.DONE,
-        check_prerequisites=True,
         confirmed=confirmed,
     )
 
 
 def step_skip(*, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: str) -> Step:
-    return _transition(
-        plan=plan,
-        step_id=step_id,
-        actor=actor,
-        action="skip",
-        reason=reason,
-        allowed_from={StepState.BLOCKED, StepState.READY, StepState.IN_PROGRESS, StepState.FAILED},
-        to_state=StepState.SKIPPED,
-        needs_reason=True,
-        check_skippable=True,
-    )
+    return _transition(RULES["skip"], plan=plan, step_id=step_id, actor=actor, reason=reason)
 
 
 def step_reopen(*, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: str) -> Step:
-    return _transition(
-        plan=plan,
-        step_id=step_id,
-        actor=actor,
-        action="reopen",
-        reason=reason,
-        allowed_from={StepState.DONE, StepState.SKIPPED, StepState.FAILED},
-        to_state=StepState.READY,
-        needs_reason=True,
-        check_dependents=True,
-    )
+    return _transition(RULES["reopen"], plan=plan, step_id=step_id, actor=actor, reason=reason)
 
 
 def step_fail(*, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: str) -> Step:
-    return _transition(
-        plan=plan,
-        step_id=step_id,
-        actor=actor,
-        action="fail",
-        reason=reason,
-        allowed_from={StepState.READY, StepState.IN_PROGRESS, StepState.DONE},
-        to_state=StepState.FAILED,
-        needs_reason=True,
-    )
+    return _transition(RULES["fail"], plan=plan, step_id=step_id, actor=actor, reason=reason)
 
 
 STEP_ACTIONS: dict[str, Callable[..., Step]] = {
@@ -342,22 +346,17 @@ def steps_bulk(
 
 
 def _transition(
+    rule: Rule,
     *,
     plan: Plan,
     step_id: uuid.UUID,
     actor: str,
-    action: str,
-    reason: str,
-    allowed_from: set[StepState],
-    to_state: StepState,
-    needs_reason: bool = False,
-    check_prerequisites: bool = False,
-    check_skippable: bool = False,
-    check_dependents: bool = False,
+    reason: str = "",
     confirmed: bool = True,
 ) -> Step:
+    action, to_state = rule.action, rule.to_state
     reason = reason.strip()
-    if needs_reason and not reason:
+    if rule.needs_reason and not reason:
         raise ReasonRequired(f"Say why you {action} this step: a reason is required.")
     with transaction.atomic():
         # Taking the plan's version first locks the plan (row lock on PostgreSQL, the write
@@ -368,7 +367,7 @@ def _transition(
         if step is None:
             raise StepNotFound(f"No step {step_id} in this plan.")
         from_state = StepState(step.state)
-        if check_prerequisites:
+        if rule.check_prerequisites:
             waiting = unsatisfied_prerequisites(step)
             if waiting:
                 raise StepBlocked(
@@ -380,16 +379,16 @@ def _transition(
                 f"“{step.title}” is a point of no return: tick the box to confirm you "
                 "understand there is no way back, then try again."
             )
-        if from_state not in allowed_from:
+        if from_state not in rule.allowed_from:
             raise InvalidTransition(
                 f"“{step.title}” is {from_state.label.lower()}; it cannot {action} from there."
             )
-        if check_skippable and not (step.optional or step.tentacle):
+        if rule.check_skippable and not (step.optional or step.tentacle):
             raise StepNotSkippable(
                 f"“{step.title}” is required and cannot be skipped. Only optional steps and "
                 "per-Tentacle steps (to exclude a machine) can be skipped."
             )
-        if check_dependents:
+        if rule.check_dependents:
             started = list(
                 Step.objects.current()
                 .filter(
