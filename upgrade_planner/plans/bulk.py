@@ -8,12 +8,19 @@ without the instances, many rows per statement.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from django.db import connection, models
 
 MAX_ROWS_PER_STATEMENT = 1000
+PASS_THROUGH = (
+    models.CharField,
+    models.TextField,
+    models.IntegerField,
+    models.BooleanField,
+)
 
 
 def insert_rows(
@@ -26,10 +33,18 @@ def insert_rows(
     row_placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
     max_params = connection.features.max_query_params or 65535
     per_statement = max(1, min(MAX_ROWS_PER_STATEMENT, max_params // len(fields)))
+    # Plain text, numbers and booleans go to the driver as they are; only the fields whose
+    # database form differs (UUIDs on SQLite, JSON, dates, keys) pass through their field.
+    converters = [
+        None
+        if isinstance(field, PASS_THROUGH) and not field.is_relation
+        else functools.partial(field.get_db_prep_save, connection=connection)
+        for field in fields
+    ]
     prepared = [
         tuple(
-            field.get_db_prep_save(value, connection)
-            for field, value in zip(fields, row, strict=True)
+            value if convert is None or value is None else convert(value)
+            for convert, value in zip(converters, row, strict=True)
         )
         for row in rows
     ]
