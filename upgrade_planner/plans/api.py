@@ -41,7 +41,8 @@ api = NinjaAPI(
     description=API_DESCRIPTION,
     urls_namespace="api",
     openapi_url="/openapi.json",
-    docs_url="/docs",
+    # The interactive docs page loads Swagger UI from a CDN; we serve no third-party scripts.
+    docs_url=None,
 )
 
 
