@@ -884,7 +884,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(report["table_markdown"])
     print(LEGEND)
-    print(f"\nWritten to {args.output.relative_to(ROOT)} in {report['config']['wall_seconds']} s.")
+    output = args.output.resolve()
+    shown = output.relative_to(ROOT) if output.is_relative_to(ROOT) else output
+    print(f"\nWritten to {shown} in {report['config']['wall_seconds']} s.")
     return 0
 
 
