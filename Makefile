@@ -50,5 +50,10 @@ worker: $(STAMP)
 beat: $(STAMP)
 	$(BIN)/celery -A upgrade_planner beat --loglevel=INFO --schedule=$(VENV)/celerybeat-schedule
 
+# Load figures beside a minimal view (needs wrk, PostgreSQL and Redis on loopback; see
+# docs/benchmarks.md). BENCH_ARGS passes options, e.g. BENCH_ARGS="--rounds 5".
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts staticfiles

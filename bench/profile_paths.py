@@ -1,0 +1,303 @@
+"""Profile the request paths `make bench` measures, in-process, with cProfile.
+
+    PYTHONPATH=. .venv/bin/python bench/profile_paths.py [--only page_50,create_5000]
+
+Uses the bench database (BENCH_DATABASE_URL, default the one `make bench` creates; run
+`make bench` once first so it exists and is migrated) with production settings, drives the
+full middleware stack through Django's test client, and prints for each path the number of
+SQL queries per request, the mean time per request and the top functions by cumulative and
+by own time. The figures are slower than under gunicorn (profiling overhead) but the shares
+are what matter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.run import (  # noqa: E402
+    DEFAULT_DATABASE_URL,
+    DEFAULT_REDIS_URL,
+    STEPS_DONE_IN_FIXTURES,
+    STEPS_FOR_SMALL_PLAN,
+    analyze,
+    bench_env,
+    check_loopback,
+    plan_body,
+)
+
+TOP = 25
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="comma-separated path keys to profile")
+    parser.add_argument("--top", type=int, default=TOP)
+    parser.add_argument(
+        "--pyinstrument",
+        action="store_true",
+        help="sample with pyinstrument (if installed) instead of cProfile: far less overhead "
+        "on paths made of many small calls, such as plan creation",
+    )
+    args = parser.parse_args()
+
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
+    check_loopback(database_url, "BENCH_DATABASE_URL")
+    check_loopback(redis_url, "BENCH_REDIS_URL")
+    os.environ.update(bench_env(database_url, redis_url))
+
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1")
+
+    def create(name: str, count: int) -> dict[str, Any]:
+        response = client.post(
+            "/api/v1/plans", plan_body(name, count), content_type="application/json"
+        )
+        assert response.status_code == 201, response.content[:300]
+        return response.json()
+
+    def complete_some(token: str, count: int) -> None:
+        """Like make bench: the fixture plans are in progress."""
+        for _ in range(count):
+            steps = client.get(f"/api/v1/plans/{token}").json()["steps"]
+            ready = [step["id"] for step in steps if step["state"] == "ready"]
+            if not ready:
+                return
+            for action in ("start", "complete"):
+                client.post(
+                    f"/api/v1/plans/{token}/steps/{ready[0]}/{action}",
+                    {"actor": "profile"},
+                    content_type="application/json",
+                )
+
+    # The same shapes as make bench: 38 Tentacles make the 50-step plan.
+    small = create("Profile 50 steps", STEPS_FOR_SMALL_PLAN - 12)
+    large = create("Profile 5,000", 5000)
+    mover = create("Profile transitions", STEPS_FOR_SMALL_PLAN - 12)
+    edit, big = small["edit_token"], large["edit_token"]
+    complete_some(edit, STEPS_DONE_IN_FIXTURES)
+    complete_some(big, STEPS_DONE_IN_FIXTURES)
+    analyze(database_url)  # as make bench does before measuring
+    read = client.get(f"/api/v1/plans/{edit}")
+    etag, version = read["ETag"], read.json()["version"]
+    ready = next(s["id"] for s in mover["steps"] if s["state"] == "ready")
+    cycle = iter(["start", "complete", "reopen"] * 1000)
+
+    def transition() -> Any:
+        action = next(cycle)
+        return client.post(
+            f"/api/v1/plans/{mover['edit_token']}/steps/{ready}/{action}",
+            {"actor": "profile", "reason": "profile cycle"},
+            content_type="application/json",
+        )
+
+    paths: dict[str, tuple[int, Callable[[], Any]]] = {
+        "minimal": (500, lambda: client.get("/bench/minimal")),
+        "poll_unchanged": (500, lambda: client.get(f"/p/{edit}/poll?v={version}")),
+        "page_50": (60, lambda: client.get(f"/p/{edit}/")),
+        "poll_changed": (60, lambda: client.get(f"/p/{edit}/poll?v=0")),
+        "page_5000": (15, lambda: client.get(f"/p/{big}/")),
+        "api_read": (200, lambda: client.get(f"/api/v1/plans/{edit}")),
+        "api_not_modified": (
+            500,
+            lambda: client.get(f"/api/v1/plans/{edit}", HTTP_IF_NONE_MATCH=etag),
+        ),
+        "transition": (150, transition),
+        "create_5000": (2, lambda: create("Profile create", 5000)),
+    }
+    only = {key for key in args.only.split(",") if key}
+    all_phases(only, lambda: create("Phases", 5000), transition, edit, big, version)
+    for key, (count, call) in paths.items():
+        if only and key not in only:
+            continue
+        call()  # warm caches (templates, URL resolvers, prepared plans)
+        # Counted with an execute wrapper: Django clears connection.queries at the start of
+        # every request, which would hide them from CaptureQueriesContext.
+        queries: list[str] = []
+
+        def record(execute: Any, sql: str, *rest: Any, queries: list[str] = queries) -> Any:
+            queries.append(sql)
+            return execute(sql, *rest)
+
+        with connection.execute_wrapper(record):
+            response = call()
+        status = getattr(response, "status_code", "?")
+        if args.pyinstrument:
+            from pyinstrument import Profiler
+
+            sampler = Profiler(interval=0.0005)
+            started = time.perf_counter()
+            sampler.start()
+            for _ in range(count):
+                call()
+            sampler.stop()
+            per_request = (time.perf_counter() - started) / count * 1000
+            print(
+                f"\n=== {key}: status {status}, {len(queries)} queries, "
+                f"{per_request:.2f} ms per request under pyinstrument ({count} requests) ==="
+            )
+            print(sampler.output_text(unicode=False, color=False))
+            continue
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        profiler.enable()
+        for _ in range(count):
+            call()
+        profiler.disable()
+        per_request = (time.perf_counter() - started) / count * 1000
+        print(
+            f"\n=== {key}: status {status}, {len(queries)} queries, "
+            f"{per_request:.2f} ms per request under cProfile ({count} requests) ==="
+        )
+        for order in ("cumulative", "tottime"):
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats(order).print_stats(args.top)
+            text = out.getvalue()
+            print(f"--- by {order} ---")
+            print(text[text.index("   ncalls") :].rstrip() if "   ncalls" in text else text)
+    return 0
+
+
+def phases(
+    title: str, call: Callable[[], Any], patches: list[tuple[Any, str, str]], repeats: int
+) -> None:
+    """Wall-clock time of each phase of a request, without a profiler's overhead: wraps the
+    functions the view calls (owner, attribute, label) and prints the mean of `repeats` runs
+    (means add up; medians would not). Labels starting with a space are nested phases."""
+    import statistics
+
+    spent: dict[str, float] = {}
+
+    def timed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
+
+        return wrapper
+
+    originals = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in patches]
+    runs: list[dict[str, float]] = []
+    call()  # warm up
+    try:
+        for owner, attr, name in patches:
+            setattr(owner, attr, timed(name, getattr(owner, attr)))
+        for _ in range(repeats):
+            spent.clear()
+            started = time.perf_counter()
+            call()
+            runs.append({**spent, "total": time.perf_counter() - started})
+    finally:
+        for owner, attr, original in originals:
+            setattr(owner, attr, original)
+    total = statistics.fmean(run["total"] for run in runs)
+    print(f"\n=== {title}: mean of {repeats} runs, wall clock, no profiler ===")
+    accounted = 0.0
+    for _, _, name in patches:
+        median = statistics.fmean(run.get(name, 0.0) for run in runs)
+        if not name.startswith(" "):
+            accounted += median
+        print(f"  {median * 1000:8.2f} ms  {median / total:6.1%}  {name}")
+    rest = total - accounted
+    print(
+        f"  {rest * 1000:8.2f} ms  {rest / total:6.1%}  the rest (request/response handling, "
+        "middleware, test client)"
+    )
+    print(f"  {total * 1000:8.2f} ms  100.0%  total")
+
+
+def all_phases(
+    only: set[str],
+    create: Callable[[], Any],
+    transition: Callable[[], Any],
+    edit: str,
+    big: str,
+    version: int,
+) -> None:
+    from django.db import transaction
+    from django.test import Client
+
+    from upgrade_planner.plans import api, documents, pages, services, views
+
+    client = Client(HTTP_HOST="127.0.0.1")
+
+    if not only or "create_5000_phases" in only:
+        phases(
+            "create_5000_phases (POST /api/v1/plans, 5,000 Tentacles)",
+            create,
+            [
+                (api, "installation_input", "validate the Tentacle rows (api.installation_input)"),
+                (services.planner, "make_plan", "plan the steps (planner.make_plan)"),
+                (services, "_installation_save", "write installation + Tentacles (COPY)"),
+                (services, "_steps_reconcile", "write steps + dependencies, derive states"),
+                (services, "_dependencies_insert", "  of which: dependency rows (COPY)"),
+                (services, "_states_rederive", "  of which: derive blocked/ready (UPDATEs)"),
+                (transaction.Atomic, "__exit__", "commit (deferred foreign-key checks, WAL)"),
+                (api, "plan_document", "read the plan back for the response (plan_document)"),
+            ],
+            repeats=3,
+        )
+    if not only or "transition_phases" in only:
+        phases(
+            "transition_phases (POST /api/v1/plans/<edit>/steps/<id>/<action>)",
+            transition,
+            [
+                (api, "link_for_token", "find the link (link_for_token)"),
+                (services, "_transition", "the transition (one transaction)"),
+                (services, "unsatisfied_prerequisites", "  of which: prerequisites check"),
+                (services, "_dependents_refresh", "  of which: dependents' blocked/ready"),
+                (transaction.Atomic, "__exit__", "  of which: commit"),
+                (api, "dependency_ids", "the step's prerequisites for the response"),
+            ],
+            repeats=90,
+        )
+    if not only or "api_read_phases" in only:
+        phases(
+            "api_read_phases (GET /api/v1/plans/<token>, 50 steps, 200)",
+            lambda: client.get(f"/api/v1/plans/{edit}"),
+            [
+                (api, "link_for_token", "find the link (link_for_token)"),
+                (api, "plan_document", "build the plan document (3 queries)"),
+                (documents, "dependency_map", "  of which: dependency map"),
+            ],
+            repeats=100,
+        )
+    page_patches = [
+        (views, "_load", "find the link (link_for_token)"),
+        (pages.PlanPage, "context", "build the context (queries)"),
+        (pages.PlanPage, "_waiting_for", "  of which: what blocked steps wait for"),
+        (pages.PlanPage, "_facets", "  of which: environment/role facets"),
+        (views, "render", "render the template"),
+    ]
+    for key, path, repeats in (
+        ("page_50_phases", f"/p/{edit}/", 30),
+        ("poll_changed_phases", f"/p/{edit}/poll?v=0", 30),
+        ("page_5000_phases", f"/p/{big}/", 10),
+        ("poll_unchanged_phases", f"/p/{edit}/poll?v={version}", 300),
+    ):
+        if not only or key in only:
+            phases(key, lambda path=path: client.get(path), page_patches, repeats)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,901 @@
+"""`make bench`: load figures for the planner, each beside a minimal Django view.
+
+Starts gunicorn with production settings (2 sync workers on a free loopback port) against
+PostgreSQL and Redis, creates the fixture plans through the JSON API, then measures with wrk,
+alternating every round between the figure's request and `/bench/minimal` so both see the
+same machine. Prints one table and writes bench/results/latest.json.
+
+Everything it starts runs in its own process group and is stopped on the way out, error or
+not. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+WRK_SCRIPT = BENCH / "wrk.lua"
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
+HOST = "127.0.0.1"
+WORKERS = 2
+
+# wrk: one connection per thread, so a thread's requests are strictly sequential (the step
+# cycle depends on it). Four connections keep both sync workers busy while one side is
+# reconnecting (gunicorn's sync workers close the connection after every response).
+CONNECTIONS = 4
+WRK_TIMEOUT = "5s"
+SETTLE_SECONDS = 0.5
+
+# Targets from issue 9 / product.md section 6.
+TARGET_POLL_RATIO = 0.5
+TARGET_PAGE_RATIO = 0.2
+TARGET_CREATE_5000_S = 3.0
+
+CREATE_SIZES = (100, 1000, 5000)
+STEPS_FOR_SMALL_PLAN = 50
+TRANSITION_CYCLE = ("start", "complete", "reopen")
+STEPS_DONE_IN_FIXTURES = 10  # fixture plans are in progress, so the page shows a history
+
+ENVIRONMENTS = ("Production", "Staging", "Test", "Development")
+ROLES = ("web", "api", "worker")
+
+
+# --- Small helpers ------------------------------------------------------------------------
+
+
+class BenchError(Exception):
+    """Something the benchmark needs is missing or misbehaved; the message says what."""
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def run_checked(args: list[str], *, env: dict[str, str], timeout: float) -> str:
+    result = subprocess.run(  # noqa: S603
+        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        raise BenchError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    seconds: float
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Client:
+    """A tiny HTTP client for set-up and single timed requests (not for load)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> Reply:
+        data = None if body is None else json.dumps(body).encode()
+        sent = dict(headers or {})
+        if data is not None:
+            sent["Content-Type"] = "application/json"
+        connection = http.client.HTTPConnection(HOST, self.port, timeout=timeout)
+        try:
+            started = time.perf_counter()
+            connection.request(method, path, body=data, headers=sent)
+            response = connection.getresponse()
+            payload = response.read()
+            seconds = time.perf_counter() - started
+        finally:
+            connection.close()
+        return Reply(
+            response.status, payload, {k.lower(): v for k, v in response.getheaders()}, seconds
+        )
+
+    def expect(self, status: int, method: str, path: str, body: Any = None) -> Reply:
+        reply = self.request(method, path, body)
+        if reply.status != status:
+            raise BenchError(
+                f"{method} {path} answered {reply.status}, expected {status}: {reply.body[:500]!r}"
+            )
+        return reply
+
+
+# --- Environment and processes --------------------------------------------------------------
+
+
+def bench_env(database_url: str, redis_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PYTHONPATH=str(ROOT),
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS=f"{HOST},localhost",
+        SECURE_HTTPS="0",
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def check_loopback(url: str, what: str) -> None:
+    host = urlsplit(url).hostname or ""
+    if host not in {"127.0.0.1", "localhost", "::1"}:
+        raise BenchError(f"{what} must point at a loopback address, not {host!r}.")
+
+
+def analyze(database_url: str) -> None:
+    """Refresh the planner statistics. This server may run with autovacuum off, and without
+    statistics PostgreSQL picks plans for the freshly bulk-inserted steps that a production
+    database (autovacuum on) would not; see docs/benchmarks.md."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as connection:
+        connection.execute("ANALYZE")
+
+
+def fresh_database(database_url: str) -> None:
+    """Drop and re-create the bench database so every run starts from the same state. Only
+    databases whose name starts with "bench" are ever dropped."""
+    import psycopg
+
+    parts = urlsplit(database_url)
+    name = parts.path.lstrip("/")
+    if not name.startswith("bench"):
+        log(f"database {name!r} is not a bench database: keeping its data, only migrating")
+        return
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def workers(self) -> list[int]:
+        """The pids of the master's current worker processes."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        try:
+            return sorted(int(pid) for pid in path.read_text().split())
+        except OSError:
+            return []
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], log_path: Path) -> Iterator[Server]:
+    port = free_port()
+    args = [
+        sys.executable, "-m", "gunicorn", "upgrade_planner.wsgi:application",
+        "--workers", str(WORKERS), "--worker-class", "sync",
+        "--bind", f"{HOST}:{port}", "--timeout", "120", "--graceful-timeout", "5",
+        "--chdir", str(ROOT), "--error-logfile", str(log_path),
+    ]  # fmt: skip
+    log(f"starting gunicorn ({WORKERS} sync workers) on {HOST}:{port}")
+    process = subprocess.Popen(  # noqa: S603
+        args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    server = Server(process, port)
+    try:
+        client = Client(port)
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise BenchError(f"gunicorn exited with {process.returncode}; see {log_path}")
+            with contextlib.suppress(OSError):
+                reply = client.request("GET", "/healthz", timeout=5)
+                if reply.status == 200 and len(server.workers) == WORKERS:
+                    break
+                if reply.status != 200:
+                    raise BenchError(f"/healthz answered {reply.status}: {reply.body[:300]!r}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"gunicorn did not answer within 30 s; see {log_path}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the whole process group, then SIGKILL whatever is left after 10 s."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+    # Workers that outlived their master would still be in the group.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    values: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, rest = line.partition(":")
+            if name in {"VmHWM", "VmRSS"}:
+                values[name] = int(rest.split()[0])
+    return values
+
+
+# --- Fixtures -------------------------------------------------------------------------------
+
+
+def tentacles(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": f"tentacle-{index:05d}",
+            "hostname": f"tentacle-{index:05d}.corp.example",
+            "port": 10933,
+            "version": "2.6.5",
+            "communication_style": "listening",
+            "environments": [ENVIRONMENTS[index % len(ENVIRONMENTS)]],
+            "roles": [ROLES[index % len(ROLES)]],
+            "os": "Windows Server 2012 R2",
+            "service_account": "",
+            "restricted_permissions": False,
+            "online": True,
+        }
+        for index in range(count)
+    ]
+
+
+def plan_body(name: str, tentacle_count: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "server_version": "2.6.5",
+        "target_version": "3.17.14",
+        "can_provision_new_server": True,
+        "sql_server_ready": True,
+        "uses_builtin_feed": False,
+        "backup_size_mb": 300,
+        "polling_port": 10943,
+        "approach": None,
+        "tentacles": tentacles(tentacle_count),
+    }
+
+
+@dataclass
+class Fixture:
+    edit_token: str
+    view_token: str
+    steps: int
+    version: int
+    etag: str
+    first_ready_step: str
+
+
+def fixture_from(client: Client, document: dict[str, Any], edit_token: str) -> Fixture:
+    reply = client.expect(200, "GET", f"/api/v1/plans/{edit_token}")
+    current = reply.json()
+    ready = [step["id"] for step in current["steps"] if step["state"] == "ready"]
+    if not ready:
+        raise BenchError("the fixture plan has no ready step")
+    return Fixture(
+        edit_token=edit_token,
+        view_token=document["view_token"],
+        steps=len(current["steps"]),
+        version=current["version"],
+        etag=reply.headers["etag"],
+        first_ready_step=ready[0],
+    )
+
+
+def create_plan(client: Client, name: str, tentacle_count: int) -> tuple[dict[str, Any], float]:
+    reply = client.expect(201, "POST", "/api/v1/plans", plan_body(name, tentacle_count))
+    return reply.json(), reply.seconds
+
+
+def plan_with_steps(client: Client, name: str, wanted: int) -> dict[str, Any]:
+    """A plan with exactly `wanted` steps: the planner adds a fixed number of steps to one
+    per Tentacle for this installation, so adjust the Tentacle count to match."""
+    count = max(1, wanted - 12)
+    for _ in range(5):
+        document, _ = create_plan(client, name, count)
+        if len(document["steps"]) == wanted:
+            return document
+        count += wanted - len(document["steps"])
+    raise BenchError(f"could not make a plan with {wanted} steps")
+
+
+def complete_some(client: Client, edit_token: str, count: int) -> None:
+    """Complete the first `count` ready steps, one at a time, as users would."""
+    for _ in range(count):
+        document = client.expect(200, "GET", f"/api/v1/plans/{edit_token}").json()
+        ready = [step["id"] for step in document["steps"] if step["state"] == "ready"]
+        if not ready:
+            return
+        base = f"/api/v1/plans/{edit_token}/steps/{ready[0]}"
+        client.expect(200, "POST", f"{base}/start", {"actor": "bench"})
+        client.expect(200, "POST", f"{base}/complete", {"actor": "bench"})
+
+
+def reset_step(client: Client, edit_token: str, step_id: str) -> None:
+    """Bring a step back to ready so the start → complete → reopen cycle can begin again.
+    A request wrk sent just before its round ended may still be running, so a refused move
+    is retried after reading the state again."""
+    base = f"/api/v1/plans/{edit_token}/steps/{step_id}"
+    for _ in range(10):
+        document = client.expect(200, "GET", f"/api/v1/plans/{edit_token}").json()
+        state = next(s["state"] for s in document["steps"] if s["id"] == step_id)
+        if state == "ready":
+            return
+        action = "complete" if state == "in-progress" else "reopen"
+        reply = client.request("POST", f"{base}/{action}", {"actor": "bench", "reason": "reset"})
+        if reply.status not in {200, 409}:
+            raise BenchError(f"resetting step {step_id}: {reply.status} {reply.body[:300]!r}")
+        if reply.status == 409:
+            time.sleep(0.2)
+    raise BenchError(f"step {step_id} did not return to ready")
+
+
+# --- Load rounds with wrk ---------------------------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    key: str
+    label: str
+    paths: list[str]
+    expect: int
+    method: str = "GET"
+    body: str | None = None
+    cycle: tuple[str, ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)
+    target_ratio: float | None = None
+    before_round: Callable[[], None] | None = None
+
+
+MINIMAL = Scenario("minimal", "minimal view", ["/bench/minimal"], expect=200)
+
+
+@dataclass
+class Round:
+    requests: int
+    seconds: float
+    statuses: dict[str, int]
+    socket_errors: int
+    grid_us: list[int]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def wrk_round(port: int, scenario: Scenario, seconds: float, workdir: Path) -> Round:
+    out = workdir / f"{scenario.key}-{time.monotonic_ns()}.json"
+    env = dict(os.environ)
+    env.update(
+        BENCH_OUT=str(out),
+        BENCH_PATHS=" ".join(scenario.paths),
+        BENCH_METHOD=scenario.method,
+        BENCH_CYCLE=" ".join(scenario.cycle),
+        BENCH_HEADERS="|".join(f"{k}: {v}" for k, v in scenario.headers.items()),
+    )
+    if scenario.body is not None:
+        env["BENCH_BODY"] = scenario.body
+    args = [
+        "wrk", "--threads", str(CONNECTIONS), "--connections", str(CONNECTIONS),
+        "--duration", f"{seconds:g}s", "--timeout", WRK_TIMEOUT, "--script", str(WRK_SCRIPT),
+        f"http://{HOST}:{port}",
+    ]  # fmt: skip
+    result = subprocess.run(  # noqa: S603
+        args, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False
+    )
+    if result.returncode != 0 or not out.exists():
+        raise BenchError(f"wrk failed for {scenario.label}:\n{result.stdout}\n{result.stderr}")
+    data = json.loads(out.read_text())
+    out.unlink()
+    errors = data["errors"]
+    return Round(
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        statuses=data["statuses"],
+        socket_errors=errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
+        grid_us=data["grid_us"],
+    )
+
+
+def merged_percentiles(rounds: list[Round], points: tuple[float, ...]) -> dict[str, float]:
+    """Percentiles (ms) over all rounds: each round wrote its 0.1th ... 99.9th percentiles and
+    its maximum; every point stands for a thousandth of that round's requests."""
+    weighted: list[tuple[int, float]] = []
+    for item in rounds:
+        if item.grid_us:
+            weight = item.requests / len(item.grid_us)
+            weighted.extend((value, weight) for value in item.grid_us)
+    if not weighted:
+        return {f"p{p:g}": float("nan") for p in points}
+    weighted.sort()
+    total = sum(weight for _, weight in weighted)
+    result: dict[str, float] = {}
+    for p in points:
+        wanted, running = total * p / 100, 0.0
+        value = weighted[-1][0]
+        for candidate, weight in weighted:
+            running += weight
+            if running >= wanted:
+                value = candidate
+                break
+        result[f"p{p:g}"] = value / 1000
+    return result
+
+
+def summarise(rounds: list[Round], expect: int) -> dict[str, Any]:
+    requests = sum(r.requests for r in rounds)
+    seconds = sum(r.seconds for r in rounds)
+    unexpected = sum(
+        count for r in rounds for status, count in r.statuses.items() if int(status) != expect
+    )
+    return {
+        "requests": requests,
+        "seconds": round(seconds, 3),
+        "rps": round(requests / seconds, 1) if seconds else 0.0,
+        **{k: round(v, 2) for k, v in merged_percentiles(rounds, (50, 95, 99)).items()},
+        "errors": unexpected + sum(r.socket_errors for r in rounds),
+        "statuses": _sum_statuses(rounds),
+        "rounds_rps": [round(r.rps, 1) for r in rounds],
+    }
+
+
+def _sum_statuses(rounds: list[Round]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for item in rounds:
+        for status, count in item.statuses.items():
+            totals[status] = totals.get(status, 0) + count
+    return dict(sorted(totals.items()))
+
+
+def measure(
+    port: int, scenario: Scenario, rounds: int, seconds: float, workdir: Path
+) -> dict[str, Any]:
+    """Alternate the scenario with the minimal view, swapping which goes first each round."""
+    mine: list[Round] = []
+    minimal: list[Round] = []
+    for index in range(rounds):
+        order = [MINIMAL, scenario] if index % 2 == 0 else [scenario, MINIMAL]
+        for current in order:
+            # Let requests wrk left in flight at the end of the last round finish, so they
+            # are not billed to the next one.
+            time.sleep(SETTLE_SECONDS)
+            if current.before_round:
+                current.before_round()
+            (minimal if current is MINIMAL else mine).append(
+                wrk_round(port, current, seconds, workdir)
+            )
+    ratios = [m.rps / b.rps if b.rps else 0.0 for m, b in zip(mine, minimal, strict=True)]
+    figure = summarise(mine, scenario.expect)
+    baseline = summarise(minimal, MINIMAL.expect)
+    ratio = figure["rps"] / baseline["rps"] if baseline["rps"] else 0.0
+    result: dict[str, Any] = {
+        "label": scenario.label,
+        "kind": "load",
+        "figure": figure,
+        "minimal": baseline,
+        "ratio": round(ratio, 3),
+        "round_ratios": [round(r, 3) for r in ratios],
+        "target": None,
+        "met": None,
+    }
+    if scenario.target_ratio is not None:
+        result["target"] = f">= {scenario.target_ratio:g}x minimal"
+        result["met"] = ratio >= scenario.target_ratio and figure["errors"] == 0
+    log(
+        f"{scenario.label}: {figure['rps']} req/s (p99 {figure['p99']} ms) vs minimal "
+        f"{baseline['rps']} req/s → {ratio:.3f}x, {figure['errors']} errors"
+    )
+    return result
+
+
+# --- Plan creation and memory -----------------------------------------------------------------
+
+
+def minimal_latency(client: Client, samples: int = 30) -> float:
+    """Median seconds of sequential requests to the minimal view."""
+    return statistics.median(
+        client.expect(200, "GET", "/bench/minimal").seconds for _ in range(samples)
+    )
+
+
+def warm_up(client: Client) -> None:
+    """Make each worker import and touch everything once, so memory baselines and the first
+    timed request are not first-request figures."""
+    for index in range(WORKERS * 3):
+        client.expect(200, "GET", "/bench/minimal")
+        document, _ = create_plan(client, f"Warm-up {index}", 10)
+        client.expect(200, "GET", f"/api/v1/plans/{document['edit_token']}")
+        client.expect(200, "GET", f"/p/{document['edit_token']}/")
+
+
+def measure_creation(
+    client: Client, server: Server, repeats: int
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """Time POST /api/v1/plans for each size, interleaved with the minimal view's latency.
+    Also reads the workers' peak RSS (VmHWM) before and after the 5,000-Tentacle case."""
+    baseline = {pid: memory_kib(pid) for pid in server.workers}
+    times: dict[int, list[float]] = {size: [] for size in CREATE_SIZES}
+    minimal: dict[int, list[float]] = {size: [] for size in CREATE_SIZES}
+    big_plan: dict[str, Any] = {}
+    peak: dict[int, dict[str, int]] = {}
+    for repeat in range(repeats):
+        for size in CREATE_SIZES:
+            minimal[size].append(minimal_latency(client))
+            document, seconds = create_plan(client, f"Fleet of {size} ({repeat})", size)
+            times[size].append(seconds)
+            if size == max(CREATE_SIZES) and not big_plan:
+                big_plan = document
+                peak = {pid: memory_kib(pid) for pid in server.workers}
+            log(f"created a plan for {size} Tentacles in {seconds:.3f} s")
+    after = {pid: memory_kib(pid) for pid in server.workers}
+
+    rows = []
+    for size in CREATE_SIZES:
+        median_s = statistics.median(times[size])
+        minimal_ms = statistics.median(minimal[size]) * 1000
+        row: dict[str, Any] = {
+            "label": f"create plan, {size:,} Tentacles (API)",
+            "kind": "create",
+            "figure": {
+                "median_s": round(median_s, 3),
+                "min_s": round(min(times[size]), 3),
+                "max_s": round(max(times[size]), 3),
+                "runs_s": [round(t, 3) for t in times[size]],
+            },
+            "minimal": {"p50_ms": round(minimal_ms, 3)},
+            "ratio": round(median_s * 1000 / minimal_ms, 1),
+            "target": None,
+            "met": None,
+        }
+        if size == 5000:
+            row["target"] = f"< {TARGET_CREATE_5000_S:g} s"
+            row["met"] = median_s < TARGET_CREATE_5000_S
+        rows.append(row)
+
+    hwm_before = max((m.get("VmHWM", 0) for m in baseline.values()), default=0)
+    # VmHWM only grows and the 5,000 case is the largest request, so the workers' high-water
+    # marks after the creation runs are the peak of the 5,000 case.
+    hwm_peak = max((m.get("VmHWM", 0) for m in after.values()), default=0)
+    memory = {
+        "label": "worker peak RSS, 5,000-Tentacle create",
+        "kind": "memory",
+        "figure": {"peak_mib": round(hwm_peak / 1024, 1)},
+        "minimal": {"peak_mib": round(hwm_before / 1024, 1)},
+        "ratio": round(hwm_peak / hwm_before, 2) if hwm_before else None,
+        "target": None,
+        "met": None,
+        "workers": {
+            str(pid): {
+                "warm_VmHWM_kib": baseline.get(pid, {}).get("VmHWM"),
+                "after_first_5000_VmHWM_kib": peak.get(pid, {}).get("VmHWM"),
+                "end_VmHWM_kib": after.get(pid, {}).get("VmHWM"),
+                "end_VmRSS_kib": after.get(pid, {}).get("VmRSS"),
+            }
+            for pid in server.workers
+        },
+    }
+    return rows, memory, big_plan
+
+
+# --- Report ---------------------------------------------------------------------------------
+
+
+def machine_info(database_url: str, redis_url: str) -> dict[str, Any]:
+    import django
+    import gunicorn as gunicorn_package
+    import psycopg
+    import redis
+
+    with psycopg.connect(database_url, connect_timeout=5) as connection:
+        row = connection.execute("SHOW server_version").fetchone()
+        pg_version = row[0] if row else "?"
+        row = connection.execute("SHOW autovacuum").fetchone()
+        autovacuum = row[0] if row else "?"
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        redis_version = client.info("server").get("redis_version", "?")
+    finally:
+        client.close()
+    wrk_version = ["wrk", "--version"]
+    wrk = subprocess.run(wrk_version, capture_output=True, text=True, timeout=10, check=False)  # noqa: S603
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    mem_total_kib = int(next(line for line in meminfo if line.startswith("MemTotal")).split()[1])
+    cpu_model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "?",
+    )
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": cpu_model,
+        "memory_gib": round(mem_total_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "gunicorn": gunicorn_package.__version__,
+        "postgresql": pg_version,
+        "postgresql_autovacuum": autovacuum,
+        "redis": redis_version,
+        "wrk": (wrk.stdout or wrk.stderr).split("[")[0].strip() or "?",
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+LEGEND = (
+    "\nLoad rows: wrk, 4 connections, rounds alternating with /bench/minimal; ratio = the "
+    "figure's req/s / the minimal view's req/s over the same rounds (per-round ratios in "
+    "brackets). Latencies are under that load (2 workers, 4 connections: queueing included). "
+    "Create rows: one API request each, median of the repeats; the minimal view's sequential "
+    "latency was measured just before each. Memory: VmHWM of the gunicorn workers."
+)
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def table(figures: list[dict[str, Any]]) -> str:
+    header = (
+        "| Figure | Result | p50 ms | p95 ms | p99 ms | Errors | Minimal view (same rounds) "
+        "| Ratio (per round) | Target | Met |"
+    )
+    lines = [header, "|" + "---|" * 10]
+    for row in figures:
+        fig, base = row["figure"], row["minimal"]
+        met = {True: "yes", False: "**no**", None: ""}[row["met"]]
+        if row["kind"] == "load":
+            rounds = ", ".join(f"{r:.2f}" for r in row["round_ratios"])
+            cells = [
+                row["label"],
+                f"{_fmt(fig['rps'])} req/s",
+                _fmt(fig["p50"], 2),
+                _fmt(fig["p95"], 2),
+                _fmt(fig["p99"], 2),
+                str(fig["errors"]),
+                f"{_fmt(base['rps'])} req/s, p50 {_fmt(base['p50'], 2)} ms, "
+                f"p99 {_fmt(base['p99'], 2)} ms",
+                f"{row['ratio']:.3f}x ({rounds})",
+            ]
+        elif row["kind"] == "create":
+            cells = [
+                row["label"],
+                f"{fig['median_s']:.3f} s (median; {fig['min_s']:.3f}-{fig['max_s']:.3f})",
+                "", "", "", "0",
+                f"p50 {base['p50_ms']:.2f} ms (sequential)",
+                f"{row['ratio']:,.0f}x the minimal latency",
+            ]  # fmt: skip
+        else:
+            cells = [
+                row["label"],
+                f"{fig['peak_mib']:.1f} MiB VmHWM",
+                "", "", "", "",
+                f"{base['peak_mib']:.1f} MiB (warm worker)",
+                f"{row['ratio']:.2f}x" if row["ratio"] else "-",
+            ]  # fmt: skip
+        cells += [row["target"] or "", met]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --- Main -----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per figure (default 3)")
+    parser.add_argument(
+        "--seconds", type=float, default=3.0, help="seconds per wrk round (default 3)"
+    )
+    parser.add_argument("--create-repeats", type=int, default=3, help="plan creations per size")
+    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args(argv)
+    args.rounds = min(max(args.rounds, 1), 10)
+    args.seconds = min(max(args.seconds, 1.0), 30.0)
+    args.create_repeats = min(max(args.create_repeats, 1), 10)
+
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
+    check_loopback(database_url, "BENCH_DATABASE_URL")
+    check_loopback(redis_url, "BENCH_REDIS_URL")
+    if shutil.which("wrk") is None:
+        raise BenchError("wrk is not installed: apt-get install -y wrk")
+
+    # A SIGTERM (e.g. from a CI timeout) unwinds through the finally blocks like Ctrl-C.
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    started = time.monotonic()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    env = bench_env(database_url, redis_url)
+    fresh_database(database_url)
+    machine = machine_info(database_url, redis_url)
+    log(f"machine: {machine}")
+    python = sys.executable
+    run_checked([python, "manage.py", "migrate", "--noinput"], env=env, timeout=120)
+    run_checked([python, "manage.py", "collectstatic", "--noinput"], env=env, timeout=120)
+
+    figures: list[dict[str, Any]] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-") as tmp,
+        gunicorn(env, RESULTS / "gunicorn.log") as server,
+    ):
+        workdir = Path(tmp)
+        client = Client(server.port)
+        warm_up(client)
+
+        log("plan creation (memory is read from fresh, warmed-up workers)")
+        creation, memory, big = measure_creation(client, server, args.create_repeats)
+
+        log("fixtures: a 50-step plan, the 5,000-Tentacle plan, 4 plans for transitions")
+        small_doc = plan_with_steps(client, "Bench 50 steps", STEPS_FOR_SMALL_PLAN)
+        complete_some(client, small_doc["edit_token"], STEPS_DONE_IN_FIXTURES)
+        complete_some(client, big["edit_token"], STEPS_DONE_IN_FIXTURES)
+        small = fixture_from(client, small_doc, small_doc["edit_token"])
+        large = fixture_from(client, big, big["edit_token"])
+        movers = []
+        for index in range(CONNECTIONS):
+            doc = plan_with_steps(client, f"Bench transitions {index}", STEPS_FOR_SMALL_PLAN)
+            movers.append(fixture_from(client, doc, doc["edit_token"]))
+
+        analyze(database_url)
+
+        def reset_movers() -> None:
+            for mover in movers:
+                reset_step(client, mover.edit_token, mover.first_ready_step)
+
+        scenarios = [
+            Scenario(
+                "poll_unchanged",
+                "poll, unchanged (204)",
+                [f"/p/{small.edit_token}/poll?v={small.version}"],
+                expect=204,
+                target_ratio=TARGET_POLL_RATIO,
+            ),
+            Scenario(
+                "page_50",
+                f"plan page, {small.steps} steps",
+                [f"/p/{small.edit_token}/"],
+                expect=200,
+                target_ratio=TARGET_PAGE_RATIO,
+            ),
+            Scenario(
+                "page_5000",
+                f"plan page, 5,000 Tentacles ({large.steps:,} steps)",
+                [f"/p/{large.edit_token}/"],
+                expect=200,
+            ),
+            Scenario(
+                "poll_changed",
+                "poll, changed (200 partial)",
+                [f"/p/{small.edit_token}/poll?v=0"],
+                expect=200,
+            ),
+            Scenario(
+                "transition",
+                "step transition, API POST start/complete/reopen",
+                [f"/api/v1/plans/{m.edit_token}/steps/{m.first_ready_step}/" for m in movers],
+                expect=200,
+                method="POST",
+                body=json.dumps({"actor": "bench", "reason": "bench cycle"}),
+                cycle=TRANSITION_CYCLE,
+                before_round=reset_movers,
+            ),
+            Scenario(
+                "api_read",
+                f"API read, GET /api/v1/plans/{{token}} ({small.steps} steps, 200)",
+                [f"/api/v1/plans/{small.edit_token}"],
+                expect=200,
+            ),
+            Scenario(
+                "api_not_modified",
+                "API read with If-None-Match (304)",
+                [f"/api/v1/plans/{small.edit_token}"],
+                expect=304,
+                headers={"If-None-Match": small.etag},
+            ),
+        ]
+        load = []
+        for scenario in scenarios:
+            load.append(measure(server.port, scenario, args.rounds, args.seconds, workdir))
+        figures = load + creation + [memory]
+
+    machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    report = {
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine,
+        "config": {
+            "server": f"gunicorn, {WORKERS} sync workers, production settings (DEBUG=0)",
+            "load_tool": "wrk",
+            "connections": CONNECTIONS,
+            "rounds": args.rounds,
+            "seconds_per_round": args.seconds,
+            "create_repeats": args.create_repeats,
+            "wall_seconds": round(time.monotonic() - started, 1),
+        },
+        "figures": figures,
+        "table_markdown": table(figures),
+        "legend": LEGEND.strip(),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print()
+    print(
+        f"Machine: {machine['nproc']} CPUs ({machine['cpu']}), {machine['memory_gib']} GiB, "
+        f"Python {machine['python']}, Django {machine['django']}, "
+        f"PostgreSQL {machine['postgresql']}, Redis {machine['redis']}; "
+        f"load average {machine['load_average_at_start']} → {machine['load_average_at_end']}"
+    )
+    print(report["table_markdown"])
+    print(LEGEND)
+    output = args.output.resolve()
+    shown = output.relative_to(ROOT) if output.is_relative_to(ROOT) else output
+    print(f"\nWritten to {shown} in {report['config']['wall_seconds']} s.")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("bench: interrupted; everything it started has been stopped", file=sys.stderr)
+        sys.exit(130)
