@@ -163,7 +163,7 @@ def test_reading_a_plan_costs_the_same_queries_whatever_its_size(
 ):
     created = create_plan(tentacles=fleet(tentacles))
 
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):
         response = client.get(f"/api/v1/plans/{created.view_token}")
 
     assert response.status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -68,3 +69,27 @@ def client_address(meta: dict[str, str]) -> str:
         if forwarded:
             return forwarded.split(",")[-1].strip()
     return meta.get("REMOTE_ADDR", "")
+
+
+def current_version(token: str, *, client: str = "") -> tuple[Any, int, str]:
+    """(plan id, plan version, link kind) for `token`, reading two narrow columns in one query:
+    what an unchanged poll or a conditional GET needs, and nothing more.
+
+    Raises like link_for_token.
+    """
+    limit = settings.UNKNOWN_TOKEN_LIMIT_PER_MINUTE
+    if client and limit and (cache.get(_misses_key(client)) or 0) >= limit:
+        raise TooManyGuesses
+    row = (
+        PlanLink.objects.filter(token_hash=hash_token(token))
+        .values_list("plan_id", "plan__version", "kind", "replaced_at")
+        .first()
+    )
+    if row is None:
+        if client and limit:
+            _count_miss(client)
+        raise Http404("No plan has this link.")
+    plan_id, version, kind, replaced_at = row
+    if replaced_at is not None:
+        raise LinkReplaced
+    return plan_id, version, kind

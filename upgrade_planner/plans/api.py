@@ -20,9 +20,16 @@ from upgrade_planner.plans.access import (
     LinkReplaced,
     TooManyGuesses,
     client_address,
+    current_version,
     link_for_token,
 )
-from upgrade_planner.plans.documents import dependency_ids, etag_for, plan_document, step_document
+from upgrade_planner.plans.documents import (
+    dependency_ids,
+    etag_for,
+    etag_of,
+    plan_document,
+    step_document,
+)
 from upgrade_planner.plans.exports import checklist_csv, checklist_markdown
 from upgrade_planner.plans.models import IdempotencyRecord, Plan
 
@@ -220,11 +227,14 @@ def create_plan(request: HttpRequest, payload: PlanIn) -> HttpResponse:
 
 @api.get("/plans/{token}", response={200: dict[str, Any]}, summary="Read a plan")
 def read_plan(request: HttpRequest, token: str) -> HttpResponse:
-    link = link_for_token(token, client=client_address(request.META))
-    etag = etag_for(link.plan)
+    client = client_address(request.META)
+    plan_id, version, _ = current_version(token, client=client)
+    etag = etag_of(plan_id, version)
     if etag in request.headers.get("If-None-Match", ""):
         response = HttpResponse(status=304)
     else:
+        link = link_for_token(token, client=client)
+        etag = etag_for(link.plan)  # the plan may have moved on between the two reads
         response = JsonResponse(plan_document(link.plan))
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"

@@ -10,7 +10,11 @@ from upgrade_planner.plans.models import Plan, Step, StepDependency, StepState
 
 
 def etag_for(plan: Plan) -> str:
-    return f'"{plan.id.hex[:12]}-{plan.version}"'
+    return etag_of(plan.id, plan.version)
+
+
+def etag_of(plan_id: Any, version: int) -> str:
+    return f'"{plan_id.hex[:12]}-{version}"'
 
 
 def instance_document(

@@ -334,25 +334,55 @@ class PlanPage:
         return Paginator(query, TENTACLES_PER_PAGE).get_page(f.page)
 
     def _waiting_for(self, step_ids: list[Any]) -> dict[Any, str]:
-        """For each blocked step on screen, the words saying what it waits for."""
+        """For each blocked step on screen, the words saying what it waits for.
+
+        A fleet gate waits on thousands of Tentacle steps; those are counted in SQL, and only
+        the first one's title is read.
+        """
         if not step_ids:
             return {}
-        pending: dict[Any, list[tuple[str, str]]] = defaultdict(list)
-        for step_id, title, tentacle in (
-            StepDependency.objects.filter(step_id__in=step_ids)
-            .exclude(prerequisite__state__in=SATISFIED_STATES)
+        pending = StepDependency.objects.filter(step_id__in=step_ids).exclude(
+            prerequisite__state__in=SATISFIED_STATES
+        )
+        singles: dict[Any, list[str]] = defaultdict(list)
+        for step_id, title in (
+            pending.filter(prerequisite__tentacle="")
             .order_by("prerequisite__position")
-            .values_list("step_id", "prerequisite__title", "prerequisite__tentacle")
+            .values_list("step_id", "prerequisite__title")
         ):
-            pending[step_id].append((title, tentacle))
-        return {step_id: waiting_text(items) for step_id, items in pending.items()}
+            singles[step_id].append(title)
+        fleets = {
+            step_id: (count, first)
+            for step_id, count, first in pending.exclude(prerequisite__tentacle="")
+            .values("step_id")
+            .annotate(count=Count("id"), first=Min("prerequisite__position"))
+            .values_list("step_id", "count", "first")
+        }
+        first_titles = dict(
+            Step.objects.filter(
+                plan=self.plan, position__in={first for _, first in fleets.values()}
+            ).values_list("position", "title")
+        )
+        return {
+            step_id: waiting_text(
+                singles.get(step_id, []),
+                (fleets[step_id][0], first_titles.get(fleets[step_id][1], ""))
+                if step_id in fleets
+                else None,
+            )
+            for step_id in set(singles) | set(fleets)
+        }
 
     def _facets(self) -> tuple[list[str], list[str]]:
         environments: set[str] = set()
         roles: set[str] = set()
-        for envs, tentacle_roles in Tentacle.objects.filter(
-            installation_id=self.plan.installation_id
-        ).values_list("environments", "roles"):
+        # Fleets repeat the same few combinations: let the database fold them first.
+        for envs, tentacle_roles in (
+            Tentacle.objects.filter(installation_id=self.plan.installation_id)
+            .values_list("environments", "roles")
+            .order_by()
+            .distinct()
+        ):
             environments.update(envs)
             roles.update(tentacle_roles)
         return sorted(environments, key=str.casefold), sorted(roles, key=str.casefold)
@@ -402,12 +432,12 @@ class PlanPage:
         return groups
 
 
-def waiting_text(items: list[tuple[str, str]]) -> str:
-    singles = [title for title, tentacle in items if not tentacle]
-    fleet = [title for title, tentacle in items if tentacle]
+def waiting_text(singles: list[str], fleet: tuple[int, str] | None) -> str:
+    """“Back up the master key; Upgrade web-01 and 4,999 more”."""
     parts = singles[:3]
     if len(singles) > 3:
         parts.append(f"{len(singles) - 3} more steps")
     if fleet:
-        parts.append(fleet[0] if len(fleet) == 1 else f"{fleet[0]} and {len(fleet) - 1:,} more")
+        count, first = fleet
+        parts.append(first if count == 1 else f"{first} and {count - 1:,} more")
     return "; ".join(parts)
