@@ -218,6 +218,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# An inventory CSV may be 5 MB (product brief §5.5); the re-sync page posts it back in a form
+# field and the API takes it as a body, so requests must be allowed to be that large.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
