@@ -29,15 +29,28 @@ def fake():
         server.stop()
 
 
+def celery_eager(value):
+    from upgrade_planner.celery import app
+
+    was = app.conf.task_always_eager
+    app.conf.task_always_eager = value
+    return app, was
+
+
 @pytest.fixture
 def worker_mode():
     """Run the task as a worker would (retries allowed), though still in this process."""
-    from upgrade_planner.celery import app
-
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = False
+    app, was = celery_eager(False)
     yield
-    app.conf.task_always_eager = eager
+    app.conf.task_always_eager = was
+
+
+@pytest.fixture
+def in_process():
+    """Run the task as the embedded default does: in the request, without a broker."""
+    app, was = celery_eager(True)
+    yield
+    app.conf.task_always_eager = was
 
 
 @pytest.fixture(autouse=True)
@@ -336,7 +349,7 @@ def test_the_job_message_shows_the_key_masked(monkeypatch):
     assert "***" in sent["kwargsrepr"]
 
 
-def test_run_in_process_a_transient_failure_is_final_at_once(fake, settings):
+def test_run_in_process_a_transient_failure_is_final_at_once(fake, settings, in_process):
     settings.OCTOPUS_FETCH_RETRIES = 3
     server = fake(overrides={"/api": lambda q: (503, {"ErrorMessage": "busy"})})
     fetch = InventoryFetch.objects.create(plan=create_plan().plan, server_url=server.url)
