@@ -8,7 +8,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import models, transaction
@@ -18,7 +18,7 @@ from django.utils import timezone
 from upgrade_planner.installations import inventory, inventory_sync
 from upgrade_planner.installations.models import Installation, Tentacle
 from upgrade_planner.plans import planner
-from upgrade_planner.plans.bulk import insert_rows
+from upgrade_planner.plans.bulk import insert_rows, update_rows
 from upgrade_planner.plans.models import (
     SATISFIED_STATES,
     Activity,
@@ -648,7 +648,20 @@ def _steps_reconcile(
             for step in created
         ),
     )
-    Step.objects.bulk_update(updated + retired, fields, batch_size=BULK_BATCH)
+    update_rows(
+        Step,
+        fields,
+        (
+            [
+                *(
+                    step.tentacle_ref_id if name == "tentacle_ref" else getattr(step, name)
+                    for name in fields
+                ),
+                step.id,
+            ]
+            for step in updated + retired
+        ),
+    )
     if not new:
         StepDependency.objects.filter(plan=plan).delete()
     _dependencies_insert(
@@ -1001,7 +1014,8 @@ def _tentacles_replace(
         # Their retired steps keep the name and labels; the link to the row goes (SET_NULL).
         Tentacle.objects.filter(pk__in=removed).delete()
     changed = {inventory_sync.name_key(c.name) for c in diff.changed}
-    to_update: list[Tentacle] = []
+    to_update: list[list[Any]] = []
+    to_move: list[tuple[int, uuid.UUID]] = []  # only the position changes
     to_insert: list[tuple[int, planner.TentacleInput, uuid.UUID]] = []
     refs: dict[str, TentacleRef] = {}
     for position, tentacle in enumerate(new):
@@ -1012,12 +1026,13 @@ def _tentacles_replace(
             to_insert.append((position, tentacle, row_id))
         else:
             row_id = row.pk
-            if key in changed or row.position != position:
-                for name in TENTACLE_UPDATE_FIELDS:
-                    value = getattr(tentacle, name)
-                    setattr(row, name, list(value) if isinstance(value, tuple) else value)
-                row.position = position
-                to_update.append(row)
+            if key in changed:
+                values = [getattr(tentacle, name) for name in TENTACLE_UPDATE_FIELDS]
+                to_update.append(
+                    [*(list(v) if isinstance(v, tuple) else v for v in values), position, row_id]
+                )
+            elif row.position != position:
+                to_move.append((position, row_id))
         refs[tentacle.name] = TentacleRef(
             id=row_id,
             name=tentacle.name,
@@ -1025,9 +1040,8 @@ def _tentacles_replace(
             roles=list(tentacle.roles),
             communication_style=tentacle.communication_style,
         )
-    Tentacle.objects.bulk_update(
-        to_update, [*TENTACLE_UPDATE_FIELDS, "position"], batch_size=BULK_BATCH
-    )
+    update_rows(Tentacle, [*TENTACLE_UPDATE_FIELDS, "position"], to_update)
+    update_rows(Tentacle, ["position"], to_move)
     insert_rows(
         Tentacle,
         TENTACLE_COLUMNS,
