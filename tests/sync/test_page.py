@@ -1,6 +1,7 @@
 """Updating the inventory from the plan page: paste or upload or fetch, review, confirm."""
 
 import re
+from datetime import timedelta
 from html import unescape
 
 import pytest
@@ -439,3 +440,15 @@ def test_steps_of_unchanged_tentacles_keep_their_state_through_the_page(client):
     assert step(plan, "0:upgrade-tentacle:web-0002").state == StepState.DONE
     assert step(plan, "0:upgrade-tentacle:web-0004").state == StepState.IN_PROGRESS
     assert step(plan, "0:upgrade-tentacle:web-0005").state == StepState.SKIPPED
+
+
+def test_a_fetch_no_worker_has_picked_up_says_so(client):
+    created = create_plan()
+    fetch = InventoryFetch.objects.create(plan=created.plan, server_url="http://127.0.0.1:1")
+    InventoryFetch.objects.filter(pk=fetch.pk).update(
+        created_at=fetch.created_at - timedelta(minutes=2)
+    )
+
+    body = client.get(f"/p/{created.edit_token}/inventory/fetch/{fetch.id}").content.decode()
+
+    assert "is a Celery worker running" in body

@@ -26,6 +26,8 @@ from http.client import HTTPException, HTTPMessage
 from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
+from django.views.decorators.debug import sensitive_variables
+
 from upgrade_planner.installations import inventory
 
 PAGE_SIZE = 500
@@ -281,6 +283,7 @@ def _page_items(page: Any, url: str, what: str) -> list[dict[str, Any]]:
     )
 
 
+@sensitive_variables("api_key")
 def read_inventory(
     server_url: str, api_key: str, *, timeout: float, progress: Progress = _no_progress
 ) -> FetchedInventory:

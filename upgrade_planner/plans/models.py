@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from upgrade_planner.installations.models import Installation
 
@@ -292,3 +293,11 @@ class InventoryFetch(models.Model):
     @property
     def finished(self) -> bool:
         return self.state in {FetchState.DONE, FetchState.FAILED}
+
+    @property
+    def not_started_yet(self) -> bool:
+        """Still waiting for a worker a minute after it was asked for: worth saying so."""
+        waited = timezone.now() - self.created_at
+        return (
+            self.state == FetchState.PENDING and not self.attempts and waited.total_seconds() >= 60
+        )

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import TextChoices
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from upgrade_planner.installations import inventory, inventory_sync
 from upgrade_planner.installations.models import Installation, Tentacle
@@ -1163,6 +1164,7 @@ class FetchOutcome(TextChoices):
     SKIPPED = "skipped"  # another run has it, or it already finished
 
 
+@sensitive_variables("api_key")
 def inventory_fetch_start(
     *, plan: Plan, server_url: str, api_key: str, actor: str = ""
 ) -> InventoryFetch:
@@ -1180,6 +1182,7 @@ def inventory_fetch_start(
     return fetch
 
 
+@sensitive_variables("api_key")
 def _fetch_enqueue(fetch: InventoryFetch, api_key: str) -> None:
     from kombu.exceptions import OperationalError
 
@@ -1196,6 +1199,7 @@ def _fetch_enqueue(fetch: InventoryFetch, api_key: str) -> None:
         )
 
 
+@sensitive_variables("api_key")
 def inventory_fetch_run(*, fetch_id: uuid.UUID, api_key: str, last_attempt: bool) -> str:
     """Read the server for a pending fetch and store the rows or the error. Idempotent: a run
     claims the fetch with a conditional update, so a second delivery of the same job does

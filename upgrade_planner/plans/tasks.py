@@ -8,6 +8,7 @@ import uuid
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from upgrade_planner.plans import services
 
@@ -17,6 +18,7 @@ logger = logging.getLogger(__name__)
 _HIDDEN_KEY = "'***'"
 
 
+@sensitive_variables("api_key")
 def enqueue_inventory_fetch(fetch_id: uuid.UUID, api_key: str) -> None:
     inventory_fetch.apply_async(  # type: ignore[call-arg]  # celery-types lacks kwargsrepr
         kwargs={"fetch_id": str(fetch_id), "api_key": api_key},

@@ -12,6 +12,7 @@ from django.forms import BooleanField
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.middleware import HtmxDetails
 
@@ -400,6 +401,7 @@ def inventory_apply(request: HtmxHttpRequest, token: str) -> HttpResponse:
     return redirect(reverse("plan-edit", kwargs={"token": token}) + "#tentacles")
 
 
+@sensitive_post_parameters("api_key")
 @require_POST
 def inventory_fetch_start(request: HtmxHttpRequest, token: str) -> HttpResponse:
     link = _editable(token)
