@@ -220,6 +220,20 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# --- Inventory from an Octopus server ---------------------------------------------------
+# Seconds each request to an Octopus server may take (connect, and each read).
+OCTOPUS_FETCH_TIMEOUT = float(os.environ.get("OCTOPUS_FETCH_TIMEOUT", "15"))
+# Retries of a fetch after a transient failure, and the first retry's delay in seconds (it
+# doubles each time).
+OCTOPUS_FETCH_RETRIES = int(os.environ.get("OCTOPUS_FETCH_RETRIES", "2"))
+OCTOPUS_FETCH_RETRY_DELAY = int(os.environ.get("OCTOPUS_FETCH_RETRY_DELAY", "5"))
+# A fetch still "running" this long after it started belongs to a worker that died; a
+# redelivery of its job may take it over. Longer than the job's time limit.
+OCTOPUS_FETCH_ABANDONED_AFTER = 360
+# An inventory CSV may be 5 MB (product brief §5.5); the re-sync page posts it back in a form
+# field and the API takes it as a body, so requests must be allowed to be that large.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

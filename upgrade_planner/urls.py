@@ -11,6 +11,20 @@ urlpatterns = [
     path("v/<str:token>/", plan_views.plan_page, {"read_only": True}, name="plan-view"),
     path("p/<str:token>/poll", plan_views.plan_poll, name="plan-poll"),
     path("v/<str:token>/poll", plan_views.plan_poll, {"read_only": True}, name="plan-view-poll"),
+    path("p/<str:token>/inventory/", plan_views.inventory_page, name="inventory"),
+    path("p/<str:token>/inventory.csv", plan_views.inventory_download, name="inventory-csv"),
+    path("p/<str:token>/inventory/preview", plan_views.inventory_preview, name="inventory-preview"),
+    path("p/<str:token>/inventory/apply", plan_views.inventory_apply, name="inventory-apply"),
+    path(
+        "p/<str:token>/inventory/fetch",
+        plan_views.inventory_fetch_start,
+        name="inventory-fetch-start",
+    ),
+    path(
+        "p/<str:token>/inventory/fetch/<uuid:fetch_id>",
+        plan_views.inventory_fetch_page,
+        name="inventory-fetch",
+    ),
     path(
         "p/<str:token>/steps/<uuid:step_id>/<str:action>",
         plan_views.step_action,

@@ -332,3 +332,110 @@ def _duplicates_across_sources(tentacles: list[planner.TentacleInput]) -> dict[s
             f"file: {shown}{more}. Each Tentacle may appear once."
         ]
     }
+
+
+# --- Re-syncing the inventory of an existing plan --------------------------------------------
+
+
+class InventoryUpdateForm(forms.Form):
+    """The new inventory, pasted or uploaded as CSV. Valid only if the CSV is: `tentacles`
+    then holds the parsed inventory."""
+
+    inventory_csv = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
+        label="Paste the whole inventory as CSV",
+    )
+    inventory_file = forms.FileField(required=False, label="Or upload a CSV file")
+
+    tentacles: list[planner.TentacleInput]
+
+    def clean_inventory_file(self) -> Any:
+        upload = self.cleaned_data.get("inventory_file")
+        if upload and upload.size > inventory.MAX_BYTES:
+            raise forms.ValidationError(
+                f"The file is {upload.size / 1_048_576:.1f} MB; the limit is "
+                f"{inventory.MAX_BYTES // 1_048_576} MB."
+            )
+        return upload
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        pasted = cleaned.get("inventory_csv") or ""
+        upload = cleaned.get("inventory_file")
+        if self.errors:
+            return cleaned
+        if upload and pasted.strip():
+            raise forms.ValidationError(
+                "Paste the inventory or upload a file, not both: the new inventory replaces "
+                "the whole current one."
+            )
+        if not upload and not pasted.strip():
+            raise forms.ValidationError(
+                "Paste the new inventory or choose a CSV file. It replaces the whole current "
+                "inventory, so include every Tentacle that stays."
+            )
+        source, data = ("inventory_file", upload.read()) if upload else ("inventory_csv", pasted)
+        try:
+            self.tentacles = inventory.parse_csv(data)
+        except inventory.InventoryInvalid as invalid:
+            self.add_error(source, [error.as_text() for error in invalid.errors])
+        return cleaned
+
+
+class InventoryApplyForm(forms.Form):
+    """The confirmation of a reviewed change: the exact inventory again (as CSV), the
+    fingerprint of the inventory it was compared with, and the answer to an approach change."""
+
+    inventory_csv = forms.CharField(strip=False, widget=forms.HiddenInput)
+    fingerprint = forms.CharField(max_length=64, widget=forms.HiddenInput)
+    approach_choice = forms.ChoiceField(
+        required=False,
+        choices=[("keep", "Keep the current approach"), ("switch", "Switch")],
+        widget=forms.RadioSelect,
+    )
+
+    tentacles: list[planner.TentacleInput]
+
+    def clean_inventory_csv(self) -> str:
+        text: str = self.cleaned_data["inventory_csv"]
+        try:
+            self.tentacles = inventory.parse_csv(text)
+        except inventory.InventoryInvalid as invalid:
+            raise forms.ValidationError([error.as_text() for error in invalid.errors]) from None
+        return text
+
+
+_API_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+class InventoryFetchForm(forms.Form):
+    server_url = forms.CharField(
+        max_length=500,
+        label="Octopus server URL",
+        help_text="The address of the Octopus web portal, e.g. https://octopus.corp.",
+    )
+    api_key = forms.CharField(
+        max_length=200,
+        label="API key",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Of a user who may view machines and environments. Used for this reading "
+        "only: it is not stored.",
+    )
+
+    def clean_server_url(self) -> str:
+        try:
+            return clean_server_url(self.cleaned_data.get("server_url", ""))
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from error
+
+    def clean_api_key(self) -> str:
+        key: str = self.cleaned_data.get("api_key", "")
+        if not _API_KEY.fullmatch(key):
+            # Never quote the key back, not even in an error message.
+            raise forms.ValidationError(
+                "An API key is one word of letters, digits and dashes, like API-ABCDEF123…; "
+                "copy it again from your Octopus profile."
+            )
+        return key

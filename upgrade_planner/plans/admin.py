@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from upgrade_planner.plans.models import Activity, Plan, PlanLink, Step, StepDependency
+from upgrade_planner.plans.models import (
+    Activity,
+    InventoryFetch,
+    Plan,
+    PlanLink,
+    Step,
+    StepDependency,
+)
 
 
 @admin.register(Plan)
@@ -38,3 +45,12 @@ class ActivityAdmin(admin.ModelAdmin):
     list_display = ["at", "actor", "action", "from_state", "to_state", "plan"]
     list_filter = ["action"]
     list_select_related = ["plan"]
+
+
+@admin.register(InventoryFetch)
+class InventoryFetchAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "server_url", "state", "attempts", "plan"]
+    list_filter = ["state"]
+    list_select_related = ["plan"]
+    raw_id_fields = ["plan"]
+    readonly_fields = ["id", "created_at", "started_at", "finished_at"]

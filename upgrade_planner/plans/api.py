@@ -7,6 +7,7 @@ import json
 import uuid
 from typing import Any, Literal
 
+from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import Field, NinjaAPI, Schema
@@ -396,3 +397,211 @@ def verify_plan(request: HttpRequest, token: str) -> HttpResponse:
     return JsonResponse(
         {"jobs": [{"id": str(job.pk), "check": job.kind} for job in requested]}, status=202
     )
+
+
+TENTACLE_ROW_SCHEMA = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string"},
+        "hostname": {"type": "string"},
+        "port": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
+        "version": {"type": "string"},
+        "communication_style": {"type": "string", "enum": ["listening", "polling"]},
+        "environments": {"type": "array", "items": {"type": "string"}},
+        "roles": {"type": "array", "items": {"type": "string"}},
+        "os": {"type": "string"},
+        "service_account": {"type": "string"},
+        "restricted_permissions": {"type": "boolean"},
+        "online": {"type": "boolean"},
+    },
+}
+APPROACH_CHOICE_SCHEMA = {
+    "type": ["string", "null"],
+    "enum": ["keep", "switch", None],
+    "description": (
+        "Needed only when the new inventory changes the recommended approach of a plan that "
+        'follows the recommendation (the answer is then 409 "approach-change"): "keep" stays '
+        'with the current approach, recorded as an override; "switch" re-plans with the new '
+        "recommendation. Steps that exist in both plans keep their progress either way."
+    ),
+}
+TENTACLES_BODY = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    {"type": "array", "items": TENTACLE_ROW_SCHEMA},
+                    {
+                        "type": "object",
+                        "required": ["tentacles"],
+                        "properties": {
+                            "tentacles": {"type": "array", "items": TENTACLE_ROW_SCHEMA},
+                            "approach_choice": APPROACH_CHOICE_SCHEMA,
+                            "actor": {"type": "string", "description": "Who, for the log"},
+                        },
+                    },
+                ]
+            }
+        },
+        "text/csv": {
+            "schema": {
+                "type": "string",
+                "description": "The inventory CSV of the product brief §5.5 (header row first).",
+            }
+        },
+    },
+    "required": True,
+}
+TENTACLES_PARAMETERS = [
+    {
+        "name": "approach_choice",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": ["keep", "switch"]},
+        "description": "The same as the body's approach_choice; for CSV bodies and JSON lists.",
+    },
+    {
+        "name": "actor",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "maxLength": 100},
+        "description": "Who is acting, for the activity log.",
+    },
+]
+_INVENTORY_BODY_KEYS = {"tentacles", "approach_choice", "actor"}
+
+
+@api.put(
+    "/plans/{token}/tentacles",
+    summary="Replace the Tentacle inventory, keeping progress",
+    description=(
+        "Replaces the whole inventory (JSON rows, or `text/csv`). Tentacles are matched by "
+        "name, without regard to case: steps of unchanged Tentacles keep their state and "
+        "evidence, added Tentacles get new steps, steps of removed ones are retired (the "
+        "activity log keeps them), changed ones are re-planned; gates and warnings are "
+        "re-planned. All or nothing: an invalid row changes nothing. Replacing the inventory "
+        "with the same one changes nothing, not even the version."
+    ),
+    openapi_extra={"requestBody": TENTACLES_BODY, "parameters": TENTACLES_PARAMETERS},
+    response={
+        200: dict[str, Any],
+        403: dict[str, Any],
+        404: dict[str, Any],
+        409: dict[str, Any],
+        413: dict[str, Any],
+        415: dict[str, Any],
+        422: dict[str, Any],
+    },
+)
+def replace_tentacles(request: HttpRequest, token: str) -> HttpResponse:
+    link = link_for_token(token, client=client_address(request.META))
+    if not link.can_edit:
+        return JsonResponse(
+            {"error": "read-only", "detail": "This is a read-only link; use the edit link."},
+            status=403,
+        )
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return errors_response(
+            {"body": [f"The body is larger than {inventory.MAX_BYTES // 1_048_576} MB."]},
+            status=413,
+        )
+    options: dict[str, Any] = {
+        "approach_choice": request.GET.get("approach_choice") or None,
+        "actor": request.GET.get("actor", ""),
+    }
+    try:
+        if request.content_type == "text/csv":
+            tentacles = _tentacles_from_csv(body)
+        elif request.content_type in ("application/json", ""):
+            tentacles = _tentacles_from_json(body, options)
+        else:
+            return JsonResponse(
+                {
+                    "error": "unsupported-media-type",
+                    "detail": "Send the inventory as application/json or text/csv.",
+                },
+                status=415,
+            )
+    except services.PlanInputInvalid as invalid:
+        return errors_response(invalid.errors)
+    choice, actor = options["approach_choice"], options["actor"]
+    errors: dict[str, list[str]] = {}
+    if choice is not None and choice not in services.APPROACH_CHOICES:
+        errors["approach_choice"] = ['Choose "keep", "switch" or null.']
+    if not isinstance(actor, str):
+        errors["actor"] = ["Must be text."]
+    if errors:
+        return errors_response(errors)
+    try:
+        outcome = services.inventory_replace(
+            plan=link.plan, tentacles=tentacles, actor=actor, approach_choice=choice
+        )
+    except services.ApproachChangeRequired as change:
+        return JsonResponse(
+            {
+                "error": change.code,
+                "current": change.current,
+                "recommended": change.recommended,
+                "detail": f"{change.detail} Send the same inventory again with "
+                'approach_choice "keep" or "switch".',
+            },
+            status=409,
+        )
+    plan = outcome.plan
+    response = JsonResponse(
+        {
+            **outcome.diff.counts(),
+            "version": plan.version,
+            "approach": plan.approach or None,
+            "approach_overridden": plan.approach_overridden,
+            "steps": outcome.steps,
+            "diff": outcome.diff.names(),
+        }
+    )
+    response["ETag"] = etag_for(plan)
+    return response
+
+
+def _tentacles_from_csv(body: bytes) -> list[planner.TentacleInput]:
+    try:
+        return inventory.parse_csv(body)
+    except inventory.InventoryInvalid as invalid:
+        # Keyed "csv" with the line (and column) in each message: a person fixes a file by line.
+        raise services.PlanInputInvalid(
+            {"csv": [error.as_text() for error in invalid.errors]}
+        ) from None
+
+
+def _tentacles_from_json(body: bytes, options: dict[str, Any]) -> list[planner.TentacleInput]:
+    try:
+        data = json.loads(body or b"null")
+    except ValueError:
+        raise services.PlanInputInvalid({"body": ["The body is not valid JSON."]}) from None
+    if isinstance(data, dict):
+        unknown = sorted(set(data) - _INVENTORY_BODY_KEYS)
+        if unknown:
+            raise services.PlanInputInvalid(
+                {
+                    key: ["Unknown field. The fields are: tentacles, approach_choice, actor."]
+                    for key in unknown
+                }
+            )
+        if "tentacles" not in data:
+            raise services.PlanInputInvalid({"tentacles": ["This field is required."]})
+        for key in ("approach_choice", "actor"):
+            if key in data:
+                options[key] = data[key]
+        rows = data["tentacles"]
+    elif isinstance(data, list):
+        rows = data
+    else:
+        raise services.PlanInputInvalid(
+            {"body": ['Send a list of Tentacles, or {"tentacles": [...]}.']}
+        )
+    try:
+        return inventory.parse_rows(rows)
+    except inventory.InventoryInvalid as invalid:
+        raise services.PlanInputInvalid(invalid.as_field_dict()) from None

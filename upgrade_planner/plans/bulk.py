@@ -66,3 +66,40 @@ def insert_rows(
             )
             cursor.execute(sql, [value for row in chunk for value in row])
     return len(prepared)
+
+
+def update_rows(
+    model: type[models.Model],
+    field_names: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    key: str = "id",
+) -> int:
+    """UPDATE many rows by key: values in `field_names` order, then the key's value.
+
+    Django's bulk_update writes one CASE expression per field with a branch per row, which
+    SQLite evaluates row by row: re-planning a 5,000-Tentacle fleet took over a minute. One
+    prepared UPDATE run for every row (executemany; pipelined on PostgreSQL) takes a fraction
+    of a second.
+    """
+    fields = [cast(models.Field, model._meta.get_field(name)) for name in field_names]
+    key_field = cast(models.Field, model._meta.get_field(key))
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(cast(str, field.column))} = %s" for field in fields)
+    # Only identifiers from the model's own metadata are formatted in; values are parameters.
+    sql = (
+        f"UPDATE {quote(model._meta.db_table)} SET {assignments} "  # noqa: S608
+        f"WHERE {quote(cast(str, key_field.column))} = %s"
+    )
+    every_field = [*fields, key_field]
+    prepared = [
+        tuple(
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(every_field, row, strict=True)
+        )
+        for row in rows
+    ]
+    if prepared:
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, prepared)
+    return len(prepared)

@@ -274,6 +274,13 @@ class JobState(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class FetchState(models.TextChoices):
+    PENDING = "pending", "Waiting to start"
+    RUNNING = "running", "Reading the server"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
 class JobQuerySet(models.QuerySet["Job"]):
     def due(self) -> JobQuerySet:
         """Jobs the relay should hand to the broker now."""
@@ -318,3 +325,51 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} ({self.state})"
+
+
+class InventoryFetch(models.Model):
+    """One reading of the Tentacle inventory from an Octopus server's API, kept so that the
+    page can show its progress and then its result for review. The API key it used is never
+    stored: it travels to the job with the job and nowhere else."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="inventory_fetches")
+    server_url = models.CharField(max_length=500)
+    actor = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=10, choices=FetchState.choices, default=FetchState.PENDING)
+    # What the job is doing now, for the page: "Read 120 of 480 machines".
+    progress = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    server_version = models.CharField(max_length=40, blank=True)
+    # Inventory rows in the API's row shape, holding only the fields the server reported.
+    rows: Any = models.JSONField(default=list, blank=True)
+    # Machines that could not be turned into rows: [{"name": ..., "reason": ...}].
+    unrecognised: Any = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=FetchState.values), name="inventory_fetch_state_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["plan", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"Inventory from {self.server_url} ({self.state})"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in {FetchState.DONE, FetchState.FAILED}
+
+    @property
+    def not_started_yet(self) -> bool:
+        """Still waiting for a worker a minute after it was asked for: worth saying so."""
+        waited = timezone.now() - self.created_at
+        return (
+            self.state == FetchState.PENDING and not self.attempts and waited.total_seconds() >= 60
+        )

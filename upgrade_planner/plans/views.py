@@ -10,20 +10,25 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.forms import BooleanField
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.middleware import HtmxDetails
 
 from upgrade_planner.installations.forms import (
     InstallationForm,
+    InventoryApplyForm,
+    InventoryFetchForm,
     InventoryRows,
+    InventoryUpdateForm,
     inventory_from_sources,
 )
+from upgrade_planner.installations.inventory import InventoryInvalid, to_csv
 from upgrade_planner.plans import jobs, planner, services
 from upgrade_planner.plans.access import client_address, current_version, link_for_token
-from upgrade_planner.plans.models import PlanLink
-from upgrade_planner.plans.pages import PlanPage, TentacleFilters
+from upgrade_planner.plans.models import FetchState, InventoryFetch, PlanLink
+from upgrade_planner.plans.pages import APPROACH_LABELS, PlanPage, TentacleFilters
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -369,3 +374,147 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# --- Inventory re-sync ----------------------------------------------------------------------
+
+
+def _inventory_render(
+    request: HtmxHttpRequest,
+    link: PlanLink,
+    token: str,
+    template: str = "plans/inventory_update.html",
+    **context: Any,
+) -> HttpResponse:
+    """The inventory update page (or one of its partials): the forms, a preview to confirm,
+    or a fetch's progress."""
+    preview = context.get("preview")
+    if preview is not None and "apply_form" not in context:
+        context["apply_form"] = InventoryApplyForm(
+            initial={
+                "inventory_csv": to_csv(preview.tentacles),
+                "fingerprint": preview.fingerprint,
+            }
+        )
+    return render(
+        request,
+        template,
+        {
+            "plan": link.plan,
+            "installation": link.plan.installation,
+            "token": token,
+            "preview_limit": PREVIEW_LIMIT,
+            "preview_slice": f":{PREVIEW_LIMIT}",
+            "preview_minus": -PREVIEW_LIMIT,
+            "approach_labels": APPROACH_LABELS,
+            **context,
+        },
+    )
+
+
+PREVIEW_LIMIT = 200
+
+
+@require_safe
+def inventory_page(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    link = _editable(request, token)
+    return _inventory_render(request, link, token, show_forms=True)
+
+
+@require_safe
+def inventory_download(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    """The current inventory as CSV, to edit and upload again."""
+    link = _editable(request, token)
+    tentacles = [services.tentacle_input_of(t) for t in link.plan.installation.tentacles.all()]
+    response = HttpResponse(to_csv(tentacles), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="inventory.csv"'
+    return response
+
+
+@require_POST
+def inventory_preview(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    link = _editable(request, token)
+    form = InventoryUpdateForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _inventory_render(request, link, token, upload_form=form, show_forms=True)
+    try:
+        preview = services.inventory_preview(plan=link.plan, tentacles=form.tentacles)
+    except services.PlanInputInvalid as invalid:
+        form.add_error(None, [m for messages_ in invalid.errors.values() for m in messages_])
+        return _inventory_render(request, link, token, upload_form=form, show_forms=True)
+    return _inventory_render(request, link, token, preview=preview)
+
+
+@require_POST
+def inventory_apply(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    link = _editable(request, token)
+    form = InventoryApplyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The reviewed inventory did not come back intact; start again.")
+        return _inventory_render(request, link, token, show_forms=True)
+    tentacles = form.tentacles
+    try:
+        outcome = services.inventory_replace(
+            plan=link.plan,
+            tentacles=tentacles,
+            actor=_actor(request),
+            approach_choice=form.cleaned_data["approach_choice"] or None,
+            expected_fingerprint=form.cleaned_data["fingerprint"],
+        )
+    except services.ApproachChangeRequired:
+        form.add_error("approach_choice", "Choose whether to keep the approach or switch.")
+        preview = services.inventory_preview(plan=link.plan, tentacles=tentacles)
+        return _inventory_render(request, link, token, preview=preview, apply_form=form)
+    except services.InventoryChangedSincePreview as changed:
+        messages.warning(request, str(changed))
+        preview = services.inventory_preview(plan=link.plan, tentacles=tentacles)
+        return _inventory_render(request, link, token, preview=preview)
+    except services.PlanInputInvalid as invalid:
+        for field_messages in invalid.errors.values():
+            for message in field_messages:
+                messages.error(request, message)
+        return _inventory_render(request, link, token, show_forms=True)
+    if outcome.diff.empty:
+        messages.info(request, "The inventory was already up to date; nothing changed.")
+    else:
+        messages.success(
+            request,
+            f"Inventory updated: {services.inventory_change_summary(outcome.diff)}. "
+            f"{outcome.steps['created']} steps added, {outcome.steps['retired']} retired; "
+            "the others kept their progress.",
+        )
+    return redirect(reverse("plan-edit", kwargs={"token": token}) + "#tentacles")
+
+
+@sensitive_post_parameters("api_key")
+@require_POST
+def inventory_fetch_start(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    link = _editable(request, token)
+    form = InventoryFetchForm(request.POST)
+    if not form.is_valid():
+        return _inventory_render(request, link, token, fetch_form=form, show_forms=True)
+    fetch = services.inventory_fetch_start(
+        plan=link.plan,
+        server_url=form.cleaned_data["server_url"],
+        api_key=form.cleaned_data["api_key"],
+        actor=_actor(request),
+    )
+    return redirect("inventory-fetch", token=token, fetch_id=fetch.id)
+
+
+@require_safe
+def inventory_fetch_page(request: HtmxHttpRequest, token: str, fetch_id: uuid.UUID) -> HttpResponse:
+    """A fetch's progress while it runs (the page polls this), then its result to review."""
+    link = _editable(request, token)
+    fetch = get_object_or_404(InventoryFetch, pk=fetch_id, plan=link.plan)
+    context: dict[str, Any] = {"fetch": fetch}
+    if fetch.state == FetchState.DONE:
+        try:
+            tentacles = services.fetched_tentacles(fetch=fetch)
+            context["preview"] = services.inventory_preview(plan=link.plan, tentacles=tentacles)
+        except (InventoryInvalid, services.PlanInputInvalid) as invalid:
+            context["fetch_problem"] = str(invalid)
+    if request.htmx:
+        partial = "plans/_inventory_update.html#fetch-status"
+        return _inventory_render(request, link, token, template=partial, **context)
+    return _inventory_render(request, link, token, **context)

@@ -1,0 +1,462 @@
+"""Reading the Tentacle inventory from an Octopus server's REST API.
+
+`read_inventory` does the I/O (stdlib urllib, a timeout on every request, the API key in the
+`X-Octopus-ApiKey` header and nowhere else); `rows_from_machines` is the pure mapping from the
+API's machine resources to inventory rows, and `split_valid_rows` runs those rows through the
+same validation as a CSV import.
+
+Shapes accepted (domain facts §i): the 3.x+ machine resource, with `Endpoint.CommunicationStyle`
+(`TentaclePassive` = listening, `TentacleActive` = polling), `Endpoint.Uri`, `HealthStatus` and
+`Endpoint.TentacleVersionDetails.Version`; and the older flat fields, `CommunicationStyle`,
+`Uri` and `Status`, which 2.x servers are believed to send (no 2.x client source confirms
+them). A machine whose shape is not understood is reported with the reason, never guessed at.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.client import HTTPException, HTTPMessage
+from typing import IO, Any
+from urllib.parse import urljoin, urlsplit
+
+from django.views.decorators.debug import sensitive_variables
+
+from upgrade_planner.installations import inventory
+
+PAGE_SIZE = 500
+MAX_PAGES = 200
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+USER_AGENT = "octopus-upgrade-planner"
+
+_STYLES = {"tentaclepassive": "listening", "tentacleactive": "polling"}
+# Deployment targets that are not Tentacles: nothing of this upgrade applies to them.
+_NOT_TENTACLES = {
+    "ssh": "an SSH target",
+    "offlinedrop": "an offline package drop",
+    "azurecloudservice": "an Azure cloud service",
+    "azurewebapp": "an Azure web app",
+    "azureservicefabriccluster": "an Azure Service Fabric cluster",
+    "ftp": "an FTP target",
+    "kubernetes": "a Kubernetes cluster",
+    "kubernetestentacle": "a Kubernetes agent",
+    "stepspackage": "a step package target",
+    "none": "a cloud region",
+}
+_OFFLINE_STATUSES = {"offline", "disabled"}
+_OFFLINE_HEALTH = {"unavailable"}
+_TEMPLATE = re.compile(r"\{[^}]*\}")
+
+
+class OctopusFetchError(Exception):
+    """Reading the server failed; `message` says what happened and what to try. `transient`
+    errors (timeouts, refused connections, 5xx answers) may succeed if tried again."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class FetchedInventory:
+    server_version: str
+    rows: list[dict[str, Any]]  # API row shape, only the fields the server reported
+    unrecognised: list[dict[str, str]] = field(default_factory=list)  # {"name", "reason"}
+    machines: int = 0
+
+
+Progress = Callable[[str], None]
+
+
+def _no_progress(text: str) -> None:
+    return None
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to the same host (http → https allowed): the API key header
+    goes with every request, so it must never be sent to another site."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        old, new = urlsplit(req.full_url), urlsplit(newurl)
+        if (old.hostname or "").lower() != (new.hostname or "").lower():
+            raise OctopusFetchError(
+                f"The server redirected to another site ({new.hostname}). The API key is only "
+                "sent to the server you named: give the address the redirect leads to instead."
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+class OctopusClient:
+    def __init__(self, server_url: str, api_key: str, *, timeout: float) -> None:
+        self.base = server_url.rstrip("/")
+        parts = urlsplit(self.base)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.host = parts.hostname or self.base
+        self._api_key = api_key
+        self.timeout = timeout
+        # No proxies from the environment: the planner runs beside the servers it reads, and a
+        # proxy would see the API key.
+        self._opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), _SameOriginRedirects()
+        )
+
+    def __repr__(self) -> str:  # never show the key, even in a debugger or a traceback
+        return f"OctopusClient({self.base!r})"
+
+    def url_for(self, link: str) -> str:
+        """An absolute URL for a link from the API: "~/api/..." is relative to the server's
+        root (which may have a virtual directory), "/api/..." to its host."""
+        link = _TEMPLATE.sub("", link)
+        if link.startswith("~/"):
+            return f"{self.base}/{link[2:]}"
+        url = urljoin(self.origin + "/", link)
+        if urlsplit(url).netloc.lower() != urlsplit(self.origin).netloc.lower():
+            raise OctopusFetchError(
+                f"The server's answer links to another site ({urlsplit(url).hostname}); the "
+                "planner does not follow it with your API key."
+            )
+        return url
+
+    def get_json(self, url: str) -> Any:
+        request = urllib.request.Request(  # noqa: S310 - the scheme is checked: http(s) only
+            url,
+            headers={
+                "X-Octopus-ApiKey": self._api_key,
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            },
+        )
+        if urlsplit(url).scheme not in {"http", "https"}:
+            raise OctopusFetchError(f"{url} is not an http(s) address.")
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                body = response.read(MAX_RESPONSE_BYTES + 1)
+        except OctopusFetchError:
+            raise
+        except urllib.error.HTTPError as error:
+            raise _http_error(error.code, url) from None
+        except TimeoutError:
+            raise self._timed_out() from None
+        except urllib.error.URLError as error:
+            raise self._unreachable(error.reason) from None
+        except (HTTPException, OSError) as error:
+            raise self._unreachable(error) from None
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise OctopusFetchError(
+                f"The answer from {url} is larger than {MAX_RESPONSE_BYTES // 1_048_576} MB; "
+                "that is not an Octopus API answer. Check the server URL."
+            )
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise OctopusFetchError(
+                f"The answer from {url} is not JSON. Check that the server URL is the address "
+                "of the Octopus web portal (not a sign-in page of a proxy in front of it)."
+            ) from None
+
+    def _timed_out(self) -> OctopusFetchError:
+        return OctopusFetchError(
+            f"{self.host} did not answer within {self.timeout:g} seconds. Check that the Octopus "
+            "server is running and not overloaded, then try again.",
+            transient=True,
+        )
+
+    def _unreachable(self, reason: object) -> OctopusFetchError:
+        if isinstance(reason, TimeoutError):
+            return self._timed_out()
+        if isinstance(reason, socket.gaierror):
+            return OctopusFetchError(
+                f"The host name {self.host} could not be found. Check the spelling of the "
+                "server URL, and that this machine uses a DNS server that knows it."
+            )
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            return OctopusFetchError(
+                f"The TLS certificate of {self.host} is not trusted by this machine "
+                f"({reason.verify_message}). Add the certificate authority that issued it to "
+                "this machine's trust store, or use the server's http:// address if it has one."
+            )
+        if isinstance(reason, ssl.SSLError):
+            return OctopusFetchError(
+                f"A secure connection to {self.host} could not be made ({reason}). Check that "
+                "the URL's scheme (http or https) and port are the ones the server uses."
+            )
+        if isinstance(reason, ConnectionRefusedError):
+            detail = "the connection was refused"
+        else:
+            detail = str(reason) or type(reason).__name__
+        return OctopusFetchError(
+            f"Could not connect to {self.host}: {detail}. Check the server URL and port, and "
+            "that this machine can reach the server (firewall, VPN).",
+            transient=True,
+        )
+
+    def collection(self, path: str, what: str, progress: Progress) -> list[dict[str, Any]]:
+        """Every item of a paged collection, following `Links["Page.Next"]`."""
+        items: list[dict[str, Any]] = []
+        url: str | None = self.url_for(f"~/{path}?skip=0&take={PAGE_SIZE}")
+        seen: set[str] = set()
+        pages = 0
+        while url is not None:
+            if url in seen or pages >= MAX_PAGES:
+                raise OctopusFetchError(
+                    f"The server's list of {what} does not end (page links go round in "
+                    f"circles after {pages} pages). Report this with the server's version."
+                )
+            seen.add(url)
+            pages += 1
+            page = self.get_json(url)
+            page_items = _page_items(page, url, what)
+            items.extend(page_items)
+            total = page.get("TotalResults")
+            total_text = f" of {total:,}" if isinstance(total, int) else ""
+            progress(f"Read {len(items):,}{total_text} {what}")
+            if len(items) > inventory.MAX_ROWS:
+                raise OctopusFetchError(
+                    f"The server has more than {inventory.MAX_ROWS:,} {what}; the planner "
+                    f"handles at most {inventory.MAX_ROWS:,} Tentacles in one plan."
+                )
+            url = self._next_page(page, url, len(items), len(page_items))
+        return items
+
+    def _next_page(
+        self, page: Mapping[str, Any], url: str, collected: int, on_page: int
+    ) -> str | None:
+        links = page.get("Links")
+        if isinstance(links, Mapping):
+            link = links.get("Page.Next")
+            if isinstance(link, str) and link:
+                return self.url_for(link)
+            if "Page.Next" in links or "Page.Current" in links:
+                return None  # a paged answer without a next page: this was the last one
+        # No page links at all (older servers): ask for the next slice while the total says
+        # there is more and the server keeps sending items.
+        total = page.get("TotalResults")
+        if isinstance(total, int) and collected < total and on_page:
+            parts = urlsplit(url)
+            return f"{parts.scheme}://{parts.netloc}{parts.path}?skip={collected}&take={PAGE_SIZE}"
+        return None
+
+
+def _http_error(status: int, url: str) -> OctopusFetchError:
+    if status in (401, 403):
+        return OctopusFetchError(
+            f"The server refused the API key (HTTP {status}). Check that the key is copied "
+            "whole, has not expired or been revoked, and belongs to a user who may view "
+            "machines and environments."
+        )
+    if status == 404:
+        return OctopusFetchError(
+            f"There is no Octopus API at {url} (HTTP 404). Check the server URL: it is the "
+            "address of the Octopus web portal, including any virtual directory, e.g. "
+            "https://octopus.corp or https://intranet.corp/octopus."
+        )
+    if status == 429 or status >= 500:
+        return OctopusFetchError(
+            f"The server answered HTTP {status} for {url}: it is busy or having trouble. "
+            "Try again in a few minutes; the Octopus server log says more.",
+            transient=True,
+        )
+    return OctopusFetchError(f"The server answered HTTP {status} for {url}, which was unexpected.")
+
+
+def _page_items(page: Any, url: str, what: str) -> list[dict[str, Any]]:
+    if isinstance(page, Mapping) and isinstance(page.get("Items"), list):
+        return [item if isinstance(item, dict) else {"": item} for item in page["Items"]]
+    raise OctopusFetchError(
+        f'The answer from {url} is not a list of {what} (no "Items" in it). Check the '
+        "server URL points at the Octopus server itself."
+    )
+
+
+@sensitive_variables("api_key")
+def read_inventory(
+    server_url: str, api_key: str, *, timeout: float, progress: Progress = _no_progress
+) -> FetchedInventory:
+    """Read the server's version, environments and machines, and map them to inventory rows.
+    Raises OctopusFetchError."""
+    client = OctopusClient(server_url, api_key, timeout=timeout)
+    progress("Reading the server version")
+    root = client.get_json(client.url_for("~/api"))
+    version = root.get("Version") if isinstance(root, Mapping) else None
+    if not isinstance(version, str) or not version.strip():
+        raise OctopusFetchError(
+            f"The answer from {client.base}/api has no Octopus version in it. Check the "
+            "server URL is the address of the Octopus web portal."
+        )
+    progress("Reading environments")
+    environments = client.collection("api/environments", "environments", progress)
+    progress("Reading machines")
+    machines = client.collection("api/machines", "machines", progress)
+    environment_names = {
+        str(env["Id"]): str(env["Name"])
+        for env in environments
+        if isinstance(env.get("Id"), str) and isinstance(env.get("Name"), str)
+    }
+    rows, unrecognised = rows_from_machines(machines, environment_names)
+    valid, invalid = split_valid_rows(rows)
+    return FetchedInventory(
+        server_version=version.strip()[:40],
+        rows=valid,
+        unrecognised=unrecognised + invalid,
+        machines=len(machines),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Mapping (pure)
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) else None
+
+
+def _host_and_port(uri: str) -> tuple[str, int | None]:
+    """The host name as written (urlsplit lower-cases it) and the port of a Tentacle URI."""
+    parts = urlsplit(uri)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    if netloc.startswith("["):
+        host = netloc[: netloc.find("]") + 1]
+    else:
+        host = netloc.rsplit(":", 1)[0] if ":" in netloc else netloc
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return host, port
+
+
+def _unrecognised(machine: Mapping[str, Any], reason: str) -> dict[str, str]:
+    name = _text(machine.get("Name")) or _text(machine.get("Id")) or "(a machine with no name)"
+    return {"name": name[:200], "reason": reason}
+
+
+def machine_row(
+    machine: Mapping[str, Any], environment_names: Mapping[str, str]
+) -> dict[str, Any] | str:
+    """An inventory row for one machine resource, or the reason it cannot be one."""
+    name = _text(machine.get("Name"))
+    if not name:
+        return "It has no name."
+    endpoint = machine.get("Endpoint")
+    endpoint = endpoint if isinstance(endpoint, Mapping) else {}
+    style_text = _text(endpoint.get("CommunicationStyle")) or _text(
+        machine.get("CommunicationStyle")
+    )
+    if style_text is None:
+        return "It has no communication style, so it is not clear that it is a Tentacle."
+    style = _STYLES.get(style_text.lower())
+    if style is None:
+        kind = _NOT_TENTACLES.get(style_text.lower())
+        if kind is not None:
+            return f"It is {kind}, not a Tentacle."
+        return f"Its communication style “{style_text[:60]}” is not one the planner knows."
+
+    row: dict[str, Any] = {"name": name, "communication_style": style}
+    uri = _text(endpoint.get("Uri")) or _text(machine.get("Uri"))
+    if style == "listening":
+        # A polling Tentacle's URI (poll://SQ-…/) names its subscription, not its host.
+        if not uri or urlsplit(uri).scheme.lower() not in {"http", "https"}:
+            return "It is a listening Tentacle without an https:// address."
+        host, port = _host_and_port(uri)
+        row["hostname"] = host
+        if port is not None:
+            row["port"] = port
+
+    environment_ids = machine.get("EnvironmentIds")
+    if environment_ids is not None:
+        if not isinstance(environment_ids, list):
+            return "Its EnvironmentIds is not a list."
+        unknown = [str(i) for i in environment_ids if str(i) not in environment_names]
+        if unknown:
+            return (
+                f"It is in environment {', '.join(unknown[:3])}, which the server's list of "
+                "environments does not include (does the API key's user see every environment?)."
+            )
+        row["environments"] = [environment_names[str(i)] for i in environment_ids]
+    roles = machine.get("Roles")
+    if roles is not None:
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            return "Its Roles is not a list of names."
+        row["roles"] = roles
+
+    details = endpoint.get("TentacleVersionDetails") or machine.get("TentacleVersionDetails")
+    if isinstance(details, Mapping) and _text(details.get("Version")):
+        row["version"] = _text(details.get("Version"))
+
+    online = _online(machine)
+    if online is not None:
+        row["online"] = online
+    return row
+
+
+def _online(machine: Mapping[str, Any]) -> bool | None:
+    """False for machines Octopus cannot reach or will not deploy to (Hydra cannot upgrade
+    them: they go to the manual track); None when the server does not say."""
+    if machine.get("IsDisabled") is True:
+        return False
+    status = (_text(machine.get("Status")) or "").lower()
+    health = (_text(machine.get("HealthStatus")) or "").lower()
+    if status in _OFFLINE_STATUSES or health in _OFFLINE_HEALTH:
+        return False
+    if status or health:
+        return True
+    return None
+
+
+def rows_from_machines(
+    machines: Iterable[Mapping[str, Any]], environment_names: Mapping[str, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """(rows, unrecognised) for the machine resources."""
+    rows: list[dict[str, Any]] = []
+    unrecognised: list[dict[str, str]] = []
+    for machine in machines:
+        if not isinstance(machine, Mapping):
+            unrecognised.append({"name": "(not a machine)", "reason": "It is not an object."})
+            continue
+        result = machine_row(machine, environment_names)
+        if isinstance(result, str):
+            unrecognised.append(_unrecognised(machine, result))
+        else:
+            rows.append(result)
+    return rows, unrecognised
+
+
+_ROW_INDEX = re.compile(r"^tentacles\[(\d+)\]")
+
+
+def split_valid_rows(
+    rows: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The rows that pass the inventory's validation (the one the CSV import uses), and the
+    others with the reasons. The second of two rows with the same name is reported."""
+    try:
+        inventory.parse_rows(rows)
+    except inventory.InventoryInvalid as invalid:
+        reasons: dict[int, list[str]] = {}
+        for error in invalid.errors:
+            match = _ROW_INDEX.match(error.field)
+            if match is None:  # about the whole list, e.g. too many rows
+                return [], [{"name": "(all machines)", "reason": error.message}]
+            reasons.setdefault(int(match.group(1)), []).append(error.message)
+        valid = [row for index, row in enumerate(rows) if index not in reasons]
+        bad = [
+            {"name": str(rows[index].get("name", ""))[:200], "reason": " ".join(messages)}
+            for index, messages in sorted(reasons.items())
+        ]
+        return valid, bad
+    return rows, []
