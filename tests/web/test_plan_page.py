@@ -280,3 +280,35 @@ def test_the_activity_log_is_newest_first_and_paginated(client):
     assert "Older →" in log and "Page 1 of 2" in log
     assert "created the plan" not in log  # the oldest entry is on the last page
     assert "created the plan" in second.split('id="activity"', 1)[1]
+
+
+def test_a_repeat_visit_is_served_from_the_cache_with_the_visitors_own_csrf_token(
+    client, django_assert_max_num_queries
+):
+    from django.test import Client
+
+    created = create_plan(tentacles=fleet(4))
+    first = client.get(f"/p/{created.edit_token}/").content.decode()
+
+    with django_assert_max_num_queries(1):
+        again = client.get(f"/p/{created.edit_token}/")
+    assert again.status_code == 200
+    assert again.content.decode().count("Checklist") == first.count("Checklist")
+
+    # Another browser gets the cached page with a token that works for its own cookie.
+    other = Client(enforce_csrf_checks=True)
+    page = other.get(f"/p/{created.edit_token}/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    assert "__plan_page_csrf_token__" not in page
+    step = first_ready(created.plan)
+    response = other.post(
+        f"/p/{created.edit_token}/steps/{step.id}/complete", {"csrfmiddlewaretoken": token}
+    )
+    assert response.status_code == 302
+    step.refresh_from_db()
+    assert step.state == StepState.DONE
+
+    # The change shows at once: the cached page belonged to the previous version.
+    after = client.get(f"/p/{created.edit_token}/").content.decode()
+    assert f"Done: {step.title}" not in after  # that flash was the other browser's
+    assert after.count('class="badge state-done"') > first.count('class="badge state-done"')

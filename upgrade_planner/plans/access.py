@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
@@ -71,9 +71,16 @@ def client_address(meta: dict[str, str]) -> str:
     return meta.get("REMOTE_ADDR", "")
 
 
-def current_version(token: str, *, client: str = "") -> tuple[Any, int, str]:
-    """(plan id, plan version, link kind) for `token`, reading two narrow columns in one query:
-    what an unchanged poll or a conditional GET needs, and nothing more.
+class LinkState(NamedTuple):
+    plan_id: Any
+    version: int
+    kind: str
+    plan_name: str
+
+
+def current_version(token: str, *, client: str = "") -> LinkState:
+    """The plan's id, version and name and the link's kind for `token`, reading a few narrow
+    columns in one query: what an unchanged poll, a conditional GET or a cached page needs.
 
     Raises like link_for_token.
     """
@@ -82,14 +89,14 @@ def current_version(token: str, *, client: str = "") -> tuple[Any, int, str]:
         raise TooManyGuesses
     row = (
         PlanLink.objects.filter(token_hash=hash_token(token))
-        .values_list("plan_id", "plan__version", "kind", "replaced_at")
+        .values_list("plan_id", "plan__version", "kind", "plan__name", "replaced_at")
         .first()
     )
     if row is None:
         if client and limit:
             _count_miss(client)
         raise Http404("No plan has this link.")
-    plan_id, version, kind, replaced_at = row
+    plan_id, version, kind, plan_name, replaced_at = row
     if replaced_at is not None:
         raise LinkReplaced
-    return plan_id, version, kind
+    return LinkState(plan_id=plan_id, version=version, kind=kind, plan_name=plan_name)

@@ -229,7 +229,7 @@ def create_plan(request: HttpRequest, payload: PlanIn) -> HttpResponse:
 @api.get("/plans/{token}", response={200: dict[str, Any]}, summary="Read a plan")
 def read_plan(request: HttpRequest, token: str) -> HttpResponse:
     client = client_address(request.META)
-    plan_id, version, _ = current_version(token, client=client)
+    plan_id, version, *_ = current_version(token, client=client)
     etag = etag_of(plan_id, version)
     if etag in request.headers.get("If-None-Match", ""):
         response = HttpResponse(status=304)

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.forms import BooleanField
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
@@ -25,7 +26,7 @@ from upgrade_planner.installations.forms import (
     inventory_from_sources,
 )
 from upgrade_planner.installations.inventory import InventoryInvalid, to_csv
-from upgrade_planner.plans import jobs, planner, services
+from upgrade_planner.plans import jobs, page_cache, planner, services
 from upgrade_planner.plans.access import client_address, current_version, link_for_token
 from upgrade_planner.plans.models import FetchState, InventoryFetch, PlanLink
 from upgrade_planner.plans.pages import APPROACH_LABELS, PlanPage, TentacleFilters
@@ -166,19 +167,30 @@ def _page(request: HtmxHttpRequest, link: PlanLink, token: str, *, read_only: bo
 
 @require_safe
 def plan_page(request: HtmxHttpRequest, token: str, read_only: bool = False) -> HttpResponse:
-    link = _load(request, token)
-    remember_plan(request, token=token, name=link.plan.name, kind=link.kind)
-    page = _page(request, link, token, read_only=read_only)
+    state = current_version(token, client=client_address(request.META))
+    remember_plan(request, token=token, name=state.plan_name, kind=state.kind)
     partial = request.htmx and request.GET.get("partial") == "tentacles"
+    # A full page with no flash messages to show is the same for every visitor of this link
+    # at this plan version, but for the CSRF token: serve it from the cache.
+    cacheable = not partial and len(messages.get_messages(request)) == 0
+    key = page_cache.key_for(request, token=token, version=state.version, read_only=read_only)
+    if cacheable and (cached := page_cache.fetch(key, request)) is not None:
+        return cached
+    link = _load(request, token)
+    page = _page(request, link, token, read_only=read_only)
     template = "plans/plan.html#tentacle-table" if partial else "plans/plan.html"
-    return render(request, template, page.context())
+    csrf_value = get_token(request)
+    response = render(request, template, {**page.context(), "csrf_token": csrf_value})
+    if cacheable and link.plan.version == state.version:
+        page_cache.store(key, response, csrf_value)
+    return response
 
 
 @require_safe
 def plan_poll(request: HtmxHttpRequest, token: str, read_only: bool = False) -> HttpResponse:
     """Polled by every open plan page: answers 304 after one narrow query while nothing
     changed (htmx is configured not to swap a 304), else the parts of the page that move."""
-    _, version, _ = current_version(token, client=client_address(request.META))
+    version = current_version(token, client=client_address(request.META)).version
     if request.GET.get("v") == str(version):
         return HttpResponseNotModified()
     link = _load(request, token)

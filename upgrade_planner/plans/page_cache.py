@@ -1,0 +1,55 @@
+"""Rendered plan pages, cached per plan version.
+
+A plan page changes only when its plan's version does, so a full page is rendered once per
+version, link and view (filters, page, actor name) and served from the cache after that, with
+the visitor's own CSRF token put back in. Flash messages and htmx partials are never cached.
+A cache outage only means rendering again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+
+logger = logging.getLogger(__name__)
+
+SECONDS = 120
+PLACEHOLDER = "__plan_page_csrf_token__"
+
+
+def key_for(request: HttpRequest, *, token: str, version: int, read_only: bool) -> str:
+    parts = [
+        token,
+        str(version),
+        "ro" if read_only else "rw",
+        request.get_full_path(),
+        request.get_host(),
+        str(request.session.get("actor", "")),
+    ]
+    return "plan-page:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def fetch(key: str, request: HttpRequest) -> HttpResponse | None:
+    from django.middleware.csrf import get_token
+
+    try:
+        html = cache.get(key)
+    except Exception as error:  # the cache is an optimisation; never a reason to fail a page
+        logger.warning("page cache unavailable: %s", error)
+        return None
+    if html is None:
+        return None
+    return HttpResponse(html.replace(PLACEHOLDER, get_token(request)))
+
+
+def store(key: str, response: HttpResponse, csrf_value: str) -> None:
+    if response.status_code != 200 or not csrf_value:
+        return
+    html = response.content.decode().replace(csrf_value, PLACEHOLDER)
+    try:
+        cache.set(key, html, SECONDS)
+    except Exception as error:
+        logger.warning("page cache unavailable: %s", error)
