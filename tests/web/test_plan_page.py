@@ -312,3 +312,25 @@ def test_a_repeat_visit_is_served_from_the_cache_with_the_visitors_own_csrf_toke
     after = client.get(f"/p/{created.edit_token}/").content.decode()
     assert f"Done: {step.title}" not in after  # that flash was the other browser's
     assert after.count('class="badge state-done"') > first.count('class="badge state-done"')
+
+
+def test_a_poll_sends_only_the_sections_that_changed(client):
+    created = create_plan(tentacles=fleet(3))
+    step = first_ready(created.plan)
+    old = created.plan.version
+    first = client.get(f"/v/{created.view_token}/poll?v={old - 1}").content.decode()
+    fingerprints = dict(re.findall(r'name="(fp-[\w-]+)" value="(\w+)"', first))
+    assert set(fingerprints) == {
+        "fp-progress", "fp-stop-now", "fp-verification", "fp-checklist",
+        "fp-tentacle-table", "fp-activity",
+    }  # fmt: skip
+
+    # Nothing changed since those fingerprints: only the poller and fingerprints come back.
+    same = client.get(f"/v/{created.view_token}/poll", {"v": old - 1, **fingerprints})
+    assert 'id="checklist"' not in same.content.decode()
+
+    client.post(f"/p/{created.edit_token}/steps/{step.id}/start")
+    changed = client.get(f"/v/{created.view_token}/poll", {"v": old, **fingerprints})
+    body = changed.content.decode()
+    assert 'id="checklist"' in body and 'id="activity"' in body and 'id="progress"' in body
+    assert 'id="tentacles"' not in body  # no Tentacle step changed

@@ -3,6 +3,7 @@ partials. Each view loads, validates, acts through one service call, and respond
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -12,6 +13,7 @@ from django.forms import BooleanField
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -194,8 +196,35 @@ def plan_poll(request: HtmxHttpRequest, token: str, read_only: bool = False) -> 
     if request.GET.get("v") == str(version):
         return HttpResponseNotModified()
     link = _load(request, token)
-    page = _page(request, link, token, read_only=read_only)
-    return render(request, "plans/plan.html#live-update", page.context())
+    return _live_update(request, _page(request, link, token, read_only=read_only))
+
+
+LIVE_SECTIONS = ("progress", "stop-now", "verification", "checklist", "tentacle-table", "activity")
+
+
+def _live_update(request: HtmxHttpRequest, page: PlanPage) -> HttpResponse:
+    """The new poller, any flash messages, and only the sections whose content differs from
+    what this page shows (it sends their fingerprints with each poll)."""
+    csrf_value = get_token(request)
+    context = {**page.context(), "csrf_token": csrf_value, "oob": True}
+    pieces = [
+        render_to_string("plans/plan.html#poller", {**context, "oob": False}, request),
+        render_to_string("plans/plan.html#flash", context, request),
+    ]
+    fingerprints = {}
+    for name in LIVE_SECTIONS:
+        html = render_to_string(f"plans/plan.html#{name}", context, request)
+        # Each response masks the CSRF token afresh; it must not count as a change.
+        digest = hashlib.sha256(html.replace(csrf_value, "").encode()).hexdigest()[:16]
+        fingerprints[name] = digest
+        if request.GET.get(f"fp-{name}") != digest:
+            pieces.append(html)
+    pieces.append(
+        render_to_string(
+            "plans/plan.html#fingerprints", {**context, "fingerprints": fingerprints}, request
+        )
+    )
+    return HttpResponse("".join(pieces))
 
 
 def _editable(request: HttpRequest, token: str) -> PlanLink:
@@ -214,8 +243,7 @@ def _actor(request: HtmxHttpRequest) -> str:
 
 def _after_change(request: HtmxHttpRequest, link: PlanLink, token: str) -> HttpResponse:
     if request.htmx:
-        page = _page(request, link, token, read_only=False)
-        return render(request, "plans/plan.html#live-update", page.context())
+        return _live_update(request, _page(request, link, token, read_only=False))
     back = request.POST.get("next", "")
     if not back.startswith(f"/p/{token}/"):
         back = reverse("plan-edit", kwargs={"token": token})
