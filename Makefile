@@ -53,7 +53,13 @@ beat: $(STAMP)
 # Load figures beside a minimal view (needs wrk, PostgreSQL and Redis on loopback; see
 # docs/benchmarks.md). BENCH_ARGS passes options, e.g. BENCH_ARGS="--rounds 5".
 bench: $(STAMP)
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Fault drills against real processes: Redis stopped, a worker SIGKILLed mid-job, PostgreSQL
+# restarted (needs PostgreSQL's initdb/pg_ctl and redis-server installed; starts its own
+# throwaway cluster and Redis on free loopback ports). DRILL_ARGS="--only redis" picks drills.
+drill: $(STAMP)
+	$(BIN)/python -m bench.drill $(DRILL_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts staticfiles

@@ -3,7 +3,9 @@
 Starts gunicorn with production settings (2 sync workers on a free loopback port) against
 PostgreSQL and Redis, creates the fixture plans through the JSON API, then measures with wrk,
 alternating every round between the figure's request and `/bench/minimal` so both see the
-same machine. Prints one table and writes bench/results/latest.json.
+same machine. Then the mixed load (bench/mixed.py: viewers polling plus editors moving
+steps) and, with a real Celery worker, the enqueue → job start latency through the outbox.
+Prints one table and writes bench/results/latest.json. Run it as `python -m bench.run`.
 
 Everything it starts runs in its own process group and is stopped on the way out, error or
 not. See docs/benchmarks.md.
@@ -53,6 +55,25 @@ SETTLE_SECONDS = 0.5
 TARGET_POLL_RATIO = 0.5
 TARGET_PAGE_RATIO = 0.2
 TARGET_CREATE_5000_S = 3.0
+TARGET_MIXED_P99_MS = 100.0
+
+# The mixed load (bench/mixed.py): viewers poll read-only links every 2 s; editors each move a
+# step once a second on their own plan. The first MIXED_WATCHED_EDITORS editor plans are also
+# watched, so their viewers see a change on nearly every poll; the others' viewers watch plans
+# nobody is editing (an unchanged poll, 304).
+MIXED_VIEWERS = 200
+MIXED_VIEWED_PLANS = 20
+MIXED_EDITORS = 10
+MIXED_WATCHED_EDITORS = 2
+MIXED_POLL_INTERVAL = 2.0
+MIXED_TRANSITIONS_PER_SECOND = 10.0
+MIXED_SECONDS = 60.0
+MIXED_MINIMAL_SECONDS = 10.0  # the same schedule against /bench/minimal, before and after
+
+# Enqueue → job start: sequential step starts that each write a verification job.
+JOB_SAMPLES = 100
+JOB_PLANS = 10
+JOB_START_WITHIN = 10.0
 
 CREATE_SIZES = (100, 1000, 5000)
 STEPS_FOR_SMALL_PLAN = 50
@@ -207,7 +228,11 @@ class Server:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], log_path: Path) -> Iterator[Server]:
+def gunicorn(
+    env: dict[str, str], log_path: Path, *, output_path: Path | None = None
+) -> Iterator[Server]:
+    """gunicorn with production settings. `output_path` keeps the workers' stdout and stderr
+    (Django's own log, tracebacks included); by default they are discarded."""
     port = free_port()
     args = [
         sys.executable, "-m", "gunicorn", "upgrade_planner.wsgi:application",
@@ -216,10 +241,13 @@ def gunicorn(env: dict[str, str], log_path: Path) -> Iterator[Server]:
         "--chdir", str(ROOT), "--error-logfile", str(log_path),
     ]  # fmt: skip
     log(f"starting gunicorn ({WORKERS} sync workers) on {HOST}:{port}")
+    output = output_path.open("ab") if output_path else subprocess.DEVNULL
     process = subprocess.Popen(  # noqa: S603
-        args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        args, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
+    if output_path:
+        output.close()  # type: ignore[union-attr]  # the child keeps its own descriptor
     server = Server(process, port)
     try:
         client = Client(port)
@@ -626,6 +654,180 @@ def measure_creation(
     return rows, memory, big_plan
 
 
+# --- Mixed load and job latency ----------------------------------------------------------------
+
+
+@dataclass
+class MixedFixtures:
+    viewed: list[Any]  # bench.mixed.Viewed
+    editors: list[Any]  # bench.mixed.Editor
+
+
+def mixed_fixtures(client: Client) -> MixedFixtures:
+    """MIXED_EDITORS plans that editors move, and quiet plans, all of 50 steps; the viewers
+    watch MIXED_WATCHED_EDITORS of the edited plans and enough quiet ones to make
+    MIXED_VIEWED_PLANS."""
+    from bench.mixed import Editor, Viewed
+
+    editors, viewed = [], []
+    for index in range(MIXED_EDITORS):
+        document = plan_with_steps(client, f"Bench mixed edited {index}", STEPS_FOR_SMALL_PLAN)
+        fixture = fixture_from(client, document, document["edit_token"])
+        editors.append(Editor(fixture.edit_token, fixture.first_ready_step))
+        if index < MIXED_WATCHED_EDITORS:
+            viewed.append(Viewed(fixture.view_token, fixture.version))
+    for index in range(MIXED_VIEWED_PLANS - len(viewed)):
+        document = plan_with_steps(client, f"Bench mixed quiet {index}", STEPS_FOR_SMALL_PLAN)
+        fixture = fixture_from(client, document, document["edit_token"])
+        viewed.append(Viewed(fixture.view_token, fixture.version))
+    return MixedFixtures(viewed, editors)
+
+
+def measure_mixed(port: int, fixtures: MixedFixtures) -> list[dict[str, Any]]:
+    """The mixed load, with the same schedule against the minimal view before and after."""
+    from bench.mixed import MixedResult, run_mixed
+
+    options: dict[str, Any] = {
+        "viewers": MIXED_VIEWERS,
+        "interval": MIXED_POLL_INTERVAL,
+        "transitions_per_second": MIXED_TRANSITIONS_PER_SECOND,
+    }
+    log(f"mixed load: minimal view on the same schedule for {MIXED_MINIMAL_SECONDS:g} s")
+    baseline = run_mixed(
+        port, fixtures.viewed, fixtures.editors, seconds=MIXED_MINIMAL_SECONDS / 2, minimal=True,
+        **options,
+    )  # fmt: skip
+    time.sleep(SETTLE_SECONDS)
+    log(
+        f"mixed load: {MIXED_VIEWERS} viewers polling every {MIXED_POLL_INTERVAL:g} s + "
+        f"{MIXED_TRANSITIONS_PER_SECOND:g} transitions/s for {MIXED_SECONDS:g} s"
+    )
+    mixed = run_mixed(port, fixtures.viewed, fixtures.editors, seconds=MIXED_SECONDS, **options)
+    time.sleep(SETTLE_SECONDS)
+    after = run_mixed(
+        port, fixtures.viewed, fixtures.editors, seconds=MIXED_MINIMAL_SECONDS / 2, minimal=True,
+        seed=10, **options,
+    )  # fmt: skip
+    combined = MixedResult(
+        baseline.outcomes + after.outcomes, baseline.late + after.late,
+        baseline.seconds + after.seconds,
+    )  # fmt: skip
+    for outcome in combined.outcomes:
+        outcome.kind = "minimal"
+    minimal = combined.summary()["minimal"]
+    rows = []
+    summary = mixed.summary()
+    everything = MixedResult(
+        [type(o)("all requests", o.status, o.seconds, o.error) for o in mixed.outcomes],
+        mixed.late,
+        mixed.seconds,
+    ).summary()
+    for kind, figure in [*summary.items(), *everything.items()]:
+        met = figure["errors"] == 0 and figure["p99"] <= TARGET_MIXED_P99_MS
+        rows.append(
+            {
+                "label": f"mixed load: {kind}",
+                "kind": "mixed",
+                "figure": figure,
+                "minimal": minimal,
+                "ratio": round(figure["p99"] / minimal["p99"], 1) if minimal["p99"] else None,
+                "target": f"0 errors, p99 <= {TARGET_MIXED_P99_MS:g} ms",
+                "met": met,
+                "late": mixed.late,
+            }
+        )
+        log(
+            f"mixed load, {kind}: {figure['requests']} requests, {figure['errors']} errors, "
+            f"p99 {figure['p99']} ms (minimal on the same schedule: p99 {minimal['p99']} ms)"
+        )
+    return rows
+
+
+def measure_enqueue(client: Client, env: dict[str, str], database_url: str) -> dict[str, Any]:
+    """Enqueue → job start through the outbox with a real worker: a step start writes a
+    verification job in its transaction; after commit the web process relays it to Redis; the
+    worker claims it. Timed from the job row's created_at to its started_at (both stamped by
+    the application on this machine's clock), one job at a time."""
+    from bench.drill import make_plan
+    from bench.processes import Database, celery_worker, fake_octopus, wait_for, worker_env
+
+    body = {"actor": "bench", "reason": "bench job latency"}
+    with fake_octopus(version="3.0.0") as fake:
+        log("enqueue → job start: starting a Celery worker (prefork, 2 processes)")
+        worker = celery_worker(worker_env(env), RESULTS / "worker.log", name="bench")
+        database = Database(database_url)
+        try:
+            plans = [make_plan(client, f"Bench jobs {i}", fake) for i in range(JOB_PLANS)]
+            minimal_ms = minimal_latency(client) * 1000
+            since = database.query("SELECT now()")[0][0]
+            for number in range(JOB_SAMPLES):
+                plan = plans[number % JOB_PLANS]
+                base = f"/api/v1/plans/{plan.edit}/steps/{plan.step}"
+                client.expect(200, "POST", f"{base}/start", body)
+
+                # Wait for the job to finish before moving the step on: a transition that
+                # runs while the job records its evidence can deadlock with it (see
+                # docs/benchmarks.md), and that is not what this figure measures.
+                def finished(plan_id: str = plan.id) -> bool:
+                    rows = database.query(
+                        "SELECT count(*) FROM plans_job WHERE plan_id = %s AND created_at >= %s"
+                        " AND state NOT IN ('done', 'failed')",
+                        (plan_id, since),
+                    )
+                    return rows[0][0] == 0
+
+                with contextlib.suppress(BenchError):
+                    wait_for("the job to run", finished, timeout=JOB_START_WITHIN, interval=0.01)
+                client.expect(200, "POST", f"{base}/complete", body)
+                client.expect(200, "POST", f"{base}/reopen", body)
+            rows = database.query(
+                """SELECT extract(epoch FROM started_at - created_at),
+                          extract(epoch FROM published_at - created_at),
+                          extract(epoch FROM started_at - published_at), state
+                     FROM plans_job WHERE created_at >= %s""",
+                (since,),
+            )
+        finally:
+            database.close()
+            worker.stop()
+    started_ms = sorted(float(r[0]) * 1000 for r in rows if r[0] is not None)
+    relayed_ms = sorted(float(r[1]) * 1000 for r in rows if r[1] is not None)
+    picked_ms = sorted(float(r[2]) * 1000 for r in rows if r[2] is not None)
+
+    def pct(values: list[float], p: float) -> float | None:
+        if not values:
+            return None
+        index = min(len(values) - 1, max(0, round(p / 100 * len(values) + 0.5) - 1))
+        return round(values[index], 2)
+
+    figure = {
+        "jobs": len(rows),
+        "started": len(started_ms),
+        "p50": pct(started_ms, 50),
+        "p95": pct(started_ms, 95),
+        "p99": pct(started_ms, 99),
+        "max": round(started_ms[-1], 2) if started_ms else None,
+        "written_to_published_p50": pct(relayed_ms, 50),
+        "written_to_published_p95": pct(relayed_ms, 95),
+        "published_to_started_p50": pct(picked_ms, 50),
+        "published_to_started_p95": pct(picked_ms, 95),
+        "errors": len(rows) - len(started_ms) + max(0, JOB_SAMPLES - len(rows)),
+    }
+    log(
+        f"enqueue → job start: p50 {figure['p50']} ms, p95 {figure['p95']} ms over "
+        f"{len(started_ms)} jobs ({figure['errors']} not started)"
+    )
+    return {
+        "label": "enqueue → job start (outbox relay, Redis, 1 worker, 2 processes)",
+        "kind": "jobs",
+        "figure": figure,
+        "minimal": {"p50_ms": round(minimal_ms, 3)},
+        "ratio": round(figure["p50"] / minimal_ms, 1) if figure["p50"] and minimal_ms else None,
+        "target": None,
+        "met": None,
+    }
+
+
 # --- Report ---------------------------------------------------------------------------------
 
 
@@ -678,7 +880,12 @@ LEGEND = (
     "figure's req/s / the minimal view's req/s over the same rounds (per-round ratios in "
     "brackets). Latencies are under that load (2 workers, 4 connections: queueing included). "
     "Create rows: one API request each, median of the repeats; the minimal view's sequential "
-    "latency was measured just before each. Memory: VmHWM of the gunicorn workers."
+    "latency was measured just before each. Memory: VmHWM of the gunicorn workers. Mixed "
+    f"rows: {MIXED_VIEWERS} viewers polling read-only links every {MIXED_POLL_INTERVAL:g} s "
+    f"(open loop, following the version) + {MIXED_TRANSITIONS_PER_SECOND:g} transitions/s "
+    f"for {MIXED_SECONDS:g} s (bench/mixed.py); the minimal view ran on the same schedule "
+    "for comparison. Job row: sequential step starts, each writing a verification job; "
+    "created_at → started_at of the job rows."
 )
 
 
@@ -720,6 +927,30 @@ def table(figures: list[dict[str, Any]]) -> str:
                 f"p50 {base['p50_ms']:.2f} ms (sequential)",
                 f"{row['ratio']:,.0f}x the minimal latency",
             ]  # fmt: skip
+        elif row["kind"] == "mixed":
+            cells = [
+                row["label"],
+                f"{_fmt(fig['rps'])} req/s ({fig['requests']:,} requests)",
+                _fmt(fig["p50"], 2),
+                _fmt(fig["p95"], 2),
+                _fmt(fig["p99"], 2),
+                str(fig["errors"]),
+                f"same schedule: p50 {_fmt(base['p50'], 2)} ms, p99 {_fmt(base['p99'], 2)} ms",
+                f"p99 {row['ratio']:.1f}x the minimal's" if row["ratio"] else "-",
+            ]
+        elif row["kind"] == "jobs":
+            cells = [
+                row["label"],
+                f"{fig['started']} of {fig['jobs']} jobs started; written → published p50 "
+                f"{_fmt(fig['written_to_published_p50'], 2)} ms, published → started p50 "
+                f"{_fmt(fig['published_to_started_p50'], 2)} ms",
+                _fmt(fig["p50"], 2),
+                _fmt(fig["p95"], 2),
+                _fmt(fig["p99"], 2),
+                str(fig["errors"]),
+                f"p50 {base['p50_ms']:.2f} ms (sequential)",
+                f"{row['ratio']:,.1f}x the minimal latency" if row["ratio"] else "-",
+            ]
         else:
             cells = [
                 row["label"],
@@ -793,6 +1024,9 @@ def main(argv: list[str] | None = None) -> int:
         for index in range(CONNECTIONS):
             doc = plan_with_steps(client, f"Bench transitions {index}", STEPS_FOR_SMALL_PLAN)
             movers.append(fixture_from(client, doc, doc["edit_token"]))
+        count = MIXED_EDITORS + MIXED_VIEWED_PLANS - MIXED_WATCHED_EDITORS
+        log(f"fixtures: {count} plans for the mixed load")
+        mixed_plans = mixed_fixtures(client)
 
         analyze(database_url)
 
@@ -803,9 +1037,9 @@ def main(argv: list[str] | None = None) -> int:
         scenarios = [
             Scenario(
                 "poll_unchanged",
-                "poll, unchanged (204)",
+                "poll, unchanged (304)",
                 [f"/p/{small.edit_token}/poll?v={small.version}"],
-                expect=204,
+                expect=304,
                 target_ratio=TARGET_POLL_RATIO,
             ),
             Scenario(
@@ -854,16 +1088,29 @@ def main(argv: list[str] | None = None) -> int:
         load = []
         for scenario in scenarios:
             load.append(measure(server.port, scenario, args.rounds, args.seconds, workdir))
-        figures = load + creation + [memory]
+        mixed = measure_mixed(server.port, mixed_plans)
+        job_latency = measure_enqueue(client, env, database_url)
+        figures = load + mixed + [job_latency] + creation + [memory]
 
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    report = {
+    report: dict[str, Any] = {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine,
         "config": {
             "server": f"gunicorn, {WORKERS} sync workers, production settings (DEBUG=0)",
-            "load_tool": "wrk",
+            "load_tool": "wrk (mixed load: bench/mixed.py, asyncio)",
             "connections": CONNECTIONS,
+            "mixed": {
+                "viewers": MIXED_VIEWERS,
+                "viewed_plans": MIXED_VIEWED_PLANS,
+                "editors": MIXED_EDITORS,
+                "watched_editor_plans": MIXED_WATCHED_EDITORS,
+                "poll_interval_s": MIXED_POLL_INTERVAL,
+                "transitions_per_s": MIXED_TRANSITIONS_PER_SECOND,
+                "seconds": MIXED_SECONDS,
+                "minimal_seconds": MIXED_MINIMAL_SECONDS,
+            },
+            "job_samples": JOB_SAMPLES,
             "rounds": args.rounds,
             "seconds_per_round": args.seconds,
             "create_repeats": args.create_repeats,
@@ -890,7 +1137,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
     try:
         sys.exit(main())
     except BenchError as error:
@@ -899,3 +1146,11 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         print("bench: interrupted; everything it started has been stopped", file=sys.stderr)
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    # Run the importable copy (`python -m bench.run`), so that bench.drill and bench.processes,
+    # which import bench.run, share its classes (BenchError) instead of a second copy.
+    from bench import run as importable
+
+    importable.cli()
