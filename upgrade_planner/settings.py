@@ -215,7 +215,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "600")),
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
-    "max_retries": 1,
+    # A publish that cannot connect fails at once; the outbox relay sends the job later.
+    "max_retries": 0,
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -32,7 +32,7 @@ def link_for_token(token: str, *, client: str = "") -> PlanLink:
     in the cache, so with Redis configured every web process shares it.
     """
     limit = settings.UNKNOWN_TOKEN_LIMIT_PER_MINUTE
-    if client and limit and (cache.get(_misses_key(client)) or 0) >= limit:
+    if client and limit and _misses(client) >= limit:
         raise TooManyGuesses
     token_hash = hash_token(token)
     link = (
@@ -47,6 +47,15 @@ def link_for_token(token: str, *, client: str = "") -> PlanLink:
     if link.replaced_at is not None:
         raise LinkReplaced
     return link
+
+
+def _misses(client: str) -> int:
+    """Recent unknown-token lookups from `client`; 0 when the cache is down, because a Redis
+    outage must not lock everyone out of their plans."""
+    try:
+        return int(cache.get(_misses_key(client)) or 0)
+    except Exception:
+        return 0
 
 
 def _count_miss(client: str) -> None:
@@ -85,7 +94,7 @@ def current_version(token: str, *, client: str = "") -> LinkState:
     Raises like link_for_token.
     """
     limit = settings.UNKNOWN_TOKEN_LIMIT_PER_MINUTE
-    if client and limit and (cache.get(_misses_key(client)) or 0) >= limit:
+    if client and limit and _misses(client) >= limit:
         raise TooManyGuesses
     row = (
         PlanLink.objects.filter(token_hash=hash_token(token))

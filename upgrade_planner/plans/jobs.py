@@ -18,7 +18,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import models, transaction
+from django.db import OperationalError, models, transaction
 from django.utils import timezone
 
 from upgrade_planner.installations import api_keys
@@ -226,7 +226,10 @@ def job_run(job_id: uuid.UUID | str) -> str:
         return _retry_or_fail(job, "The check took too long and was stopped.")
     except verification.VerificationError as error:
         return _fail(job, error.message)
-    _apply(job, outcome)
+    try:
+        _apply(job, outcome)
+    except OperationalError as error:  # a deadlock or a dropped connection: try again later
+        return _retry_or_fail(job, f"Recording the result failed ({error}); will retry.")
     return JobState.DONE
 
 
@@ -300,6 +303,9 @@ def _evidence_add(job: Job, verdicts: list[Verdict], *, saved: bool = True) -> N
     `saved` is False for evidence that no job row stands behind (pasted by a person)."""
     if not verdicts:
         return
+    # Take the plan's row first, as transitions do, so the two never wait on each other in
+    # opposite orders (a deadlock).
+    Plan.objects.filter(pk=job.plan_id).update(version=models.F("version") + 1)
     at = timezone.now().isoformat().replace("+00:00", "Z")
     by_step = {verdict.step_id: verdict for verdict in verdicts}
     steps = list(Step.objects.filter(pk__in=list(by_step)).only("id", "evidence"))
@@ -315,7 +321,6 @@ def _evidence_add(job: Job, verdicts: list[Verdict], *, saved: bool = True) -> N
             entry["job"] = str(job.pk)
         step.evidence = [*step.evidence, entry][-EVIDENCE_KEPT:]
     Step.objects.bulk_update(steps, ["evidence"], batch_size=services.BULK_BATCH)
-    Plan.objects.filter(pk=job.plan_id).update(version=models.F("version") + 1)
 
 
 # --- The checks ----------------------------------------------------------------------------

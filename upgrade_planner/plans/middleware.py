@@ -1,11 +1,27 @@
 """Responses for links that were replaced or guessed at, and no indexing of plan URLs."""
 
+import logging
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from upgrade_planner.plans.access import LinkReplaced, TooManyGuesses
+
+logger = logging.getLogger(__name__)
+DB_DOWN = "The database is unavailable for a moment; nothing was changed. Try again shortly."
+
+
+def render_plain_503() -> HttpResponse:
+    # No template: rendering the base page may itself need the database (sessions, messages).
+    return HttpResponse(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Unavailable</title></head><body><h1>Unavailable for a moment</h1>"
+        f"<p>{DB_DOWN}</p></body></html>",
+        status=503,
+    )
+
 
 PLAN_PREFIXES = ("/p/", "/v/", "/api/v1/plans/")
 
@@ -22,6 +38,17 @@ class PlanLinksMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, DatabaseError):
+            # The database is unreachable or restarting: say so, and when to come back,
+            # instead of a 500. Nothing was half-saved: every write is one transaction.
+            logger.warning("database unavailable: %s", exception)
+            response = (
+                JsonResponse({"error": "unavailable", "detail": DB_DOWN}, status=503)
+                if request.path.startswith("/api/")
+                else render_plain_503()
+            )
+            response["Retry-After"] = "10"
+            return response
         if isinstance(exception, LinkReplaced):
             return render(request, "plans/link_replaced.html", status=410)
         if isinstance(exception, TooManyGuesses):

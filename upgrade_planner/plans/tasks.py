@@ -18,17 +18,24 @@ from upgrade_planner.plans.models import Plan, StepState
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="upgrade_planner.plans.tasks.run_job", acks_late=True, reject_on_worker_lost=True)
+# Results are never read (jobs record their outcome in the database); ignoring them keeps a
+# publish from waiting on the result backend while Redis is down.
+@shared_task(
+    name="upgrade_planner.plans.tasks.run_job",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
 def run_job(job_id: str) -> str:
     return jobs.job_run(job_id)
 
 
-@shared_task(name="upgrade_planner.plans.tasks.relay_outbox")
+@shared_task(name="upgrade_planner.plans.tasks.relay_outbox", ignore_result=True)
 def relay_outbox() -> int:
     return jobs.jobs_publish()
 
 
-@shared_task(name="upgrade_planner.plans.tasks.reverify_in_progress")
+@shared_task(name="upgrade_planner.plans.tasks.reverify_in_progress", ignore_result=True)
 def reverify_in_progress() -> int:
     """Re-check plans that have steps in progress, so a step finished outside the planner is
     noticed without anyone pressing a button."""
