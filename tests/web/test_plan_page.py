@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.core.cache import cache
 
 from tests.factories import create_plan, fleet, tentacle
 from upgrade_planner.plans.models import Activity, Step, StepState
@@ -158,6 +159,19 @@ def test_an_unchanged_poll_answers_304_with_one_query(client, django_assert_max_
 
     assert response.status_code == 304
     assert response.content == b""
+
+
+def test_repeated_unchanged_polls_are_answered_from_the_cache(
+    client, django_assert_max_num_queries
+):
+    created = create_plan()
+    version = created.plan.version
+    client.get(f"/v/{created.view_token}/poll?v={version}")
+
+    with django_assert_max_num_queries(0):
+        response = client.get(f"/v/{created.view_token}/poll?v={version}")
+
+    assert response.status_code == 304
 
 
 def test_a_poll_after_a_change_returns_the_new_state(client):
@@ -330,6 +344,7 @@ def test_a_poll_sends_only_the_sections_that_changed(client):
     assert 'id="checklist"' not in same.content.decode()
 
     client.post(f"/p/{created.edit_token}/steps/{step.id}/start")
+    cache.clear()  # polls may see a change up to a second late; this one comes later
     changed = client.get(f"/v/{created.view_token}/poll", {"v": old, **fingerprints})
     body = changed.content.decode()
     assert 'id="checklist"' in body and 'id="activity"' in body and 'id="progress"' in body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from typing import Any, NamedTuple
 
@@ -109,3 +110,28 @@ def current_version(token: str, *, client: str = "") -> LinkState:
     if replaced_at is not None:
         raise LinkReplaced
     return LinkState(plan_id=plan_id, version=version, kind=kind, plan_name=plan_name)
+
+
+POLLED_VERSION_SECONDS = 1
+
+
+def polled_version(token: str, *, client: str = "") -> int:
+    """The plan's version for polls and conditional GETs, which only compare it: read from the
+    cache (with the guess counter, in one round trip) when it was looked up in the last second,
+    else from the database. Pages and writes always use the database (current_version), so a
+    replaced link stops opening the plan at once; a poll may see a change a second late."""
+    key = f"polled-version:{hash_token(token)}"
+    keys = [key, _misses_key(client)] if client else [key]
+    try:
+        cached = cache.get_many(keys)
+    except Exception:
+        cached = {}
+    limit = settings.UNKNOWN_TOKEN_LIMIT_PER_MINUTE
+    if client and limit and int(cached.get(_misses_key(client)) or 0) >= limit:
+        raise TooManyGuesses
+    if key in cached:
+        return int(cached[key])
+    version = current_version(token, client=client).version
+    with contextlib.suppress(Exception):
+        cache.set(key, version, POLLED_VERSION_SECONDS)
+    return version

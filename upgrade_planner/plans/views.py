@@ -29,7 +29,12 @@ from upgrade_planner.installations.forms import (
 )
 from upgrade_planner.installations.inventory import InventoryInvalid, to_csv
 from upgrade_planner.plans import jobs, page_cache, planner, services
-from upgrade_planner.plans.access import client_address, current_version, link_for_token
+from upgrade_planner.plans.access import (
+    client_address,
+    current_version,
+    link_for_token,
+    polled_version,
+)
 from upgrade_planner.plans.models import FetchState, InventoryFetch, PlanLink
 from upgrade_planner.plans.pages import APPROACH_LABELS, PlanPage, TentacleFilters
 
@@ -192,7 +197,7 @@ def plan_page(request: HtmxHttpRequest, token: str, read_only: bool = False) -> 
 def plan_poll(request: HtmxHttpRequest, token: str, read_only: bool = False) -> HttpResponse:
     """Polled by every open plan page: answers 304 after one narrow query while nothing
     changed (htmx is configured not to swap a 304), else the parts of the page that move."""
-    version = current_version(token, client=client_address(request.META)).version
+    version = polled_version(token, client=client_address(request.META))
     if request.GET.get("v") == str(version):
         return HttpResponseNotModified()
     link = _load(request, token)
