@@ -19,22 +19,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from upgrade_planner.installations.inventory import COLUMNS
 from upgrade_planner.plans.planner import TentacleInput
 
-# The fields compared, in the order a person reads them in the inventory.
-COMPARED_FIELDS = (
-    "name",
-    "hostname",
-    "port",
-    "version",
-    "communication_style",
-    "environments",
-    "roles",
-    "os",
-    "service_account",
-    "restricted_permissions",
-    "online",
-)
+# The fields compared: every column of the inventory, in the order a person reads them.
+COMPARED_FIELDS = COLUMNS
 FIELD_LABELS = {
     "name": "name",
     "hostname": "hostname",

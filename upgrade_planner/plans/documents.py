@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from upgrade_planner.installations.inventory import COLUMNS
 from upgrade_planner.installations.models import Installation, Tentacle
 from upgrade_planner.plans.models import Plan, Step, StepDependency, StepState
 
@@ -87,19 +88,7 @@ def progress_of(states: list[str]) -> dict[str, int]:
     }
 
 
-TENTACLE_FIELDS = (
-    "name",
-    "hostname",
-    "port",
-    "version",
-    "communication_style",
-    "environments",
-    "roles",
-    "os",
-    "service_account",
-    "restricted_permissions",
-    "online",
-)
+TENTACLE_FIELDS = COLUMNS  # a Tentacle reads back in the shape it was given
 STEP_FIELDS = (
     "id",
     "key",

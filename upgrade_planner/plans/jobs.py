@@ -349,16 +349,17 @@ def check_server_version(job: Job) -> Outcome:
     return Outcome([Verdict(job.step_id, on_target, detail, complete=on_target)], detail)
 
 
+def _machines_by_name(server_url: str, stored_key: str) -> dict[str, verification.MachineStatus]:
+    """The server's machines by case-folded name (Octopus names are case-insensitive)."""
+    listed = verification.machines(
+        server_url, api_key=api_keys.decrypt(stored_key), timeout=_timeout()
+    )
+    return {machine.name.casefold(): machine for machine in listed}
+
+
 def check_new_server_machines(job: Job) -> Outcome:
     installation = job.plan.installation
-    found = {
-        machine.name.casefold(): machine
-        for machine in verification.machines(
-            installation.new_server_url,
-            api_key=api_keys.decrypt(installation.new_server_api_key),
-            timeout=_timeout(),
-        )
-    }
+    found = _machines_by_name(installation.new_server_url, installation.new_server_api_key)
     steps = list(
         Step.objects.current()
         .filter(
@@ -408,14 +409,7 @@ def check_new_server_machines(job: Job) -> Outcome:
 
 def check_old_server_cut_off(job: Job) -> Outcome:
     installation = job.plan.installation
-    found = {
-        machine.name.casefold(): machine
-        for machine in verification.machines(
-            installation.old_server_url,
-            api_key=api_keys.decrypt(installation.old_server_api_key),
-            timeout=_timeout(),
-        )
-    }
+    found = _machines_by_name(installation.old_server_url, installation.old_server_api_key)
     upgrades = list(
         Step.objects.current()
         .filter(plan=job.plan, kind="upgrade-tentacle")
