@@ -7,6 +7,7 @@ from django.core.cache import cache
 
 from tests.factories import create_plan, fleet, tentacle
 from upgrade_planner.plans.models import Activity, Step, StepState
+from upgrade_planner.plans.pages import page_number
 
 pytestmark = pytest.mark.django_db
 
@@ -231,6 +232,28 @@ def test_an_unknown_link_is_404_and_garbage_filters_are_ignored(client):
     assert client.get("/p/nope/").status_code == 404
     response = client.get(f"/p/{created.edit_token}/?page=abc&state=evil&style=<b>")
     assert response.status_code == 200
+    # A superscript two passes str.isdigit but not int().
+    for query in ("page=%C2%B2", "log=%C2%B2", "page=%D9%A3"):
+        assert client.get(f"/p/{created.edit_token}/?{query}").status_code == 200, query
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2", 2),
+        ("99999", 99999),
+        ("100000", 1),
+        ("0", 1),
+        ("", 1),
+        ("-3", 1),
+        ("²", 1),
+        ("٣", 1),
+        (" 4", 1),
+        ("abc", 1),
+    ],
+)
+def test_page_numbers_from_the_query_string(raw, expected):
+    assert page_number(raw) == expected
 
 
 def test_a_point_of_no_return_needs_the_confirmation_box(client):

@@ -130,6 +130,10 @@ def test_adding_and_removing_rows_works_without_javascript(client):
     body = removed.content.decode()
     assert 'value="db-01"' in body and 'value="web-01"' not in body
 
+    # A row number int() cannot read removes nothing, and is no error.
+    kept = client.post("/", form_data(**{"t-1-name": "db-01", "remove_row": "²"}))
+    assert kept.status_code == 200 and 'value="web-01"' in kept.content.decode()
+
 
 def test_adding_a_row_with_htmx_returns_only_the_rows(client):
     response = client.post("/", form_data(add_row="1"), HTTP_HX_REQUEST="true")

@@ -250,7 +250,7 @@ class InventoryRows:
     def edit(self, *, add: bool, remove: str | None) -> None:
         if add:
             self.rows.append(blank_row())
-        elif remove is not None and remove.isdigit() and int(remove) < len(self.rows):
+        elif remove and remove.isascii() and remove.isdigit() and int(remove) < len(self.rows):
             del self.rows[int(remove)]
         if not self.rows:
             self.rows.append(blank_row())

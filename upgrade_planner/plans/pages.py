@@ -61,6 +61,14 @@ PROGRESS_POINTS = 500
 STATE_ORDER = [s.value for s in StepState]
 
 
+def page_number(raw: str) -> int:
+    """A page number from a query string: ASCII digits from 1 to 99,999, else page 1.
+    (`str.isdigit` alone would let through '²', which int() refuses.)"""
+    if raw.isascii() and raw.isdigit() and 0 < int(raw) < 100_000:
+        return int(raw)
+    return 1
+
+
 @dataclass(frozen=True)
 class TentacleFilters:
     state: str = ""
@@ -72,14 +80,13 @@ class TentacleFilters:
 
     @classmethod
     def from_query(cls, query: QueryDict) -> TentacleFilters:
-        page = query.get("page", "1")
         return cls(
             state=query.get("state", "") if query.get("state") in STATE_ORDER else "",
             environment=query.get("environment", "")[:200],
             role=query.get("role", "")[:200],
             style=query.get("style", "") if query.get("style") in {"listening", "polling"} else "",
             search=query.get("q", "").strip()[:200],
-            page=int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1,
+            page=page_number(query.get("page", "1")),
         )
 
     def query(self, **changes: Any) -> str:
@@ -289,8 +296,7 @@ class PlanPage:
 
     def _activity_page(self) -> Any:
         """The activity log, newest first, a page at a time."""
-        raw = self.request.GET.get("log", "1")
-        number = int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+        number = page_number(self.request.GET.get("log", "1"))
         entries = Activity.objects.filter(plan=self.plan).select_related("step")
         return Paginator(entries, ACTIVITY_SHOWN).get_page(number)
 
