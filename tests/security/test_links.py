@@ -157,3 +157,17 @@ def test_tokens_are_long_random_and_stored_only_as_hashes():
     assert created.edit_token not in hashes and created.view_token not in hashes
     dumped = json.dumps(list(PlanLink.objects.values()), default=str)
     assert created.edit_token not in dumped and created.view_token not in dumped
+
+
+def test_a_replaced_link_stops_polling_at_once(client, django_capture_on_commit_callbacks):
+    created = create_plan()
+    version = created.plan.version
+    poll = f"/v/{created.view_token}/poll"
+    assert client.get(poll, {"v": version}).status_code == 304  # its version is now cached
+    assert client.get(poll, {"v": 0}).status_code == 200  # and so are its sections
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/p/{created.edit_token}/links/view/rotate")
+
+    assert client.get(poll, {"v": version}).status_code == 410
+    assert client.get(poll, {"v": 0}).status_code == 410

@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.core.cache import cache
+from django.test import Client
 
 from tests.factories import create_plan, fleet, tentacle
 from upgrade_planner.plans.models import Activity, Step, StepState
@@ -372,3 +373,51 @@ def test_a_poll_sends_only_the_sections_that_changed(client):
     body = changed.content.decode()
     assert 'id="checklist"' in body and 'id="activity"' in body and 'id="progress"' in body
     assert 'id="tentacles"' not in body  # no Tentacle step changed
+
+
+def test_visitors_at_one_version_share_its_rendered_sections(client, django_assert_max_num_queries):
+    created = create_plan(tentacles=fleet(3))
+    poll = f"/p/{created.edit_token}/poll?v=0"
+    first = client.get(poll).content.decode()
+    other = Client(enforce_csrf_checks=True)
+
+    # At most the version lookup, should its one-second cache have expired: no rendering.
+    with django_assert_max_num_queries(1):
+        second = other.get(poll).content.decode()
+
+    csrf = re.compile(r'name="csrfmiddlewaretoken" value="(\w+)"')
+    assert csrf.sub("", first) == csrf.sub("", second) and 'id="checklist"' in second
+    # The cached sections carry each visitor's own CSRF token, which its own POSTs pass with.
+    token = csrf.search(second).group(1)
+    assert token not in first
+    step = first_ready(created.plan)
+    started = other.post(
+        f"/p/{created.edit_token}/steps/{step.id}/start", {"csrfmiddlewaretoken": token}
+    )
+    assert started.status_code == 302
+
+
+def test_an_action_answers_with_the_sections_of_the_version_it_made(client):
+    created = create_plan(tentacles=fleet(3))
+    step = first_ready(created.plan)
+    client.get(f"/p/{created.edit_token}/poll?v=0")  # this version's sections are now cached
+
+    response = client.post(
+        f"/p/{created.edit_token}/steps/{step.id}/complete", HTTP_HX_REQUEST="true"
+    )
+
+    body = response.content.decode()
+    assert f'data-version="{created.plan.version + 1}"' in body
+    step_html = re.search(rf'id="step-{step.id}".*?</li>', body, re.S).group(0)
+    assert "state-done" in step_html
+
+
+def test_forms_in_live_sections_return_to_the_page_not_the_poll(client):
+    created = create_plan(tentacles=fleet(3))
+
+    body = client.get(f"/p/{created.edit_token}/poll?v=0&state=ready&log=2&fp-x=1").content.decode()
+
+    returns = set(re.findall(r'name="next" value="([^"]*)"', body))
+    assert returns == {f"/p/{created.edit_token}/?state=ready&amp;log=2"}
+    poller = re.search(r'<div id="poller" hx-get="([^"]*)"', body).group(1)
+    assert poller.endswith("&amp;state=ready&amp;log=2")

@@ -1,15 +1,18 @@
-"""Rendered plan pages, cached per plan version.
+"""Rendered plan pages and live sections, cached per plan version.
 
 A plan page changes only when its plan's version does, so a full page is rendered once per
 version, link and view (filters, page, actor name) and served from the cache after that, with
-the visitor's own CSRF token put back in. Flash messages and htmx partials are never cached.
-A cache outage only means rendering again.
+the visitor's own CSRF token put back in. The sections a poll sends when the plan has moved
+on are cached the same way: everyone watching a plan asks for the same version's sections
+within a few seconds of each other, and only the first of them renders. Flash messages are
+never cached. A cache outage only means rendering again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Any
 
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
@@ -30,6 +33,39 @@ def key_for(request: HttpRequest, *, token: str, version: int, read_only: bool) 
         str(request.session.get("actor", "")),
     ]
     return "plan-page:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def sections_key(
+    request: HttpRequest, *, token: str, version: int, read_only: bool, view: str
+) -> str:
+    """`view` is the normalised view query (pages.view_query): a poll's own parameters (the
+    version it has, the fingerprints) must not split the cache."""
+    parts = [
+        token,
+        str(version),
+        "ro" if read_only else "rw",
+        view,
+        request.get_host(),
+        str(request.session.get("actor", "")),
+    ]
+    return "plan-sections:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def fetch_sections(key: str) -> dict[str, Any] | None:
+    """Sections stored by store_sections: {name: (html with the CSRF placeholder, digest)}."""
+    try:
+        sections = cache.get(key)
+    except Exception as error:
+        logger.warning("page cache unavailable: %s", error)
+        return None
+    return sections if isinstance(sections, dict) else None
+
+
+def store_sections(key: str, sections: dict[str, Any]) -> None:
+    try:
+        cache.set(key, sections, SECONDS)
+    except Exception as error:
+        logger.warning("page cache unavailable: %s", error)
 
 
 def fetch(key: str, request: HttpRequest) -> HttpResponse | None:

@@ -105,6 +105,15 @@ class TentacleFilters:
         return any([self.state, self.environment, self.role, self.style, self.search])
 
 
+def view_query(query: QueryDict) -> str:
+    """The part of a plan page's query string that shapes what it shows (Tentacle filters
+    and page, activity page), normalised: what the poller sends back, what forms return to,
+    and what the page caches are keyed on."""
+    log = page_number(query.get("log", "1"))
+    parts = [TentacleFilters.from_query(query).query(), f"log={log}" if log > 1 else ""]
+    return "&".join(part for part in parts if part)
+
+
 @dataclass
 class ChecklistGroup:
     hop: int
@@ -172,6 +181,7 @@ class PlanPage:
         environments, roles = self._facets()
         can_edit = self.can_edit
         base = reverse("plan-edit" if can_edit else "plan-view", kwargs={"token": self.token})
+        shown = view_query(self.request.GET)
         poll = "plan-poll" if self.link.kind == LinkKind.EDIT and can_edit else "plan-view-poll"
         return {
             "plan": plan,
@@ -179,6 +189,10 @@ class PlanPage:
             "can_edit": can_edit,
             "token": self.token,
             "base_url": base,
+            # Where forms come back to, and what the poller asks for: this view of the page,
+            # whichever request (a poll, an htmx action) renders it.
+            "view_query": shown,
+            "return_to": f"{base}?{shown}" if shown else base,
             "poll_url": reverse(poll, kwargs={"token": self.token}),
             "share": self._share_links() if can_edit else None,
             "approach_label": APPROACH_LABELS.get(plan.approach, ""),

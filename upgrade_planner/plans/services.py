@@ -18,7 +18,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from upgrade_planner.installations import api_keys, inventory, inventory_sync
 from upgrade_planner.installations.models import Installation, Tentacle
-from upgrade_planner.plans import planner
+from upgrade_planner.plans import access, planner
 from upgrade_planner.plans.bulk import insert_rows, update_rows
 from upgrade_planner.plans.models import (
     SATISFIED_STATES,
@@ -728,9 +728,10 @@ def link_rotate(*, plan: Plan, kind: str, actor: str = "") -> str:
     with transaction.atomic():
         Plan.objects.filter(pk=plan.pk).update(version=models.F("version") + 1)
         plan.refresh_from_db(fields=["version", "finished_steps"])
-        PlanLink.objects.filter(plan=plan, kind=kind, replaced_at__isnull=True).update(
-            replaced_at=timezone.now()
-        )
+        replaced = PlanLink.objects.filter(plan=plan, kind=kind, replaced_at__isnull=True)
+        replaced_hashes = list(replaced.values_list("token_hash", flat=True))
+        replaced.update(replaced_at=timezone.now())
+        transaction.on_commit(lambda: access.forget_polled_versions(replaced_hashes))
         PlanLink.objects.create(plan=plan, kind=kind, token_hash=hash_token(token), seed=seed)
         Activity.objects.create(
             plan=plan,

@@ -36,7 +36,7 @@ from upgrade_planner.plans.access import (
     polled_version,
 )
 from upgrade_planner.plans.models import FetchState, InventoryFetch, PlanLink
-from upgrade_planner.plans.pages import APPROACH_LABELS, PlanPage, TentacleFilters
+from upgrade_planner.plans.pages import APPROACH_LABELS, PlanPage, TentacleFilters, view_query
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -49,9 +49,12 @@ RECENT_PLANS_LIMIT = 20
 
 def remember_plan(request: HtmxHttpRequest, *, token: str, name: str, kind: str) -> None:
     """Keep the plans this browser made or opened in its own (signed cookie) session."""
-    recent = [p for p in request.session.get(RECENT_PLANS_KEY, []) if p.get("token") != token]
-    recent.insert(0, {"token": token, "name": name, "kind": kind})
-    request.session[RECENT_PLANS_KEY] = recent[:RECENT_PLANS_LIMIT]
+    entry = {"token": token, "name": name, "kind": kind}
+    saved = request.session.get(RECENT_PLANS_KEY, [])
+    if saved[:1] == [entry]:
+        return  # already first: re-signing the same cookie on every page view is wasted work
+    recent = [p for p in saved if p.get("token") != token]
+    request.session[RECENT_PLANS_KEY] = [entry, *recent][:RECENT_PLANS_LIMIT]
 
 
 def forget_plan(request: HttpRequest, token: str) -> None:
@@ -200,36 +203,68 @@ def plan_poll(request: HtmxHttpRequest, token: str, read_only: bool = False) -> 
     version = polled_version(token, client=client_address(request.META))
     if request.GET.get("v") == str(version):
         return HttpResponseNotModified()
-    link = _load(request, token)
-    return _live_update(request, _page(request, link, token, read_only=read_only))
+    return _live_update(request, token, read_only=read_only, version=version)
 
 
 LIVE_SECTIONS = ("progress", "stop-now", "verification", "checklist", "tentacle-table", "activity")
 
 
-def _live_update(request: HtmxHttpRequest, page: PlanPage) -> HttpResponse:
+def _live_update(
+    request: HtmxHttpRequest,
+    token: str,
+    *,
+    read_only: bool,
+    version: int,
+    link: PlanLink | None = None,
+) -> HttpResponse:
     """The new poller, any flash messages, and only the sections whose content differs from
-    what this page shows (it sends their fingerprints with each poll)."""
+    what this page shows (it sends their fingerprints with each poll). The sections of
+    `version` come from the cache when another visitor has already been sent them."""
+
+    def key(version: int) -> str:
+        view = view_query(request.GET)
+        return page_cache.sections_key(
+            request, token=token, version=version, read_only=read_only, view=view
+        )
+
+    sections = page_cache.fetch_sections(key(version))
+    if sections is None:
+        link = link or _load(request, token)
+        sections = _render_sections(request, _page(request, link, token, read_only=read_only))
+        page_cache.store_sections(key(link.plan.version), sections)
     csrf_value = get_token(request)
-    context = {**page.context(), "csrf_token": csrf_value, "oob": True}
     pieces = [
-        render_to_string("plans/plan.html#poller", {**context, "oob": False}, request),
-        render_to_string("plans/plan.html#flash", context, request),
+        sections["poller"][0],
+        render_to_string("plans/plan.html#flash", {"oob": True}, request),
     ]
     fingerprints = {}
     for name in LIVE_SECTIONS:
-        html = render_to_string(f"plans/plan.html#{name}", context, request)
-        # Each response masks the CSRF token afresh; it must not count as a change.
-        digest = hashlib.sha256(html.replace(csrf_value, "").encode()).hexdigest()[:16]
+        html, digest = sections[name]
         fingerprints[name] = digest
         if request.GET.get(f"fp-{name}") != digest:
-            pieces.append(html)
+            pieces.append(html.replace(page_cache.PLACEHOLDER, csrf_value))
     pieces.append(
         render_to_string(
-            "plans/plan.html#fingerprints", {**context, "fingerprints": fingerprints}, request
+            "plans/plan.html#fingerprints", {"oob": True, "fingerprints": fingerprints}, request
         )
     )
     return HttpResponse("".join(pieces))
+
+
+def _render_sections(request: HtmxHttpRequest, page: PlanPage) -> dict[str, tuple[str, str]]:
+    """The poller and each live section of `page` as (html, fingerprint), with a placeholder
+    where the CSRF token goes: each response masks the token afresh, and that must neither
+    count as a change nor reach another visitor."""
+    csrf_value = get_token(request)
+    context = {**page.context(), "csrf_token": csrf_value, "oob": True}
+    poller = render_to_string("plans/plan.html#poller", {**context, "oob": False}, request)
+    sections = {"poller": (str(poller), "")}
+    for name in LIVE_SECTIONS:
+        rendered = render_to_string(f"plans/plan.html#{name}", context, request)
+        html = rendered.replace(csrf_value, page_cache.PLACEHOLDER)
+        digest = hashlib.sha256(html.replace(page_cache.PLACEHOLDER, "").encode()).hexdigest()
+        sections[name] = (html, digest[:16])
+    return sections
 
 
 def _editable(request: HttpRequest, token: str) -> PlanLink:
@@ -248,7 +283,8 @@ def _actor(request: HtmxHttpRequest) -> str:
 
 def _after_change(request: HtmxHttpRequest, link: PlanLink, token: str) -> HttpResponse:
     if request.htmx:
-        return _live_update(request, _page(request, link, token, read_only=False))
+        link.plan.refresh_from_db()  # the change moved the version: show what it is now
+        return _live_update(request, token, read_only=False, version=link.plan.version, link=link)
     back = request.POST.get("next", "")
     if not back.startswith(f"/p/{token}/"):
         back = reverse("plan-edit", kwargs={"token": token})
@@ -276,7 +312,6 @@ def step_action(
         raise Http404("No such step in this plan.") from None
     else:
         messages.success(request, f"{PAST_TENSE[action]}: {step.title}")
-    link.plan.refresh_from_db(fields=["version"])
     return _after_change(request, link, token)
 
 
@@ -301,7 +336,6 @@ def steps_bulk(request: HtmxHttpRequest, token: str) -> HttpResponse:
         messages.error(request, message)
     if len(outcome.refusals) > 5:
         messages.error(request, f"…and {len(outcome.refusals) - 5} more refused.")
-    link.plan.refresh_from_db(fields=["version"])
     return _after_change(request, link, token)
 
 
@@ -359,7 +393,6 @@ def verify_now(request: HtmxHttpRequest, token: str) -> HttpResponse:
             request,
             "Nothing to check yet: give the server URLs and API keys, or start a Tentacle step.",
         )
-    link.plan.refresh_from_db(fields=["version"])
     return _after_change(request, link, token)
 
 
@@ -382,7 +415,6 @@ def paste_evidence(request: HtmxHttpRequest, token: str) -> HttpResponse:
         result = jobs.evidence_paste(plan=link.plan, text=text, actor=_actor(request))
         for message in paste_summary(result):
             messages.info(request, message)
-    link.plan.refresh_from_db(fields=["version"])
     return _after_change(request, link, token)
 
 
