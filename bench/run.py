@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import itertools
 import json
 import os
 import platform
@@ -422,9 +423,13 @@ class Scenario:
     headers: dict[str, str] = field(default_factory=dict)
     target_ratio: float | None = None
     before_round: Callable[[], None] | None = None
+    # A query parameter that changes on every request, to measure the path that misses the
+    # page caches (see wrk.lua).
+    unique_param: str = ""
 
 
 MINIMAL = Scenario("minimal", "minimal view", ["/bench/minimal"], expect=200)
+UNIQUE_STARTS = itertools.count(0, 20_000)
 
 
 @dataclass
@@ -449,6 +454,9 @@ def wrk_round(port: int, scenario: Scenario, seconds: float, workdir: Path) -> R
         BENCH_METHOD=scenario.method,
         BENCH_CYCLE=" ".join(scenario.cycle),
         BENCH_HEADERS="|".join(f"{k}: {v}" for k, v in scenario.headers.items()),
+        BENCH_UNIQUE=scenario.unique_param,
+        # Each round starts where the last one's range ended (4 threads x 5,000 values).
+        BENCH_UNIQUE_START=str(next(UNIQUE_STARTS)),
     )
     if scenario.body is not None:
         env["BENCH_BODY"] = scenario.body
@@ -1044,10 +1052,19 @@ def main(argv: list[str] | None = None) -> int:
             ),
             Scenario(
                 "page_50",
-                f"plan page, {small.steps} steps",
+                f"plan page, {small.steps} steps (cached: this version was seen before)",
                 [f"/p/{small.edit_token}/"],
                 expect=200,
                 target_ratio=TARGET_PAGE_RATIO,
+            ),
+            Scenario(
+                "page_50_uncached",
+                f"plan page, {small.steps} steps, not cached (first view of a version)",
+                # The Tentacle table has one page, so page=N shows exactly the page above,
+                # but every N is a view no one has asked for yet.
+                [f"/p/{small.edit_token}/"],
+                expect=200,
+                unique_param="page",
             ),
             Scenario(
                 "page_5000",
@@ -1057,9 +1074,16 @@ def main(argv: list[str] | None = None) -> int:
             ),
             Scenario(
                 "poll_changed",
-                "poll, changed (200 partial)",
+                "poll, changed, cached (another viewer rendered this version)",
                 [f"/p/{small.edit_token}/poll?v=0"],
                 expect=200,
+            ),
+            Scenario(
+                "poll_changed_uncached",
+                "poll, changed, not cached (first viewer of a version)",
+                [f"/p/{small.edit_token}/poll?v=0"],
+                expect=200,
+                unique_param="page",
             ),
             Scenario(
                 "transition",

@@ -7,6 +7,9 @@
 --                  "start complete reopen": each thread then walks its own step through
 --                  the cycle, one request at a time (run with one connection per thread).
 --   BENCH_HEADERS  "Name: value|Name: value"
+--   BENCH_UNIQUE   a query parameter given a new value (1 to 99,999) on every request, so no
+--                  request is answered from a cache another request filled; the values
+--                  start at BENCH_UNIQUE_START, each thread in its own range of 5,000.
 
 local threads = {}
 local counter = 1
@@ -25,7 +28,7 @@ local function split(text, sep)
    return out
 end
 
-local path, cycle, step, method, body, headers
+local path, cycle, step, method, body, headers, unique, unique_next
 statuses = {}  -- global: done() reads each thread's copy
 
 function init(args)
@@ -41,6 +44,9 @@ function init(args)
       if name then headers[name] = value end
    end
    if body then headers["Content-Type"] = "application/json" end
+   unique = os.getenv("BENCH_UNIQUE")
+   if unique == "" then unique = nil end
+   unique_next = tonumber(os.getenv("BENCH_UNIQUE_START") or "0") + (id - 1) * 5000
 end
 
 function request()
@@ -48,6 +54,11 @@ function request()
    if #cycle > 0 then
       target = path .. cycle[(step % #cycle) + 1]
       step = step + 1
+   end
+   if unique then
+      local separator = string.find(target, "?", 1, true) and "&" or "?"
+      target = target .. separator .. unique .. "=" .. ((unique_next % 99999) + 1)
+      unique_next = unique_next + 1
    end
    return wrk.format(method, target, headers, body)
 end

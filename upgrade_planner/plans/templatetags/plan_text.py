@@ -1,5 +1,6 @@
 """Step details are plain text with ``` fenced commands and `inline code`; render them safely."""
 
+import functools
 import re
 
 from django import template
@@ -38,12 +39,18 @@ def _inline(text: str) -> str:
 @register.filter
 def step_detail(text: str) -> SafeString:
     """Paragraphs, lists, `code` and ``` blocks; everything else escaped."""
+    return _step_detail(text or "")
+
+
+# Most details come from the step catalogue, so every plan page shows the same few hundred.
+@functools.lru_cache(maxsize=2048)
+def _step_detail(text: str) -> SafeString:
     html, last = [], 0
-    for match in _FENCE.finditer(text or ""):
+    for match in _FENCE.finditer(text):
         html.append(_prose(text[last : match.start()]))
         html.append(f'<pre class="command"><code>{escape(match.group(1).rstrip())}</code></pre>')
         last = match.end()
-    html.append(_prose((text or "")[last:]))
+    html.append(_prose(text[last:]))
     return mark_safe("".join(html))  # noqa: S308 - every piece of user text is escaped above
 
 
