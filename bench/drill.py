@@ -2,7 +2,7 @@
 
 Starts a throwaway PostgreSQL cluster and a Redis server of its own (both on free loopback
 ports), gunicorn with production settings, a `celery worker` (prefork, 2 processes), `celery
-beat` (the outbox relay every 10 s) and two fake Octopus servers (tests/jobs/fake_octopus.py,
+beat` (the outbox relay every 10 s) and two fake Octopus servers (tests/fake_octopus.py,
 one fast, one slow). Then:
 
   a) Redis stopped during 500 step transitions;

@@ -351,20 +351,12 @@ def worker_env(env: dict[str, str]) -> dict[str, str]:
 
 @contextlib.contextmanager
 def fake_octopus(*, version: str, slow_seconds: float = 0.0) -> Iterator[Any]:
-    """The test suite's fake Octopus API (tests/jobs/fake_octopus.py) in a thread of this
-    process. `slow_seconds` makes every answer wait that long."""
-    from tests.jobs.fake_octopus import FakeOctopus, start
+    """The test suite's fake Octopus API (tests/fake_octopus.py) in a thread of this process.
+    `slow_seconds` makes every answer wait that long."""
+    from tests.fake_octopus import FakeOctopus
 
-    fake = FakeOctopus(version=version)
-    if slow_seconds:
-        fake.mode, fake.slow_seconds = "slow", slow_seconds
-    server, thread = start(fake)
-    try:
+    with FakeOctopus(version=version, delay=slow_seconds) as fake:
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 # --- Reading the database directly ------------------------------------------------------------

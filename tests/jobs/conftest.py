@@ -1,26 +1,20 @@
 import pytest
 
-from tests.jobs.fake_octopus import FakeOctopus, start
+from tests.fake_octopus import FakeOctopus
 
 
 @pytest.fixture
 def octopus():
-    fake = FakeOctopus()
-    server, thread = start(fake)
-    yield fake
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    """The new server, already on the plans' target version."""
+    with FakeOctopus(version="3.17.14") as fake:
+        yield fake
 
 
 @pytest.fixture
 def old_octopus():
-    fake = FakeOctopus(version="2.6.5", api_key="API-OLD")
-    server, thread = start(fake)
-    yield fake
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    """The old server, with a key of its own."""
+    with FakeOctopus(version="2.6.5", api_key="API-OLD") as fake:
+        yield fake
 
 
 @pytest.fixture(autouse=True)

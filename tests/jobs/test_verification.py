@@ -3,6 +3,7 @@
 import pytest
 
 from tests.factories import finish_prerequisites, fleet, installation
+from tests.fake_octopus import listening
 from upgrade_planner.plans import jobs, services
 from upgrade_planner.plans.models import Job, JobState, Step, StepState
 
@@ -79,8 +80,8 @@ def test_an_older_server_version_is_recorded_without_completing(octopus, run_all
 def test_healthy_machines_complete_their_tentacle_steps_across_pages(octopus, run_all):
     plan = plan_with(octopus, tentacles=fleet(5))
     for name in ["web-0001", "web-0002", "web-0003", "web-0004"]:
-        octopus.add_machine(name)
-    octopus.add_machine("web-0005", health="Unavailable", version="2.6.5")
+        octopus.machines.append(listening(name, version="3.17.14"))
+    octopus.machines.append(listening("web-0005", version="2.6.5", HealthStatus="Unavailable"))
     canary = step(plan, "upgrade-tentacle", canary=True)
     finish_prerequisites(plan, canary)
 
@@ -111,7 +112,8 @@ def test_a_5xx_is_retried_with_backoff_then_fails_the_step_with_the_reason(
     install = step(plan, "install-server-new-machine")
     finish_prerequisites(plan, install)
     services.step_start(step_id=install.id, plan=plan)
-    octopus.mode = "error-500"
+    for path in ("/api", "/api/machines"):
+        octopus.overrides[path] = lambda query: (500, {"ErrorMessage": "boom"})
 
     with django_capture_on_commit_callbacks(execute=True):
         job = jobs.verification_request(plan=plan)[0]
@@ -144,8 +146,7 @@ def test_a_refused_api_key_fails_at_once_with_a_clear_message(octopus, run_all):
 
 def test_a_timeout_is_transient(octopus, run_all):
     plan = plan_with(octopus, tentacles=fleet(2))
-    octopus.mode = "slow"
-    octopus.slow_seconds = 1.5
+    octopus.delay = 1.5
 
     asked = run_all(plan)
 
@@ -156,7 +157,7 @@ def test_a_timeout_is_transient(octopus, run_all):
 
 def test_an_answer_that_is_not_json_fails_with_a_hint(octopus, run_all):
     plan = plan_with(octopus, tentacles=fleet(2))
-    octopus.mode = "garbage"
+    octopus.overrides["/api/machines"] = lambda query: (200, b"<html>not json</html>")
 
     asked = run_all(plan)
 
@@ -172,7 +173,7 @@ def test_the_old_server_cut_off_is_confirmed_when_no_upgraded_tentacle_answers_i
         finish_prerequisites(plan, upgrade)
         services.step_complete(step_id=upgrade.id, plan=plan, confirmed=True)
     for name in ("web-0001", "web-0002"):
-        old_octopus.add_machine(name, health="Unavailable", version="2.6.5")
+        old_octopus.machines.append(listening(name, version="2.6.5", HealthStatus="Unavailable"))
     cut_off = step(plan, "verify-old-server-cut-off")
 
     run_all(plan)

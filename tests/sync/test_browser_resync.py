@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.factories import tentacle
-from tests.sync.fake_octopus import API_KEY, FakeOctopus, listening, polling
+from tests.fake_octopus import API_KEY, FakeOctopus, listening, polling
 from tests.sync.helpers import in_place_plan_with_progress, inventory_of, replaced, without
 from upgrade_planner.installations.inventory import to_csv
 from upgrade_planner.installations.models import Tentacle

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from tests.factories import create_plan
-from tests.sync.fake_octopus import API_KEY, FakeOctopus, listening, polling
+from tests.fake_octopus import API_KEY, FakeOctopus, listening, polling
 from upgrade_planner.installations import octopus
 from upgrade_planner.plans import services, tasks
 from upgrade_planner.plans.models import FetchState, InventoryFetch
@@ -104,7 +104,7 @@ def test_it_reads_every_page_and_maps_environments_styles_hosts_and_health(fake)
     assert by_name["db-01"]["online"] is False
     assert by_name["old-01"]["online"] is False
     assert fetch.unrecognised == []
-    machine_pages = [r for r in server.requests if r.startswith("/api/machines")]
+    machine_pages = [r for r in server.paths if r.startswith("/api/machines")]
     assert len(machine_pages) == 3  # 5 machines, 2 a page
     assert "skip=4" in machine_pages[-1]
     assert fetch.finished_at is not None and fetch.progress == "Read 5 machines"
@@ -151,7 +151,7 @@ def test_older_servers_flat_fields_and_paging_without_links_are_understood(fake)
     assert by_name["legacy-02"]["environments"] == ["Staging"]
     assert "online" not in by_name["legacy-03"]  # the server did not say: not guessed
     assert "port" not in by_name["legacy-03"]
-    assert sum(1 for r in server.requests if r.startswith("/api/machines")) == 2
+    assert sum(1 for r in server.paths if r.startswith("/api/machines")) == 2
 
 
 def test_machines_it_cannot_understand_are_reported_not_guessed(fake):
@@ -187,7 +187,7 @@ def test_a_refused_api_key_fails_at_once_in_words(fake):
 
     assert outcome == "failed" and fetch.state == FetchState.FAILED
     assert "refused the API key (HTTP 401)" in fetch.error
-    assert server.requests == ["/api"]  # not retried: trying again cannot help
+    assert server.paths == ["/api"]  # not retried: trying again cannot help
 
 
 def test_a_server_that_does_not_answer_in_time_times_out(fake, settings):
@@ -317,7 +317,7 @@ def test_the_task_gives_up_after_its_retries(fake, settings, worker_mode):
     assert result.get() == "failed"
     assert fetch.state == FetchState.FAILED and fetch.attempts == 2
     assert "HTTP 503" in fetch.error
-    assert server.requests == ["/api", "/api"]
+    assert server.paths == ["/api", "/api"]
 
 
 def test_the_api_key_is_sent_as_the_header_and_never_stored_or_logged(fake, caplog):
@@ -329,7 +329,7 @@ def test_the_api_key_is_sent_as_the_header_and_never_stored_or_logged(fake, capl
     failing = InventoryFetch.objects.create(plan=fetch.plan, server_url=server.url + "/nope")
     tasks.inventory_fetch.apply(kwargs={"fetch_id": str(failing.id), "api_key": API_KEY})
 
-    assert set(server.keys_seen) == {API_KEY}
+    assert {request.api_key for request in server.requests} == {API_KEY}
     stored = json.dumps(list(InventoryFetch.objects.values()), default=str)
     assert API_KEY not in stored
     assert API_KEY not in caplog.text
@@ -358,4 +358,4 @@ def test_run_in_process_a_transient_failure_is_final_at_once(fake, settings, in_
 
     fetch.refresh_from_db()
     assert fetch.state == FetchState.FAILED and "Try again" in fetch.error
-    assert server.requests == ["/api"]
+    assert server.paths == ["/api"]

@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.factories import create_plan, fleet, tentacle
-from tests.sync.fake_octopus import API_KEY, FakeOctopus, listening, polling
+from tests.fake_octopus import API_KEY, FakeOctopus, listening, polling
 from tests.sync.helpers import (
     activity_ids,
     in_place_plan_with_progress,
