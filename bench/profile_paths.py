@@ -251,7 +251,8 @@ def all_phases(
     from django.db import transaction
     from django.test import Client
 
-    from upgrade_planner.plans import access, api, documents, pages, services, views
+    from upgrade_planner.plans import access, api, documents, pages, planner, views
+    from upgrade_planner.plans.services import creation, reconcile, transitions
 
     client = Client(HTTP_HOST="127.0.0.1")
 
@@ -261,11 +262,11 @@ def all_phases(
             create,
             [
                 (api, "installation_input", "validate the Tentacle rows (api.installation_input)"),
-                (services.planner, "make_plan", "plan the steps (planner.make_plan)"),
-                (services, "_installation_save", "write installation + Tentacles (COPY)"),
-                (services, "_steps_reconcile", "write steps + dependencies, derive states"),
-                (services, "_dependencies_insert", "  of which: dependency rows (COPY)"),
-                (services, "_states_rederive", "  of which: derive blocked/ready (UPDATEs)"),
+                (planner, "make_plan", "plan the steps (planner.make_plan)"),
+                (creation, "_installation_save", "write installation + Tentacles (COPY)"),
+                (creation, "_steps_reconcile", "write steps + dependencies, derive states"),
+                (reconcile, "_dependencies_insert", "  of which: dependency rows (COPY)"),
+                (reconcile, "_states_rederive", "  of which: derive blocked/ready (UPDATEs)"),
                 (transaction.Atomic, "__exit__", "commit (deferred foreign-key checks, WAL)"),
                 (api, "plan_document", "read the plan back for the response (plan_document)"),
             ],
@@ -277,9 +278,9 @@ def all_phases(
             transition,
             [
                 (api, "link_for_token", "find the link (link_for_token)"),
-                (services, "_transition", "the transition (one transaction)"),
-                (services, "unsatisfied_prerequisites", "  of which: prerequisites check"),
-                (services, "_dependents_refresh", "  of which: dependents' blocked/ready"),
+                (transitions, "_transition", "the transition (one transaction)"),
+                (transitions, "unsatisfied_prerequisites", "  of which: prerequisites check"),
+                (transitions, "_dependents_refresh", "  of which: dependents' blocked/ready"),
                 (transaction.Atomic, "__exit__", "  of which: commit"),
                 (api, "dependency_ids", "the step's prerequisites for the response"),
             ],

@@ -17,8 +17,8 @@ from tests.sync.helpers import (
 )
 from upgrade_planner.installations.inventory import to_csv
 from upgrade_planner.installations.models import Tentacle
-from upgrade_planner.plans import services
 from upgrade_planner.plans.models import Step, StepState
+from upgrade_planner.plans.services import resync
 
 pytestmark = pytest.mark.django_db
 
@@ -183,7 +183,7 @@ def test_a_failure_half_way_leaves_nothing_half_applied(client, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(services, "_steps_reconcile", broken)
+    monkeypatch.setattr(resync, "_steps_reconcile", broken)
     with pytest.raises(RuntimeError):
         put(client, created.edit_token, rows([*inventory_of(plan)[1:], tentacle("web-0013")]))
 

@@ -1,0 +1,165 @@
+"""Creating a plan: the installation and its Tentacles, the plan, its steps and dependencies
+and its edit and read-only links, saved in one transaction; with the input error, token and
+settings helpers that other services share."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+
+from upgrade_planner.installations import api_keys
+from upgrade_planner.installations.models import Installation, Tentacle
+from upgrade_planner.plans import planner
+from upgrade_planner.plans.bulk import insert_rows
+from upgrade_planner.plans.models import (
+    Activity,
+    LinkKind,
+    Plan,
+    PlanLink,
+    hash_token,
+    view_token_from_seed,
+)
+from upgrade_planner.plans.services.reconcile import TentacleRef, _plan_fields_set, _steps_reconcile
+
+
+class PlanInputInvalid(Exception):
+    """The input cannot be planned; `errors` maps field names to messages for users."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class CreatedPlan:
+    plan: Plan
+    edit_token: str
+    view_token: str
+
+
+def planner_settings() -> planner.PlannerSettings:
+    return planner.PlannerSettings(handful_threshold=settings.PLANNER_HANDFUL_THRESHOLD)
+
+
+def new_token() -> str:
+    """256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def plan_create(
+    *,
+    name: str,
+    installation: planner.InstallationInput,
+    actor: str = "",
+    old_server_api_key: str = "",
+    new_server_api_key: str = "",
+) -> CreatedPlan:
+    """Plan the upgrade for `installation` and save the installation, its Tentacles, the plan,
+    its steps and dependencies and its two links, all or nothing."""
+    try:
+        result = planner.make_plan(installation, planner_settings())
+    except planner.PlanningError as error:
+        raise PlanInputInvalid({error.field: [error.message]}) from error
+
+    edit_token, view_seed = new_token(), new_token()
+    view_token = view_token_from_seed(view_seed)
+    with transaction.atomic():
+        saved_installation, saved_tentacles = _installation_save(
+            name=name,
+            installation=installation,
+            keys=(old_server_api_key.strip(), new_server_api_key.strip()),
+        )
+        plan = Plan(installation=saved_installation, name=name)
+        _plan_fields_set(plan, result)
+        plan.save()
+        PlanLink.objects.bulk_create(
+            [
+                PlanLink(plan=plan, kind=LinkKind.EDIT, token_hash=hash_token(edit_token)),
+                PlanLink(
+                    plan=plan,
+                    kind=LinkKind.VIEW,
+                    token_hash=hash_token(view_token),
+                    seed=view_seed,
+                ),
+            ]
+        )
+        _steps_reconcile(
+            plan=plan,
+            planned_steps=result.steps,
+            tentacles={t.name: t for t in saved_tentacles},
+            new=True,
+        )
+        Activity.objects.create(
+            plan=plan,
+            actor=actor,
+            action="plan-created",
+            plan_version=plan.version,
+            details={"approach": plan.approach, "steps": len(result.steps)},
+        )
+    return CreatedPlan(plan=plan, edit_token=edit_token, view_token=view_token)
+
+
+TENTACLE_COLUMNS = [
+    "id", "installation", "position", "name", "hostname", "port", "version",
+    "communication_style", "environments", "roles", "os", "service_account",
+    "restricted_permissions", "online",
+]  # fmt: skip
+
+
+def _installation_save(
+    *, name: str, installation: planner.InstallationInput, keys: tuple[str, str]
+) -> tuple[Installation, list[TentacleRef]]:
+    saved = Installation.objects.create(
+        name=name,
+        server_version=installation.server_version.strip(),
+        target_version=installation.target_version.strip(),
+        can_provision_new_server=installation.can_provision_new_server,
+        sql_server_ready=installation.sql_server_ready,
+        uses_builtin_feed=installation.uses_builtin_feed,
+        backup_size_mb=installation.backup_size_mb,
+        document_count=installation.document_count,
+        history_days_to_keep=installation.history_days_to_keep,
+        polling_port=installation.polling_port,
+        old_server_url=installation.old_server_url,
+        new_server_url=installation.new_server_url,
+        old_server_api_key=api_keys.encrypt(keys[0]),
+        new_server_api_key=api_keys.encrypt(keys[1]),
+    )
+    tentacles = [
+        TentacleRef(
+            id=uuid.uuid4(),
+            name=tentacle.name,
+            environments=list(tentacle.environments),
+            roles=list(tentacle.roles),
+            communication_style=tentacle.communication_style,
+        )
+        for tentacle in installation.tentacles
+    ]
+    insert_rows(
+        Tentacle,
+        TENTACLE_COLUMNS,
+        (
+            (
+                ref.id,
+                saved.pk,
+                position,
+                t.name,
+                t.hostname,
+                t.port,
+                t.version,
+                t.communication_style,
+                ref.environments,
+                ref.roles,
+                t.os,
+                t.service_account,
+                t.restricted_permissions,
+                t.online,
+            )
+            for position, (ref, t) in enumerate(zip(tentacles, installation.tentacles, strict=True))
+        ),
+    )
+    return saved, tentacles

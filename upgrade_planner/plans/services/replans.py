@@ -1,0 +1,93 @@
+"""Re-planning a saved plan: the planner's input rebuilt from what was saved, and changing the
+plan's approach, keeping the progress of the steps that exist in both plans."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import models, transaction
+
+from upgrade_planner.installations.models import Tentacle
+from upgrade_planner.plans import planner
+from upgrade_planner.plans.models import Activity, Plan
+from upgrade_planner.plans.services.creation import PlanInputInvalid, planner_settings
+from upgrade_planner.plans.services.reconcile import _plan_fields_set, _steps_reconcile
+
+
+def tentacle_input_of(t: Tentacle) -> planner.TentacleInput:
+    """The planner's input for a saved Tentacle."""
+    return planner.TentacleInput(
+        name=t.name,
+        hostname=t.hostname,
+        port=t.port,
+        version=t.version,
+        communication_style=t.communication_style,  # type: ignore[arg-type]
+        environments=tuple(t.environments),
+        roles=tuple(t.roles),
+        os=t.os,
+        service_account=t.service_account,
+        restricted_permissions=t.restricted_permissions,
+        online=t.online,
+    )
+
+
+def installation_input_of(
+    plan: Plan,
+    *,
+    approach: str | None,
+    tentacles: Sequence[planner.TentacleInput] | None = None,
+) -> planner.InstallationInput:
+    """The planner's input rebuilt from what was saved for `plan`; with `tentacles`, for that
+    inventory instead of the saved one."""
+    installation = plan.installation
+    return planner.InstallationInput(
+        server_version=installation.server_version,
+        target_version=installation.target_version,
+        can_provision_new_server=installation.can_provision_new_server,
+        sql_server_ready=installation.sql_server_ready,
+        uses_builtin_feed=installation.uses_builtin_feed,
+        backup_size_mb=installation.backup_size_mb,
+        document_count=installation.document_count,
+        history_days_to_keep=installation.history_days_to_keep,
+        polling_port=installation.polling_port,
+        old_server_url=installation.old_server_url,
+        new_server_url=installation.new_server_url,
+        approach=approach,  # type: ignore[arg-type]
+        tentacles=tuple(
+            tentacles
+            if tentacles is not None
+            else (tentacle_input_of(t) for t in installation.tentacles.all())
+        ),
+    )
+
+
+def plan_change_approach(*, plan: Plan, approach: str | None, actor: str = "") -> Plan:
+    """Re-plan with another approach (None: the recommendation). Steps that exist in both
+    plans keep their progress; steps that no longer apply are retired, not deleted."""
+    if approach is not None and approach not in planner.APPROACHES:
+        raise PlanInputInvalid({"approach": [f"Unknown approach {approach!r}."]})
+    try:
+        result = planner.make_plan(
+            installation_input_of(plan, approach=approach), planner_settings()
+        )
+    except planner.PlanningError as error:
+        raise PlanInputInvalid({error.field: [error.message]}) from error
+    with transaction.atomic():
+        Plan.objects.filter(pk=plan.pk).update(version=models.F("version") + 1)
+        plan.refresh_from_db()
+        previous = plan.approach
+        _plan_fields_set(plan, result)
+        plan.save()
+        tentacles = {t.name: t for t in plan.installation.tentacles.all()}
+        changes = _steps_reconcile(plan=plan, planned_steps=result.steps, tentacles=tentacles)
+        Activity.objects.create(
+            plan=plan,
+            actor=actor.strip()[:100],
+            action="approach-changed",
+            from_state=previous,
+            to_state=plan.approach,
+            plan_version=plan.version,
+            finished_steps=plan.finished_steps,
+            details=changes,
+        )
+    return plan

@@ -1,0 +1,306 @@
+"""Step transitions (product.md §4): the rules of each action, the single and bulk services
+that apply them one step per transaction, and the blocked/ready bookkeeping of the steps that
+wait on the one that moved."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import models, transaction
+
+from upgrade_planner.plans.models import (
+    SATISFIED_STATES,
+    Activity,
+    Plan,
+    Step,
+    StepDependency,
+    StepState,
+)
+
+
+class StepNotFound(Exception):
+    """No current step with that id in this plan."""
+
+
+class TransitionRefused(Exception):
+    """A step cannot make this move. `code` is the API's error, `message` is for people."""
+
+    code = "refused"
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class StepBlocked(TransitionRefused):
+    code = "blocked"
+
+
+class StepNotSkippable(TransitionRefused):
+    code = "not-skippable"
+
+
+class StepHasStartedDependents(TransitionRefused):
+    code = "has-started-dependents"
+
+
+class ReasonRequired(TransitionRefused):
+    code = "reason-required"
+
+
+class InvalidTransition(TransitionRefused):
+    code = "invalid-transition"
+
+
+class ConfirmationRequired(TransitionRefused):
+    code = "confirmation-required"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one action may do (product.md §4)."""
+
+    action: str
+    allowed_from: frozenset[StepState]
+    to_state: StepState
+    needs_reason: bool = False
+    check_prerequisites: bool = False
+    check_skippable: bool = False
+    check_dependents: bool = False
+
+
+RULES = {
+    "start": Rule(
+        "start", frozenset({StepState.READY}), StepState.IN_PROGRESS, check_prerequisites=True
+    ),
+    "complete": Rule(
+        "complete",
+        frozenset({StepState.READY, StepState.IN_PROGRESS, StepState.FAILED}),
+        StepState.DONE,
+        check_prerequisites=True,
+    ),
+    "skip": Rule(
+        "skip",
+        frozenset({StepState.BLOCKED, StepState.READY, StepState.IN_PROGRESS, StepState.FAILED}),
+        StepState.SKIPPED,
+        needs_reason=True,
+        check_skippable=True,
+    ),
+    "reopen": Rule(
+        "reopen",
+        frozenset({StepState.DONE, StepState.SKIPPED, StepState.FAILED}),
+        StepState.READY,
+        needs_reason=True,
+        check_dependents=True,
+    ),
+    "fail": Rule(
+        "fail",
+        frozenset({StepState.READY, StepState.IN_PROGRESS, StepState.DONE}),
+        StepState.FAILED,
+        needs_reason=True,
+    ),
+}
+
+
+def step_start(*, step_id: uuid.UUID, plan: Plan, actor: str = "", confirmed: bool = True) -> Step:
+    """`confirmed` is False when a person has not yet acknowledged a point of no return."""
+    return _transition(RULES["start"], plan=plan, step_id=step_id, actor=actor, confirmed=confirmed)
+
+
+def step_complete(
+    *, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: str = "", confirmed: bool = True
+) -> Step:
+    return _transition(
+        RULES["complete"],
+        plan=plan,
+        step_id=step_id,
+        actor=actor,
+        reason=reason,
+        confirmed=confirmed,
+    )
+
+
+def step_skip(*, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: str) -> Step:
+    return _transition(RULES["skip"], plan=plan, step_id=step_id, actor=actor, reason=reason)
+
+
+def step_reopen(*, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: str) -> Step:
+    return _transition(RULES["reopen"], plan=plan, step_id=step_id, actor=actor, reason=reason)
+
+
+def step_fail(*, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: str) -> Step:
+    return _transition(RULES["fail"], plan=plan, step_id=step_id, actor=actor, reason=reason)
+
+
+STEP_ACTIONS: dict[str, Callable[..., Step]] = {
+    "start": step_start,
+    "complete": step_complete,
+    "skip": step_skip,
+    "reopen": step_reopen,
+}
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    changed: int
+    refusals: list[str]
+
+
+def steps_bulk(
+    *, plan: Plan, step_ids: list[uuid.UUID], action: str, actor: str = "", reason: str = ""
+) -> BulkOutcome:
+    """Apply one action to many steps (e.g. exclude 18 retired machines). Each step moves in
+    its own transaction under the same rules as a single click; refusals are reported."""
+    service = STEP_ACTIONS[action]
+    changed, refusals = 0, []
+    for step_id in step_ids:
+        kwargs: dict[str, object] = {"step_id": step_id, "plan": plan, "actor": actor}
+        if action in {"skip", "reopen"}:
+            kwargs["reason"] = reason
+        try:
+            service(**kwargs)
+        except TransitionRefused as refused:
+            refusals.append(refused.message)
+        except StepNotFound:
+            refusals.append("A selected step is no longer part of this plan.")
+        else:
+            changed += 1
+    return BulkOutcome(changed=changed, refusals=refusals)
+
+
+def _transition(
+    rule: Rule,
+    *,
+    plan: Plan,
+    step_id: uuid.UUID,
+    actor: str,
+    reason: str = "",
+    confirmed: bool = True,
+) -> Step:
+    action, to_state = rule.action, rule.to_state
+    reason = reason.strip()
+    if rule.needs_reason and not reason:
+        raise ReasonRequired(f"Say why you {action} this step: a reason is required.")
+    with transaction.atomic():
+        # Taking the plan's version first locks the plan (row lock on PostgreSQL, the write
+        # lock on SQLite), so concurrent transitions of one plan run one after another.
+        Plan.objects.filter(pk=plan.pk).update(version=models.F("version") + 1)
+        plan.refresh_from_db(fields=["version"])
+        step = Step.objects.current().filter(plan=plan, pk=step_id).first()
+        if step is None:
+            raise StepNotFound(f"No step {step_id} in this plan.")
+        from_state = StepState(step.state)
+        if rule.check_prerequisites:
+            waiting = unsatisfied_prerequisites(step)
+            if waiting:
+                raise StepBlocked(
+                    f"“{step.title}” is blocked. {waiting_for_text(waiting)}",
+                    blocked_by=[str(s.id) for s in waiting],
+                )
+        if step.point_of_no_return and not confirmed and from_state != StepState.IN_PROGRESS:
+            raise ConfirmationRequired(
+                f"“{step.title}” is a point of no return: tick the box to confirm you "
+                "understand there is no way back, then try again."
+            )
+        if from_state not in rule.allowed_from:
+            raise InvalidTransition(
+                f"“{step.title}” is {from_state.label.lower()}; it cannot {action} from there."
+            )
+        if rule.check_skippable and not (step.optional or step.tentacle):
+            raise StepNotSkippable(
+                f"“{step.title}” is required and cannot be skipped. Only optional steps and "
+                "per-Tentacle steps (to exclude a machine) can be skipped."
+            )
+        if rule.check_dependents:
+            started = list(
+                Step.objects.current()
+                .filter(
+                    pk__in=StepDependency.objects.filter(prerequisite=step).values("step_id"),
+                    state__in=[StepState.IN_PROGRESS, StepState.DONE],
+                )
+                .only("id", "title", "kind", "tentacle")
+            )
+            if started:
+                raise StepHasStartedDependents(
+                    f"“{step.title}” cannot be reopened while steps that depend on it are "
+                    f"started or done: {summarise_steps(started)}. Reopen those first.",
+                    dependents=[str(s.id) for s in started],
+                )
+        if to_state == StepState.READY and unsatisfied_prerequisites(step):
+            to_state = StepState.BLOCKED
+        step.state = to_state
+        step.save(update_fields=["state", "updated_at"])
+        _dependents_refresh(step)
+        if to_state == StepState.IN_PROGRESS:
+            from upgrade_planner.plans.jobs import jobs_for_started_step  # jobs uses services
+
+            jobs_for_started_step(plan=plan, step=step)
+        delta = (to_state in SATISFIED_STATES) - (from_state in SATISFIED_STATES)
+        if delta:
+            Plan.objects.filter(pk=plan.pk).update(
+                finished_steps=models.F("finished_steps") + delta
+            )
+        plan.refresh_from_db(fields=["version", "finished_steps"])
+        Activity.objects.create(
+            plan=plan,
+            step=step,
+            actor=actor.strip()[:100],
+            action=action,
+            from_state=from_state,
+            to_state=to_state,
+            reason=reason,
+            plan_version=plan.version,
+            finished_steps=plan.finished_steps,
+        )
+    return step
+
+
+def unsatisfied_prerequisites(step: Step) -> list[Step]:
+    """The prerequisites of `step` that are neither done nor skipped, in plan order."""
+    return list(
+        Step.objects.filter(
+            pk__in=StepDependency.objects.filter(step=step).values("prerequisite_id")
+        )
+        .exclude(state__in=SATISFIED_STATES)
+        .only("id", "title", "kind", "tentacle", "position")
+        .order_by("position")
+    )
+
+
+def summarise_steps(steps: list[Step], limit: int = 3) -> str:
+    """“Back up the master key; Upgrade web-01 and 212 more Tentacles”."""
+    per_tentacle = [s for s in steps if s.tentacle]
+    others = [s for s in steps if not s.tentacle]
+    parts = [s.title for s in others[:limit]]
+    if len(others) > limit:
+        parts.append(f"{len(others) - limit} more steps")
+    if per_tentacle:
+        first = per_tentacle[0].title
+        rest = len(per_tentacle) - 1
+        parts.append(first if rest == 0 else f"{first} and {rest} more Tentacle steps")
+    return "; ".join(parts)
+
+
+def waiting_for_text(steps: list[Step]) -> str:
+    return f"Waiting for: {summarise_steps(steps)}."
+
+
+def _dependents_refresh(step: Step) -> None:
+    """Re-derive blocked/ready for the steps that wait on `step`."""
+    dependent_ids = list(
+        StepDependency.objects.filter(prerequisite=step).values_list("step_id", flat=True)
+    )
+    if not dependent_ids:
+        return
+    still_waiting = set(
+        StepDependency.objects.filter(step_id__in=dependent_ids)
+        .exclude(prerequisite__state__in=SATISFIED_STATES)
+        .values_list("step_id", flat=True)
+        .distinct()
+    )
+    free = [pk for pk in dependent_ids if pk not in still_waiting]
+    Step.objects.filter(pk__in=still_waiting, state=StepState.READY).update(state=StepState.BLOCKED)
+    Step.objects.filter(pk__in=free, state=StepState.BLOCKED).update(state=StepState.READY)
