@@ -12,7 +12,8 @@ from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import Field, NinjaAPI, Schema
 from ninja.errors import HttpError, ValidationError
-from pydantic import ConfigDict
+from pydantic import ConfigDict, field_validator
+from pydantic_core import PydanticCustomError
 
 from upgrade_planner.installations import inventory
 from upgrade_planner.installations.server_urls import clean_server_url
@@ -81,6 +82,13 @@ class PlanIn(Schema):
         ),
         max_length=inventory.MAX_ROWS,
     )
+
+    @field_validator("*")
+    @classmethod
+    def no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and services.has_nul(value):
+            raise PydanticCustomError("nul_character", services.NUL_REFUSED)
+        return value
 
 
 def errors_response(errors: dict[str, list[str]], status: int = 422) -> JsonResponse:
@@ -323,14 +331,18 @@ def step_action(request: HttpRequest, token: str, step_id: str, action: str) -> 
         return errors_response({"body": ["The body is not valid JSON."]})
     if not isinstance(body, dict):
         return errors_response({"body": ["The body must be a JSON object."]})
-    errors = {
-        field: ["Must be text."]
-        for field in ("actor", "reason")
-        if not isinstance(body.get(field, ""), str)
-    }
+    errors: dict[str, list[str]] = {}
+    for field in ("actor", "reason"):
+        value = body.get(field, "")
+        if not isinstance(value, str):
+            errors[field] = ["Must be text."]
+        elif services.has_nul(value):
+            errors[field] = [services.NUL_REFUSED]
     if errors:
         return errors_response(errors)
     key = request.headers.get("Idempotency-Key", "").strip()
+    if key and not key.isprintable():
+        return errors_response({"Idempotency-Key": ["Use printable characters only."]})
     if not key:
         status, payload = _act(link.plan, step_uuid, action, body)
         return JsonResponse(payload, status=status)
@@ -370,7 +382,7 @@ def _act(
         step = services.STEP_ACTIONS[action](**kwargs)
     except services.StepNotFound:
         return 404, {"error": "not-found", "detail": "No such step in this plan."}
-    except services.ReasonRequired as refused:
+    except (services.ReasonRequired, services.ReasonInvalid) as refused:
         return 422, {"errors": {"reason": [refused.message]}}
     except services.TransitionRefused as refused:
         return 409, {"error": refused.code, "detail": refused.message, **refused.details}

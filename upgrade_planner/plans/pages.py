@@ -69,6 +69,11 @@ def page_number(raw: str) -> int:
     return 1
 
 
+def _text(query: QueryDict, name: str) -> str:
+    """A free-text filter, without NUL characters (PostgreSQL refuses them in a query)."""
+    return query.get(name, "").replace("\x00", "")[:200]
+
+
 @dataclass(frozen=True)
 class TentacleFilters:
     state: str = ""
@@ -82,10 +87,10 @@ class TentacleFilters:
     def from_query(cls, query: QueryDict) -> TentacleFilters:
         return cls(
             state=query.get("state", "") if query.get("state") in STATE_ORDER else "",
-            environment=query.get("environment", "")[:200],
-            role=query.get("role", "")[:200],
+            environment=_text(query, "environment"),
+            role=_text(query, "role"),
             style=query.get("style", "") if query.get("style") in {"listening", "polling"} else "",
-            search=query.get("q", "").strip()[:200],
+            search=_text(query, "q").strip(),
             page=page_number(query.get("page", "1")),
         )
 

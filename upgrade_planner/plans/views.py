@@ -275,7 +275,7 @@ def _editable(request: HttpRequest, token: str) -> PlanLink:
 
 
 def _actor(request: HtmxHttpRequest) -> str:
-    actor = request.POST.get("actor", "").strip()[:100] or request.session.get("actor", "")
+    actor = services.actor_name(request.POST.get("actor", "")) or request.session.get("actor", "")
     if actor:
         request.session["actor"] = actor
     return str(actor)
@@ -438,7 +438,7 @@ def paste_summary(result: jobs.PasteResult) -> list[str]:
 @require_POST
 def set_actor(request: HtmxHttpRequest, token: str) -> HttpResponse:
     _load(request, token)
-    request.session["actor"] = request.POST.get("actor", "").strip()[:100]
+    request.session["actor"] = services.actor_name(request.POST.get("actor", ""))
     return redirect(reverse("plan-edit", kwargs={"token": token}))
 
 

@@ -9,6 +9,7 @@
 - `resync`: previewing and replacing a plan's inventory of Tentacles.
 - `fetches`: reading the inventory from an Octopus server in a job.
 - `links`: rotating share links; recording plan-level events.
+- `text`: free text from people (actor names, reasons) made fit to store.
 
 Callers use the names below as `services.X`. To patch a function for a test, patch it in the
 module that calls it (e.g. `services.transitions._transition`), where the name is looked up.
@@ -50,12 +51,14 @@ from upgrade_planner.plans.services.resync import (
     inventory_preview,
     inventory_replace,
 )
+from upgrade_planner.plans.services.text import NUL_REFUSED, actor_name, has_nul
 from upgrade_planner.plans.services.transitions import (
     RULES,
     STEP_ACTIONS,
     BulkOutcome,
     ConfirmationRequired,
     InvalidTransition,
+    ReasonInvalid,
     ReasonRequired,
     Rule,
     StepBlocked,
@@ -78,6 +81,7 @@ __all__ = [
     "ACTIVITY_NAMES_LIMIT",
     "APPROACH_CHOICES",
     "BULK_BATCH",
+    "NUL_REFUSED",
     "RULES",
     "STEP_ACTIONS",
     "TENTACLE_COLUMNS",
@@ -93,6 +97,7 @@ __all__ = [
     "InventoryPreview",
     "InventoryReplaced",
     "PlanInputInvalid",
+    "ReasonInvalid",
     "ReasonRequired",
     "Rule",
     "StepBlocked",
@@ -102,7 +107,9 @@ __all__ = [
     "TentacleRef",
     "TransitionRefused",
     "activity_log",
+    "actor_name",
     "fetched_tentacles",
+    "has_nul",
     "installation_input_of",
     "inventory_change_summary",
     "inventory_fetch_fail",

@@ -24,6 +24,7 @@ from upgrade_planner.plans.models import (
     view_token_from_seed,
 )
 from upgrade_planner.plans.services.reconcile import TentacleRef, _plan_fields_set, _steps_reconcile
+from upgrade_planner.plans.services.text import actor_name
 
 
 class PlanInputInvalid(Exception):
@@ -95,7 +96,7 @@ def plan_create(
         )
         Activity.objects.create(
             plan=plan,
-            actor=actor,
+            actor=actor_name(actor),
             action="plan-created",
             plan_version=plan.version,
             details={"approach": plan.approach, "steps": len(result.steps)},

@@ -19,6 +19,7 @@ from upgrade_planner.plans import planner
 from upgrade_planner.plans.models import FetchState, InventoryFetch, Plan
 from upgrade_planner.plans.services.replans import tentacle_input_of
 from upgrade_planner.plans.services.resync import _saved_tentacles
+from upgrade_planner.plans.services.text import actor_name
 
 
 class FetchOutcome(TextChoices):
@@ -40,7 +41,7 @@ def inventory_fetch_start(
     """
     with transaction.atomic():
         fetch = InventoryFetch.objects.create(
-            plan=plan, server_url=server_url, actor=actor.strip()[:100]
+            plan=plan, server_url=server_url, actor=actor_name(actor)
         )
         transaction.on_commit(lambda: _fetch_enqueue(fetch, api_key))
     return fetch

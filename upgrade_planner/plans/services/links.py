@@ -16,6 +16,7 @@ from upgrade_planner.plans.models import (
     view_token_from_seed,
 )
 from upgrade_planner.plans.services.creation import PlanInputInvalid, new_token
+from upgrade_planner.plans.services.text import actor_name
 
 
 def link_rotate(*, plan: Plan, kind: str, actor: str = "") -> str:
@@ -38,7 +39,7 @@ def link_rotate(*, plan: Plan, kind: str, actor: str = "") -> str:
         PlanLink.objects.create(plan=plan, kind=kind, token_hash=hash_token(token), seed=seed)
         Activity.objects.create(
             plan=plan,
-            actor=actor.strip()[:100],
+            actor=actor_name(actor),
             action="link-rotated",
             details={"kind": kind},
             plan_version=plan.version,
@@ -53,7 +54,7 @@ def activity_log(*, plan: Plan, actor: str, action: str, details: dict[str, obje
     plan.refresh_from_db(fields=["version", "finished_steps"])
     Activity.objects.create(
         plan=plan,
-        actor=actor.strip()[:100],
+        actor=actor_name(actor),
         action=action,
         details=details,
         plan_version=plan.version,

@@ -12,6 +12,7 @@ from upgrade_planner.plans import planner
 from upgrade_planner.plans.models import Activity, Plan
 from upgrade_planner.plans.services.creation import PlanInputInvalid, planner_settings
 from upgrade_planner.plans.services.reconcile import _plan_fields_set, _steps_reconcile
+from upgrade_planner.plans.services.text import actor_name
 
 
 def tentacle_input_of(t: Tentacle) -> planner.TentacleInput:
@@ -82,7 +83,7 @@ def plan_change_approach(*, plan: Plan, approach: str | None, actor: str = "") -
         changes = _steps_reconcile(plan=plan, planned_steps=result.steps, tentacles=tentacles)
         Activity.objects.create(
             plan=plan,
-            actor=actor.strip()[:100],
+            actor=actor_name(actor),
             action="approach-changed",
             from_state=previous,
             to_state=plan.approach,

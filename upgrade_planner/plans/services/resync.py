@@ -23,6 +23,7 @@ from upgrade_planner.plans.services.creation import (
 )
 from upgrade_planner.plans.services.reconcile import TentacleRef, _plan_fields_set, _steps_reconcile
 from upgrade_planner.plans.services.replans import installation_input_of, tentacle_input_of
+from upgrade_planner.plans.services.text import actor_name
 
 BULK_BATCH = 2000
 
@@ -193,7 +194,7 @@ def inventory_replace(
             switched = plan.approach != previous
             Activity.objects.create(
                 plan=plan,
-                actor=actor.strip()[:100],
+                actor=actor_name(actor),
                 action="inventory-replaced",
                 from_state=previous if switched else "",
                 to_state=plan.approach if switched else "",

@@ -18,6 +18,7 @@ from upgrade_planner.plans.models import (
     StepDependency,
     StepState,
 )
+from upgrade_planner.plans.services.text import NUL_REFUSED, actor_name, has_nul
 
 
 class StepNotFound(Exception):
@@ -49,6 +50,10 @@ class StepHasStartedDependents(TransitionRefused):
 
 class ReasonRequired(TransitionRefused):
     code = "reason-required"
+
+
+class ReasonInvalid(TransitionRefused):
+    code = "reason-invalid"
 
 
 class InvalidTransition(TransitionRefused):
@@ -184,6 +189,8 @@ def _transition(
     reason = reason.strip()
     if rule.needs_reason and not reason:
         raise ReasonRequired(f"Say why you {action} this step: a reason is required.")
+    if has_nul(reason):
+        raise ReasonInvalid(f"The reason: {NUL_REFUSED}")
     with transaction.atomic():
         # Taking the plan's version first locks the plan (row lock on PostgreSQL, the write
         # lock on SQLite), so concurrent transitions of one plan run one after another.
@@ -247,7 +254,7 @@ def _transition(
         Activity.objects.create(
             plan=plan,
             step=step,
-            actor=actor.strip()[:100],
+            actor=actor_name(actor),
             action=action,
             from_state=from_state,
             to_state=to_state,
