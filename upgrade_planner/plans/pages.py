@@ -113,7 +113,7 @@ class TentacleFilters:
 def view_query(query: QueryDict) -> str:
     """The part of a plan page's query string that shapes what it shows (Tentacle filters
     and page, activity page), normalised: what the poller sends back, what forms return to,
-    and what the page caches are keyed on."""
+    and what the cache of live sections is keyed on."""
     log = page_number(query.get("log", "1"))
     parts = [TentacleFilters.from_query(query).query(), f"log={log}" if log > 1 else ""]
     return "&".join(part for part in parts if part)
