@@ -27,6 +27,7 @@ def test_the_page_shows_the_recommendation_path_warnings_and_checklist(client):
     body = client.get(f"/p/{created.edit_token}/").content.decode()
 
     assert "Recommended approach: In-place" in body
+    assert "· 12 Tentacles" in body
     assert "2.6.5" in body and "3.17.14" in body
     assert 'id="warning-wrong-order-strands-tentacles"' in body
     assert "Install 3.17.14 over the 2.6 server" in body
