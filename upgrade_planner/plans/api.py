@@ -192,17 +192,8 @@ def installation_input(payload: PlanIn) -> planner.InstallationInput:
     if errors:
         raise services.PlanInputInvalid(errors)
     return planner.InstallationInput(
-        server_version=payload.server_version,
-        target_version=payload.target_version,
-        can_provision_new_server=payload.can_provision_new_server,
-        sql_server_ready=payload.sql_server_ready,
-        uses_builtin_feed=payload.uses_builtin_feed,
-        backup_size_mb=payload.backup_size_mb,
-        document_count=payload.document_count,
-        history_days_to_keep=payload.history_days_to_keep,
-        polling_port=payload.polling_port,
-        old_server_url=urls.get("old_server_url", ""),
-        new_server_url=urls.get("new_server_url", ""),
+        # The URLs as cleaned above; everything else as sent.
+        **{field: getattr(payload, field) for field in planner.INSTALLATION_FIELDS} | urls,
         approach=payload.approach,
         tentacles=tuple(tentacles),
     )

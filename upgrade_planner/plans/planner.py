@@ -42,6 +42,7 @@ from upgrade_planner.plans.planning.steps import (
 )
 from upgrade_planner.plans.planning.types import (
     APPROACHES,
+    INSTALLATION_FIELDS,
     WARNING_CODES,
     Alternative,
     Approach,
@@ -68,6 +69,7 @@ from upgrade_planner.plans.planning.warnings import (
 
 __all__ = [
     "APPROACHES",
+    "INSTALLATION_FIELDS",
     "STEP_KINDS",
     "WARNING_CODES",
     "Alternative",

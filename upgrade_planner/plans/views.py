@@ -114,17 +114,11 @@ def installation_input(
 ) -> planner.InstallationInput:
     data = form.cleaned_data
     return planner.InstallationInput(
-        server_version=data["server_version"],
+        # The form asks for the target as a choice or a typed version: form.target_version.
+        **{
+            field: data[field] for field in planner.INSTALLATION_FIELDS if field != "target_version"
+        },
         target_version=form.target_version,
-        can_provision_new_server=data["can_provision_new_server"],
-        sql_server_ready=data["sql_server_ready"],
-        uses_builtin_feed=data["uses_builtin_feed"],
-        backup_size_mb=data["backup_size_mb"],
-        document_count=data["document_count"],
-        history_days_to_keep=data["history_days_to_keep"],
-        polling_port=data["polling_port"],
-        old_server_url=data["old_server_url"],
-        new_server_url=data["new_server_url"],
         approach=data["approach"] or None,
         tentacles=tuple(tentacles),
     )

@@ -5,7 +5,7 @@ Re-exported by `upgrade_planner.plans.planner`, which is where callers import th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 Approach = Literal["new-server", "in-place", "manual"]
@@ -75,6 +75,13 @@ class InstallationInput:
     new_server_url: str = ""
     approach: Approach | None = None  # a user's override of the recommendation
     tentacles: tuple[TentacleInput, ...] = ()
+
+
+# What is said of the installation itself, saved with it under the same names: everything in
+# InstallationInput but the approach (a choice, saved on the plan) and the Tentacles.
+INSTALLATION_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(InstallationInput) if f.name not in {"approach", "tentacles"}
+)
 
 
 @dataclass(frozen=True)

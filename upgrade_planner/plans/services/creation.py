@@ -116,17 +116,11 @@ def _installation_save(
 ) -> tuple[Installation, list[TentacleRef]]:
     saved = Installation.objects.create(
         name=name,
-        server_version=installation.server_version.strip(),
-        target_version=installation.target_version.strip(),
-        can_provision_new_server=installation.can_provision_new_server,
-        sql_server_ready=installation.sql_server_ready,
-        uses_builtin_feed=installation.uses_builtin_feed,
-        backup_size_mb=installation.backup_size_mb,
-        document_count=installation.document_count,
-        history_days_to_keep=installation.history_days_to_keep,
-        polling_port=installation.polling_port,
-        old_server_url=installation.old_server_url,
-        new_server_url=installation.new_server_url,
+        **{field: getattr(installation, field) for field in planner.INSTALLATION_FIELDS}
+        | {
+            "server_version": installation.server_version.strip(),
+            "target_version": installation.target_version.strip(),
+        },
         old_server_api_key=api_keys.encrypt(keys[0]),
         new_server_api_key=api_keys.encrypt(keys[1]),
     )

@@ -42,17 +42,7 @@ def installation_input_of(
     inventory instead of the saved one."""
     installation = plan.installation
     return planner.InstallationInput(
-        server_version=installation.server_version,
-        target_version=installation.target_version,
-        can_provision_new_server=installation.can_provision_new_server,
-        sql_server_ready=installation.sql_server_ready,
-        uses_builtin_feed=installation.uses_builtin_feed,
-        backup_size_mb=installation.backup_size_mb,
-        document_count=installation.document_count,
-        history_days_to_keep=installation.history_days_to_keep,
-        polling_port=installation.polling_port,
-        old_server_url=installation.old_server_url,
-        new_server_url=installation.new_server_url,
+        **{field: getattr(installation, field) for field in planner.INSTALLATION_FIELDS},
         approach=approach,  # type: ignore[arg-type]
         tentacles=tuple(
             tentacles
