@@ -7,11 +7,12 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
-from upgrade_planner.installations import api_keys
+from upgrade_planner.installations import api_keys, inventory
 from upgrade_planner.installations.models import Installation, Tentacle
 from upgrade_planner.plans import planner
 from upgrade_planner.plans.bulk import insert_rows
@@ -104,11 +105,14 @@ def plan_create(
     return CreatedPlan(plan=plan, edit_token=edit_token, view_token=view_token)
 
 
-TENTACLE_COLUMNS = [
-    "id", "installation", "position", "name", "hostname", "port", "version",
-    "communication_style", "environments", "roles", "os", "service_account",
-    "restricted_permissions", "online",
-]  # fmt: skip
+# A Tentacle row: its id, installation and position, then what the inventory says of it.
+TENTACLE_COLUMNS = ["id", "installation", "position", *inventory.COLUMNS]
+
+
+def tentacle_values(tentacle: planner.TentacleInput) -> list[Any]:
+    """`tentacle`'s inventory.COLUMNS as they are stored (lists, not tuples)."""
+    values = (getattr(tentacle, column) for column in inventory.COLUMNS)
+    return [list(value) if isinstance(value, tuple) else value for value in values]
 
 
 def _installation_save(
@@ -124,37 +128,15 @@ def _installation_save(
         old_server_api_key=api_keys.encrypt(keys[0]),
         new_server_api_key=api_keys.encrypt(keys[1]),
     )
-    tentacles = [
-        TentacleRef(
-            id=uuid.uuid4(),
-            name=tentacle.name,
-            environments=list(tentacle.environments),
-            roles=list(tentacle.roles),
-            communication_style=tentacle.communication_style,
-        )
-        for tentacle in installation.tentacles
-    ]
+    tentacles = [TentacleRef.of(uuid.uuid4(), tentacle) for tentacle in installation.tentacles]
     insert_rows(
         Tentacle,
         TENTACLE_COLUMNS,
         (
-            (
-                ref.id,
-                saved.pk,
-                position,
-                t.name,
-                t.hostname,
-                t.port,
-                t.version,
-                t.communication_style,
-                ref.environments,
-                ref.roles,
-                t.os,
-                t.service_account,
-                t.restricted_permissions,
-                t.online,
+            (ref.id, saved.pk, position, *tentacle_values(tentacle))
+            for position, (ref, tentacle) in enumerate(
+                zip(tentacles, installation.tentacles, strict=True)
             )
-            for position, (ref, t) in enumerate(zip(tentacles, installation.tentacles, strict=True))
         ),
     )
     return saved, tentacles

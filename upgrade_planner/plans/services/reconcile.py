@@ -28,6 +28,16 @@ class TentacleRef:
     roles: list[str]
     communication_style: str
 
+    @classmethod
+    def of(cls, row_id: uuid.UUID, tentacle: planner.TentacleInput) -> TentacleRef:
+        return cls(
+            id=row_id,
+            name=tentacle.name,
+            environments=list(tentacle.environments),
+            roles=list(tentacle.roles),
+            communication_style=tentacle.communication_style,
+        )
+
 
 def step_labels(tentacles: Sequence[TentacleRef | Tentacle]) -> str:
     labels: set[str] = set()

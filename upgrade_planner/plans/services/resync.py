@@ -20,6 +20,7 @@ from upgrade_planner.plans.services.creation import (
     TENTACLE_COLUMNS,
     PlanInputInvalid,
     planner_settings,
+    tentacle_values,
 )
 from upgrade_planner.plans.services.reconcile import TentacleRef, _plan_fields_set, _steps_reconcile
 from upgrade_planner.plans.services.replans import installation_input_of, tentacle_input_of
@@ -353,51 +354,21 @@ def _tentacles_replace(
         else:
             row_id = row.pk
             if key in changed:
-                values = [getattr(tentacle, name) for name in TENTACLE_UPDATE_FIELDS]
-                to_update.append(
-                    [*(list(v) if isinstance(v, tuple) else v for v in values), position, row_id]
-                )
+                to_update.append([*tentacle_values(tentacle), position, row_id])
             elif row.position != position:
                 to_move.append((position, row_id))
-        refs[tentacle.name] = TentacleRef(
-            id=row_id,
-            name=tentacle.name,
-            environments=list(tentacle.environments),
-            roles=list(tentacle.roles),
-            communication_style=tentacle.communication_style,
-        )
-    update_rows(Tentacle, [*TENTACLE_UPDATE_FIELDS, "position"], to_update)
+        refs[tentacle.name] = TentacleRef.of(row_id, tentacle)
+    update_rows(Tentacle, [*inventory.COLUMNS, "position"], to_update)
     update_rows(Tentacle, ["position"], to_move)
     insert_rows(
         Tentacle,
         TENTACLE_COLUMNS,
         (
-            (
-                row_id,
-                plan.installation_id,
-                position,
-                t.name,
-                t.hostname,
-                t.port,
-                t.version,
-                t.communication_style,
-                list(t.environments),
-                list(t.roles),
-                t.os,
-                t.service_account,
-                t.restricted_permissions,
-                t.online,
-            )
-            for position, t, row_id in to_insert
+            (row_id, plan.installation_id, position, *tentacle_values(tentacle))
+            for position, tentacle, row_id in to_insert
         ),
     )
     return refs
-
-
-TENTACLE_UPDATE_FIELDS = [
-    "name", "hostname", "port", "version", "communication_style", "environments", "roles", "os",
-    "service_account", "restricted_permissions", "online",
-]  # fmt: skip
 
 
 class _ExistingStep(NamedTuple):
