@@ -172,3 +172,14 @@ def test_an_oversized_upload_gets_a_clear_message(client, settings):
     assert response.status_code == 200
     assert "the limit is 5 MB" in response.content.decode()
     assert Plan.objects.count() == 0
+
+
+def test_server_urls_are_checked_and_saved_without_a_trailing_slash(client):
+    refused = client.post("/", form_data(old_server_url="ftp://octopus.corp"))
+
+    assert refused.status_code == 200
+    assert "must start with http:// or https://" in refused.content.decode()
+    assert Plan.objects.count() == 0
+
+    client.post("/", form_data(new_server_url=" https://octopus3.corp/ "))
+    assert Plan.objects.get().installation.new_server_url == "https://octopus3.corp"

@@ -27,19 +27,42 @@ APPROACH_CHOICES = [
     ("in-place", "In-place: upgrade every Tentacle with Hydra, then install over 2.6"),
     ("manual", "Manual: install over 2.6, then upgrade each Tentacle by hand"),
 ]
-ROW_FIELDS = (
-    "name",
-    "hostname",
-    "port",
-    "version",
-    "communication_style",
-    "environments",
-    "roles",
-    "os",
-    "service_account",
-)
+# A typed row has a box for each inventory column, and a tick box for each flag.
 ROW_FLAGS = ("restricted_permissions", "online")
+ROW_FIELDS = tuple(column for column in inventory.COLUMNS if column not in ROW_FLAGS)
 _ROW_KEY = re.compile(r"^t-(\d{1,5})-([a-z_]+)$")
+
+
+class ServerUrlField(forms.CharField):
+    """The address of an Octopus server, checked and normalised by `clean_server_url`."""
+
+    def clean(self, value: Any) -> str:
+        text: str = super().clean(value)
+        try:
+            return clean_server_url(text)
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from error
+
+
+class CsvFileField(forms.FileField):
+    """An uploaded inventory, refused above inventory.MAX_BYTES before it is read."""
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        if value and value.size > inventory.MAX_BYTES:
+            raise forms.ValidationError(
+                f"The file is {value.size / 1_048_576:.1f} MB; the limit is "
+                f"{inventory.MAX_BYTES // 1_048_576} MB."
+            )
+
+
+def _planner_version(value: str) -> str:
+    """`value` if the planner can read it as an Octopus version, else the planner's message."""
+    try:
+        planner.parse_version(value)
+    except planner.PlanningError as error:
+        raise forms.ValidationError(error.message) from error
+    return value
 
 
 class InstallationForm(forms.Form):
@@ -112,13 +135,13 @@ class InstallationForm(forms.Form):
     approach = forms.ChoiceField(
         choices=APPROACH_CHOICES, required=False, label="Approach", initial=""
     )
-    old_server_url = forms.CharField(
+    old_server_url = ServerUrlField(
         max_length=500,
         required=False,
         label="2.6 server URL",
         help_text="Optional, e.g. https://octopus.corp — used to check progress.",
     )
-    new_server_url = forms.CharField(
+    new_server_url = ServerUrlField(
         max_length=500,
         required=False,
         label="New server URL",
@@ -149,47 +172,14 @@ class InstallationForm(forms.Form):
         + ", ".join(inventory.COLUMNS)
         + ". Only name is required; lists are separated by ;.",
     )
-    inventory_file = forms.FileField(
-        required=False, label="Or upload a CSV file", widget=forms.ClearableFileInput()
-    )
+    inventory_file = CsvFileField(required=False, label="Or upload a CSV file")
 
     def clean_server_version(self) -> str:
-        value: str = self.cleaned_data["server_version"]
-        try:
-            planner.parse_version(value)
-        except planner.PlanningError as error:
-            raise forms.ValidationError(error.message) from error
-        return value.strip()
+        return _planner_version(self.cleaned_data["server_version"]).strip()
 
     def clean_target_other(self) -> str:
         value: str = self.cleaned_data.get("target_other", "").strip()
-        if value:
-            try:
-                planner.parse_version(value)
-            except planner.PlanningError as error:
-                raise forms.ValidationError(error.message) from error
-        return value
-
-    def clean_old_server_url(self) -> str:
-        return self._clean_url("old_server_url")
-
-    def clean_new_server_url(self) -> str:
-        return self._clean_url("new_server_url")
-
-    def _clean_url(self, name: str) -> str:
-        try:
-            return clean_server_url(self.cleaned_data.get(name, ""))
-        except ValueError as error:
-            raise forms.ValidationError(str(error)) from error
-
-    def clean_inventory_file(self) -> Any:
-        upload = self.cleaned_data.get("inventory_file")
-        if upload and upload.size > inventory.MAX_BYTES:
-            raise forms.ValidationError(
-                f"The file is {upload.size / 1_048_576:.1f} MB; the limit is "
-                f"{inventory.MAX_BYTES // 1_048_576} MB."
-            )
-        return upload
+        return _planner_version(value) if value else value
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -347,18 +337,9 @@ class InventoryUpdateForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
         label="Paste the whole inventory as CSV",
     )
-    inventory_file = forms.FileField(required=False, label="Or upload a CSV file")
+    inventory_file = CsvFileField(required=False, label="Or upload a CSV file")
 
     tentacles: list[planner.TentacleInput]
-
-    def clean_inventory_file(self) -> Any:
-        upload = self.cleaned_data.get("inventory_file")
-        if upload and upload.size > inventory.MAX_BYTES:
-            raise forms.ValidationError(
-                f"The file is {upload.size / 1_048_576:.1f} MB; the limit is "
-                f"{inventory.MAX_BYTES // 1_048_576} MB."
-            )
-        return upload
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -411,7 +392,7 @@ _API_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 class InventoryFetchForm(forms.Form):
-    server_url = forms.CharField(
+    server_url = ServerUrlField(
         max_length=500,
         label="Octopus server URL",
         help_text="The address of the Octopus web portal, e.g. https://octopus.corp.",
@@ -423,12 +404,6 @@ class InventoryFetchForm(forms.Form):
         help_text="Of a user who may view machines and environments. Used for this reading "
         "only: it is not stored.",
     )
-
-    def clean_server_url(self) -> str:
-        try:
-            return clean_server_url(self.cleaned_data.get("server_url", ""))
-        except ValueError as error:
-            raise forms.ValidationError(str(error)) from error
 
     def clean_api_key(self) -> str:
         key: str = self.cleaned_data.get("api_key", "")
