@@ -33,7 +33,7 @@ from upgrade_planner.plans.documents import (
     step_document,
 )
 from upgrade_planner.plans.exports import checklist_csv, checklist_markdown
-from upgrade_planner.plans.models import IdempotencyRecord, Plan
+from upgrade_planner.plans.models import IdempotencyRecord, Plan, PlanLink
 
 API_DESCRIPTION = """\
 Plans an Octopus Deploy upgrade and tracks it step by step.
@@ -153,6 +153,26 @@ def link_replaced(request: HttpRequest, exc: LinkReplaced) -> HttpResponse:
             "detail": "This link was replaced; ask an editor for the new one.",
         },
         status=410,
+    )
+
+
+class ReadOnlyLink(Exception):
+    """A write was asked of a read-only link."""
+
+
+def _editable(request: HttpRequest, token: str) -> PlanLink:
+    """The link for `token`, if it may change the plan (else a 403 through ReadOnlyLink)."""
+    link = link_for_token(token, client=client_address(request.META))
+    if not link.can_edit:
+        raise ReadOnlyLink
+    return link
+
+
+@api.exception_handler(ReadOnlyLink)
+def read_only_link(request: HttpRequest, exc: ReadOnlyLink) -> HttpResponse:
+    return JsonResponse(
+        {"error": "read-only", "detail": "This is a read-only link; use the edit link."},
+        status=403,
     )
 
 
@@ -304,12 +324,7 @@ ACTION_BODY = {
     },
 )
 def step_action(request: HttpRequest, token: str, step_id: str, action: str) -> HttpResponse:
-    link = link_for_token(token, client=client_address(request.META))
-    if not link.can_edit:
-        return JsonResponse(
-            {"error": "read-only", "detail": "This is a read-only link; use the edit link."},
-            status=403,
-        )
+    link = _editable(request, token)
     if action not in services.STEP_ACTIONS:
         raise Http404(f"Unknown action {action!r}: use start, complete, skip or reopen.")
     try:
@@ -390,12 +405,7 @@ def _act(
     ),
 )
 def verify_plan(request: HttpRequest, token: str) -> HttpResponse:
-    link = link_for_token(token, client=client_address(request.META))
-    if not link.can_edit:
-        return JsonResponse(
-            {"error": "read-only", "detail": "This is a read-only link; use the edit link."},
-            status=403,
-        )
+    link = _editable(request, token)
     requested = jobs.verification_request(plan=link.plan, actor="api")
     return JsonResponse(
         {"jobs": [{"id": str(job.pk), "check": job.kind} for job in requested]}, status=202
@@ -498,12 +508,7 @@ _INVENTORY_BODY_KEYS = {"tentacles", "approach_choice", "actor"}
     },
 )
 def replace_tentacles(request: HttpRequest, token: str) -> HttpResponse:
-    link = link_for_token(token, client=client_address(request.META))
-    if not link.can_edit:
-        return JsonResponse(
-            {"error": "read-only", "detail": "This is a read-only link; use the edit link."},
-            status=403,
-        )
+    link = _editable(request, token)
     try:
         body = request.body
     except RequestDataTooBig:
