@@ -19,6 +19,7 @@ import json
 import random
 import re
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,16 +115,29 @@ async def _timed(
         return 0, b"", time.perf_counter() - started
 
 
-async def _viewer(
-    port: int, viewed: Viewed, start: float, end: float, interval: float, result: MixedResult,
-    minimal: bool,
-) -> None:  # fmt: skip
-    version = viewed.version
+async def _schedule(
+    start: float, end: float, interval: float, result: MixedResult
+) -> AsyncIterator[None]:
+    """Yield at `start`, then every `interval` s until `end`. A send due while the previous
+    one was still out goes at once and counts as late; the schedule then restarts from it."""
     due = start
     while due < end:
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+        yield
+        due += interval
+        if due < time.monotonic():
+            result.late += 1
+            due = time.monotonic()
+
+
+async def _viewer(
+    port: int, viewed: Viewed, start: float, end: float, interval: float, result: MixedResult,
+    minimal: bool,
+) -> None:  # fmt: skip
+    version = viewed.version
+    async for _ in _schedule(start, end, interval, result):
         if minimal:
             status, _, seconds = await _timed(port, "GET", "/bench/minimal")
             result.outcomes.append(Outcome("minimal", status, seconds, status != 200))
@@ -140,10 +154,6 @@ async def _viewer(
             else:
                 kind = "poll, failed"
             result.outcomes.append(Outcome(kind, status, seconds, status not in (200, 304)))
-        due += interval
-        if due < time.monotonic():
-            result.late += 1
-            due = time.monotonic()
 
 
 CYCLE = ("start", "complete", "reopen")
@@ -155,11 +165,7 @@ async def _editor(
     minimal: bool,
 ) -> None:  # fmt: skip
     body = json.dumps({"actor": "bench", "reason": "bench mixed load"}).encode()
-    due = start
-    while due < end:
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+    async for _ in _schedule(start, end, interval, result):
         if minimal:
             status, _, seconds = await _timed(port, "GET", "/bench/minimal")
             result.outcomes.append(Outcome("minimal", status, seconds, status != 200))
@@ -172,10 +178,6 @@ async def _editor(
                 editor.position += 1
             else:
                 await _resync(port, editor)
-        due += interval
-        if due < time.monotonic():
-            result.late += 1
-            due = time.monotonic()
 
 
 async def _resync(port: int, editor: Editor) -> None:
