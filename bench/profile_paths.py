@@ -251,7 +251,8 @@ def all_phases(
     from django.db import transaction
     from django.test import Client
 
-    from upgrade_planner.plans import access, api, documents, pages, planner, views
+    from upgrade_planner.domain import planner
+    from upgrade_planner.plans import access, api, documents, pages, views
     from upgrade_planner.plans.services import creation, reconcile, transitions
 
     client = Client(HTTP_HOST="127.0.0.1")

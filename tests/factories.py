@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from upgrade_planner.plans import planner, services
+from upgrade_planner.domain import planner
+from upgrade_planner.plans import services
 
 
 def tentacle(name: str, **fields: Any) -> planner.TentacleInput:

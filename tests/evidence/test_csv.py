@@ -1,6 +1,6 @@
 """Pasted CSV: a machine name column and a version column, in any of the usual dialects."""
 
-from upgrade_planner.plans.evidence import parse_evidence
+from upgrade_planner.domain.evidence import parse_evidence
 
 
 def test_it_reads_a_comma_separated_export_with_octopus_health_statuses():

@@ -3,7 +3,7 @@
 # Log lines are pasted verbatim, and real ones run long.
 # ruff: noqa: E501
 
-from upgrade_planner.plans.evidence import parse_evidence
+from upgrade_planner.domain.evidence import parse_evidence
 
 # "Download raw log" of a Check Health task run from the new 3.x server after Hydra:
 # web-01 took the upgrade, web-02's service still runs the 2.x binaries (facts §f).

@@ -2,7 +2,7 @@
 
 import pytest
 
-from upgrade_planner.plans.evidence import match_evidence, parse_evidence
+from upgrade_planner.domain.evidence import match_evidence, parse_evidence
 
 PASTE = """\
 name,version,status

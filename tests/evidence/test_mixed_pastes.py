@@ -8,7 +8,7 @@ import string
 from hypothesis import given
 from hypothesis import strategies as st
 
-from upgrade_planner.plans.evidence import parse_evidence
+from upgrade_planner.domain.evidence import parse_evidence
 
 MIXED = """\
 name,version,status

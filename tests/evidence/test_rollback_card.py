@@ -5,7 +5,7 @@ from importlib import resources
 
 import pytest
 
-from upgrade_planner.plans.rollback import StopNowCard, change_kind, stages, stop_now
+from upgrade_planner.domain.rollback import StopNowCard, change_kind, stages, stop_now
 
 BACKUPS = {"backup-license-key", "backup-master-key", "backup-database", "prepare-sql-server"}
 NEW_SERVER_MIGRATED = BACKUPS | {"install-server-new-machine", "migrate-data", "hydra-prepare"}
@@ -290,7 +290,7 @@ def test_the_kind_of_modern_change_comes_from_the_first_part_that_changes(start,
 
 
 def test_every_entry_of_the_content_file_has_words_and_a_doc_source():
-    text = resources.files("upgrade_planner.plans.content").joinpath("rollback.toml")
+    text = resources.files("upgrade_planner.domain.content").joinpath("rollback.toml")
     content = tomllib.loads(text.read_text("utf-8"))
 
     for name, stage in content["stages"].items():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from upgrade_planner.plans.evidence import MachineEvidence, evidence_version, parse_evidence
-from upgrade_planner.plans.planner import Version
+from upgrade_planner.domain.evidence import MachineEvidence, evidence_version, parse_evidence
+from upgrade_planner.domain.planner import Version
 
 # Run on each machine by hand, prompts and all. The command prints the informational version
 # (with GitVersion build metadata) and no newline of its own.

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from upgrade_planner.installations.inventory import (
+from upgrade_planner.domain.inventory import (
     COLUMNS,
     MAX_BYTES,
     MAX_ROWS,
@@ -17,7 +17,7 @@ from upgrade_planner.installations.inventory import (
     parse_version_text,
     to_csv,
 )
-from upgrade_planner.plans.planner import TentacleInput
+from upgrade_planner.domain.planner import TentacleInput
 
 FULL_HEADER = ",".join(COLUMNS)
 

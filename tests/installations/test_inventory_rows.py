@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from upgrade_planner.installations.inventory import (
+from upgrade_planner.domain.inventory import (
     COLUMNS,
     MAX_ROWS,
     InventoryError,
@@ -16,7 +16,7 @@ from upgrade_planner.installations.inventory import (
     parse_rows,
     to_csv,
 )
-from upgrade_planner.plans.planner import TentacleInput
+from upgrade_planner.domain.planner import TentacleInput
 
 
 def errors_of(rows: object) -> list[InventoryError]:

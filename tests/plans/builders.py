@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from upgrade_planner.plans.planner import (
+from upgrade_planner.domain.planner import (
     InstallationInput,
     Plan,
     PlannedStep,

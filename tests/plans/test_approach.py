@@ -3,7 +3,7 @@
 import pytest
 
 from tests.plans.builders import fleet, plan, steps_of, tentacle
-from upgrade_planner.plans.planner import PlannerSettings, PlanningError, recommend_approach
+from upgrade_planner.domain.planner import PlannerSettings, PlanningError, recommend_approach
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.plans.builders import ancestors, by_key, codes
-from upgrade_planner.plans.planner import (
+from upgrade_planner.domain.planner import (
     APPROACHES,
     STEP_KINDS,
     WARNING_CODES,

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from upgrade_planner.plans.planner import (
+from upgrade_planner.domain.planner import (
     PlanningError,
     build_server_mapping,
     validate_server_mapping,

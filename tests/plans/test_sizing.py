@@ -3,7 +3,7 @@
 import pytest
 
 from tests.plans.builders import plan
-from upgrade_planner.plans.planner import size_migration
+from upgrade_planner.domain.planner import size_migration
 
 COMMAND = (
     'Octopus.Migrator.exe migrate --instance "OctopusServer" '

@@ -5,8 +5,8 @@ import random
 import pytest
 
 from tests.plans.builders import ancestors, by_key, fleet, kinds, only, plan, steps_of, tentacle
-from upgrade_planner.plans.planner import STEP_KINDS, InstallationInput, make_plan
-from upgrade_planner.plans.planning.content import catalogue
+from upgrade_planner.domain.planner import STEP_KINDS, InstallationInput, make_plan
+from upgrade_planner.domain.planning.content import catalogue
 
 MIGRATION_KINDS = {
     "backup-license-key",

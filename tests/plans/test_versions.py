@@ -3,7 +3,7 @@
 import pytest
 
 from tests.plans.builders import plan
-from upgrade_planner.plans.planner import PlanningError, Version, parse_version
+from upgrade_planner.domain.planner import PlanningError, Version, parse_version
 
 
 @pytest.mark.parametrize(

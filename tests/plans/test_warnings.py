@@ -3,7 +3,7 @@
 import pytest
 
 from tests.plans.builders import codes, fleet, plan, tentacle, warning
-from upgrade_planner.plans.planner import WARNING_CODES, PlannerSettings
+from upgrade_planner.domain.planner import WARNING_CODES, PlannerSettings
 
 # A quiet baseline: new server, three listening Tentacles, SQL ready, small backup.
 BASELINE = {"point-of-no-return", "license-not-imported", "use-latest"}

@@ -6,8 +6,9 @@ import dataclasses
 from typing import Any
 
 from tests.factories import create_plan, fleet
-from upgrade_planner.installations.inventory_sync import as_row
-from upgrade_planner.plans import planner, services
+from upgrade_planner.domain import planner
+from upgrade_planner.domain.inventory_diff import as_row
+from upgrade_planner.plans import services
 from upgrade_planner.plans.models import Activity, Plan, Step, StepState
 
 PROGRESS_STATES = {StepState.DONE, StepState.SKIPPED, StepState.IN_PROGRESS, StepState.FAILED}

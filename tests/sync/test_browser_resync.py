@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from tests.factories import tentacle
 from tests.fake_octopus import API_KEY, FakeOctopus, listening, polling
 from tests.sync.helpers import in_place_plan_with_progress, inventory_of, replaced, without
-from upgrade_planner.installations.inventory import to_csv
+from upgrade_planner.domain.inventory import to_csv
 from upgrade_planner.installations.models import Tentacle
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

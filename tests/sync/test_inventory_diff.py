@@ -3,7 +3,7 @@
 import pytest
 
 from tests.factories import tentacle
-from upgrade_planner.installations.inventory_sync import (
+from upgrade_planner.domain.inventory_diff import (
     fill_unreported,
     inventory_diff,
     inventory_fingerprint,

@@ -18,7 +18,7 @@ from tests.sync.helpers import (
     step,
     without,
 )
-from upgrade_planner.installations.inventory import to_csv
+from upgrade_planner.domain.inventory import to_csv
 from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans import services
 from upgrade_planner.plans.models import FetchState, InventoryFetch, StepState

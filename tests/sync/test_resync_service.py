@@ -14,7 +14,7 @@ from tests.sync.helpers import (
     step,
     without,
 )
-from upgrade_planner.installations.inventory_sync import inventory_fingerprint
+from upgrade_planner.domain.inventory_diff import inventory_fingerprint
 from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans import services
 from upgrade_planner.plans.documents import plan_document

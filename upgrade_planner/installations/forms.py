@@ -10,9 +10,8 @@ from typing import Any
 from django import forms
 from django.http import QueryDict
 
-from upgrade_planner.installations import inventory
+from upgrade_planner.domain import inventory, planner
 from upgrade_planner.installations.server_urls import clean_server_url
-from upgrade_planner.plans import planner
 
 LAST_3X = "3.17.14"
 LTS_2018_10 = "2018.10"

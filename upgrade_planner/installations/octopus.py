@@ -28,7 +28,7 @@ from urllib.parse import urljoin, urlsplit
 
 from django.views.decorators.debug import sensitive_variables
 
-from upgrade_planner.installations import inventory
+from upgrade_planner.domain import inventory
 
 PAGE_SIZE = 500
 MAX_PAGES = 200

@@ -15,9 +15,9 @@ from ninja.errors import HttpError, ValidationError
 from pydantic import ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
-from upgrade_planner.installations import inventory
+from upgrade_planner.domain import inventory, planner
 from upgrade_planner.installations.server_urls import clean_server_url
-from upgrade_planner.plans import jobs, planner, services
+from upgrade_planner.plans import jobs, services
 from upgrade_planner.plans.access import (
     LinkReplaced,
     TooManyGuesses,

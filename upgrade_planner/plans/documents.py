@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from upgrade_planner.installations.inventory import COLUMNS
+from upgrade_planner.domain.inventory import COLUMNS
 from upgrade_planner.installations.models import Installation, Tentacle
 from upgrade_planner.plans.models import Plan, Step, StepDependency, StepState
 

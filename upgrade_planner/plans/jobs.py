@@ -21,8 +21,9 @@ from django.conf import settings
 from django.db import OperationalError, models, transaction
 from django.utils import timezone
 
+from upgrade_planner.domain import evidence, planner
 from upgrade_planner.installations import api_keys
-from upgrade_planner.plans import evidence, planner, services, verification
+from upgrade_planner.plans import services, verification
 from upgrade_planner.plans.models import SATISFIED_STATES, Job, JobState, Plan, Step, StepState
 
 logger = logging.getLogger(__name__)

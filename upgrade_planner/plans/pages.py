@@ -15,9 +15,9 @@ from django.http import HttpRequest, QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
+from upgrade_planner.domain import rollback
 from upgrade_planner.installations.api_keys import masked
 from upgrade_planner.installations.models import Tentacle
-from upgrade_planner.plans import rollback
 from upgrade_planner.plans.charts import progress_over_time_chart, state_bar_chart
 from upgrade_planner.plans.models import (
     SATISFIED_STATES,

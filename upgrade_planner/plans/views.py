@@ -19,6 +19,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.middleware import HtmxDetails
 
+from upgrade_planner.domain import planner
+from upgrade_planner.domain.inventory import InventoryInvalid, to_csv
 from upgrade_planner.installations.forms import (
     InstallationForm,
     InventoryApplyForm,
@@ -27,8 +29,7 @@ from upgrade_planner.installations.forms import (
     InventoryUpdateForm,
     inventory_from_sources,
 )
-from upgrade_planner.installations.inventory import InventoryInvalid, to_csv
-from upgrade_planner.plans import jobs, page_cache, planner, services
+from upgrade_planner.plans import jobs, page_cache, services
 from upgrade_planner.plans.access import (
     client_address,
     current_version,

@@ -12,9 +12,9 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from upgrade_planner.installations import api_keys, inventory
+from upgrade_planner.domain import inventory, planner
+from upgrade_planner.installations import api_keys
 from upgrade_planner.installations.models import Installation, Tentacle
-from upgrade_planner.plans import planner
 from upgrade_planner.plans.bulk import insert_rows
 from upgrade_planner.plans.models import (
     Activity,

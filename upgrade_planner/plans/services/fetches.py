@@ -14,8 +14,7 @@ from django.db.models import TextChoices
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from upgrade_planner.installations import inventory, inventory_sync
-from upgrade_planner.plans import planner
+from upgrade_planner.domain import inventory, inventory_diff, planner
 from upgrade_planner.plans.models import FetchState, InventoryFetch, Plan
 from upgrade_planner.plans.services.replans import tentacle_input_of
 from upgrade_planner.plans.services.resync import _saved_tentacles
@@ -142,4 +141,4 @@ def fetched_tentacles(*, fetch: InventoryFetch) -> list[planner.TentacleInput]:
     (service accounts, permissions, OS) kept from the plan's current inventory, validated like
     any inventory. Raises inventory.InventoryInvalid."""
     current = [tentacle_input_of(t) for t in _saved_tentacles(fetch.plan)]
-    return inventory.parse_rows(inventory_sync.fill_unreported(fetch.rows, current))
+    return inventory.parse_rows(inventory_diff.fill_unreported(fetch.rows, current))

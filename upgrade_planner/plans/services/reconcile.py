@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from upgrade_planner.domain import planner
 from upgrade_planner.installations.models import Tentacle
-from upgrade_planner.plans import planner
 from upgrade_planner.plans.bulk import insert_rows, update_rows
 from upgrade_planner.plans.models import SATISFIED_STATES, Plan, Step, StepDependency, StepState
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from django.db import models, transaction
 
+from upgrade_planner.domain import planner
 from upgrade_planner.installations.models import Tentacle
-from upgrade_planner.plans import planner
 from upgrade_planner.plans.models import Activity, Plan
 from upgrade_planner.plans.services.creation import PlanInputInvalid, planner_settings
 from upgrade_planner.plans.services.reconcile import _plan_fields_set, _steps_reconcile

@@ -11,9 +11,8 @@ from typing import Any, NamedTuple
 
 from django.db import models, transaction
 
-from upgrade_planner.installations import inventory, inventory_sync
+from upgrade_planner.domain import inventory, inventory_diff, planner
 from upgrade_planner.installations.models import Tentacle
-from upgrade_planner.plans import planner
 from upgrade_planner.plans.bulk import insert_rows, update_rows
 from upgrade_planner.plans.models import SATISFIED_STATES, Activity, Approach, Plan, Step, StepState
 from upgrade_planner.plans.services.creation import (
@@ -70,7 +69,7 @@ class ApproachChange:
 class InventoryPreview:
     """What replacing the inventory would do, for a person to confirm."""
 
-    diff: inventory_sync.InventoryDiff
+    diff: inventory_diff.InventoryDiff
     tentacles: list[planner.TentacleInput]  # the new inventory, as it would be saved
     fingerprint: str  # of the saved inventory the diff was made against
     approach_change: ApproachChange | None
@@ -84,7 +83,7 @@ class InventoryPreview:
 @dataclass(frozen=True)
 class InventoryReplaced:
     plan: Plan
-    diff: inventory_sync.InventoryDiff
+    diff: inventory_diff.InventoryDiff
     steps: dict[str, int]
     approach_before: str
     approach_after: str
@@ -98,9 +97,9 @@ def inventory_preview(
     _inventory_check(tentacles)
     saved = _saved_tentacles(plan)
     old = [tentacle_input_of(t) for t in saved]
-    new = inventory_sync.kept_as_before(tentacles, old)
-    diff = inventory_sync.inventory_diff(old, new)
-    fingerprint = inventory_sync.inventory_fingerprint(old)
+    new = inventory_diff.kept_as_before(tentacles, old)
+    diff = inventory_diff.inventory_diff(old, new)
+    fingerprint = inventory_diff.inventory_fingerprint(old)
     if diff.empty:
         return InventoryPreview(diff, new, fingerprint, None, {}, [], [])
     existing = _existing_steps(plan)
@@ -173,14 +172,14 @@ def inventory_replace(
         old = [tentacle_input_of(t) for t in saved]
         if (
             expected_fingerprint is not None
-            and inventory_sync.inventory_fingerprint(old) != expected_fingerprint
+            and inventory_diff.inventory_fingerprint(old) != expected_fingerprint
         ):
             raise InventoryChangedSincePreview(
                 "Someone changed this plan's inventory after you reviewed the changes. "
                 "Review them again."
             )
-        new = inventory_sync.kept_as_before(tentacles, old)
-        diff = inventory_sync.inventory_diff(old, new)
+        new = inventory_diff.kept_as_before(tentacles, old)
+        diff = inventory_diff.inventory_diff(old, new)
         if diff.empty:
             transaction.set_rollback(True)  # nothing to do: not even the version moves
         else:
@@ -223,7 +222,7 @@ def inventory_replace(
 ACTIVITY_NAMES_LIMIT = 100
 
 
-def inventory_change_summary(diff: inventory_sync.InventoryDiff, shown: int = 3) -> str:
+def inventory_change_summary(diff: inventory_diff.InventoryDiff, shown: int = 3) -> str:
     """“2 added (web-09, web-10), 1 removed (web-03), 1 changed (db-01: communication style)”."""
     parts: list[str] = []
 
@@ -252,7 +251,7 @@ def _inventory_check(tentacles: Sequence[planner.TentacleInput]) -> None:
         ]
     seen: dict[str, int] = {}
     for index, tentacle in enumerate(tentacles):
-        key = inventory_sync.name_key(tentacle.name)
+        key = inventory_diff.name_key(tentacle.name)
         if not tentacle.name.strip():
             errors[f"tentacles[{index}].name"] = ["Name is required."]
         elif key in seen:
@@ -332,21 +331,21 @@ def _tentacles_replace(
     plan: Plan,
     saved: list[Tentacle],
     new: Sequence[planner.TentacleInput],
-    diff: inventory_sync.InventoryDiff,
+    diff: inventory_diff.InventoryDiff,
 ) -> dict[str, TentacleRef]:
     """Make the installation's Tentacle rows match `new`; returns name → ref for the steps."""
-    by_key = {inventory_sync.name_key(t.name): t for t in saved}
-    removed = [by_key[inventory_sync.name_key(t.name)].pk for t in diff.removed]
+    by_key = {inventory_diff.name_key(t.name): t for t in saved}
+    removed = [by_key[inventory_diff.name_key(t.name)].pk for t in diff.removed]
     if removed:
         # Their retired steps keep the name and labels; the link to the row goes (SET_NULL).
         Tentacle.objects.filter(pk__in=removed).delete()
-    changed = {inventory_sync.name_key(c.name) for c in diff.changed}
+    changed = {inventory_diff.name_key(c.name) for c in diff.changed}
     to_update: list[list[Any]] = []
     to_move: list[tuple[int, uuid.UUID]] = []  # only the position changes
     to_insert: list[tuple[int, planner.TentacleInput, uuid.UUID]] = []
     refs: dict[str, TentacleRef] = {}
     for position, tentacle in enumerate(new):
-        key = inventory_sync.name_key(tentacle.name)
+        key = inventory_diff.name_key(tentacle.name)
         row = by_key.get(key)
         if row is None:
             row_id = uuid.uuid4()
@@ -408,7 +407,7 @@ def _key_moves(
         if step.retired or step.key in wanted or not step.tentacles:
             continue
         for name in step.tentacles:
-            orphans[(step.hop, step.kind, inventory_sync.name_key(name))] = step.key
+            orphans[(step.hop, step.kind, inventory_diff.name_key(name))] = step.key
     moves: dict[str, str] = {}
     if not orphans:
         return moves
@@ -416,7 +415,7 @@ def _key_moves(
         if not planned_step.tentacles or planned_step.key in every_key:
             continue
         candidates = {
-            orphans.get((planned_step.hop, planned_step.kind, inventory_sync.name_key(name)))
+            orphans.get((planned_step.hop, planned_step.kind, inventory_diff.name_key(name)))
             for name in planned_step.tentacles
         }
         candidates.discard(None)

@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from upgrade_planner.plans.planner import PlanningError, Version, parse_version
+from upgrade_planner.domain.planner import PlanningError, Version, parse_version
 
 __all__ = [
     "SIGNALS",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from upgrade_planner.plans.planning.content import catalogue, fill, sql_requirement, wording
-from upgrade_planner.plans.planning.fleet import custom_account, is_per_user_install, name_list
-from upgrade_planner.plans.planning.paths import Leg
-from upgrade_planner.plans.planning.sizing import duration_text, is_large, ram_short, size_text
-from upgrade_planner.plans.planning.steps import Migration
-from upgrade_planner.plans.planning.types import (
+from upgrade_planner.domain.planning.content import catalogue, fill, sql_requirement, wording
+from upgrade_planner.domain.planning.fleet import custom_account, is_per_user_install, name_list
+from upgrade_planner.domain.planning.paths import Leg
+from upgrade_planner.domain.planning.sizing import duration_text, is_large, ram_short, size_text
+from upgrade_planner.domain.planning.steps import Migration
+from upgrade_planner.domain.planning.types import (
     WARNING_CODES,
     PlannerSettings,
     PlanWarning,

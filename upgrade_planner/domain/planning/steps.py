@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from upgrade_planner.plans.planning.content import (
+from upgrade_planner.domain.planning.content import (
     catalogue,
     fill,
     fragment,
@@ -21,17 +21,17 @@ from upgrade_planner.plans.planning.content import (
     tidy,
     wording,
 )
-from upgrade_planner.plans.planning.fleet import (
+from upgrade_planner.domain.planning.fleet import (
     Machine,
     counted,
     custom_account,
     name_list,
     sort_key,
 )
-from upgrade_planner.plans.planning.mapping import build_server_mapping
-from upgrade_planner.plans.planning.paths import Leg
-from upgrade_planner.plans.planning.sizing import duration_text, is_large, size_text
-from upgrade_planner.plans.planning.types import (
+from upgrade_planner.domain.planning.mapping import build_server_mapping
+from upgrade_planner.domain.planning.paths import Leg
+from upgrade_planner.domain.planning.sizing import duration_text, is_large, size_text
+from upgrade_planner.domain.planning.types import (
     Approach,
     InstallationInput,
     MigrationSizing,
@@ -41,7 +41,7 @@ from upgrade_planner.plans.planning.types import (
     TentacleInput,
     UpgradeMethod,
 )
-from upgrade_planner.plans.planning.versions import Version, parse_version, try_version
+from upgrade_planner.domain.versions import Version, parse_version, try_version
 
 STEP_KINDS: dict[str, str] = {
     # The 2.6 → 3.x / 2018.10 LTS migration (product.md §5.3).

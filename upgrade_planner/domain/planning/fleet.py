@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from upgrade_planner.plans.planning.content import catalogue
-from upgrade_planner.plans.planning.types import TentacleInput
-from upgrade_planner.plans.planning.versions import try_version
+from upgrade_planner.domain.planning.content import catalogue
+from upgrade_planner.domain.planning.types import TentacleInput
+from upgrade_planner.domain.versions import try_version
 
 _DEFAULT_ACCOUNTS = {"", "localsystem", "local system", "system", "nt authority\\system"}
 

@@ -6,7 +6,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from upgrade_planner.plans.planning.types import PlanningError
+from upgrade_planner.domain.planning.types import PlanningError
 
 
 @dataclass(frozen=True, order=True)

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from upgrade_planner.plans.planner import CommunicationStyle, TentacleInput
+from upgrade_planner.domain.planner import CommunicationStyle, TentacleInput
 
 MAX_ROWS = 10_000
 MAX_BYTES = 5 * 1024 * 1024

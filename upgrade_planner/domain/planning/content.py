@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from upgrade_planner.plans.planning.types import PlanningError
-from upgrade_planner.plans.planning.versions import Version, parse_version, quoted
+from upgrade_planner.domain.planning.types import PlanningError
+from upgrade_planner.domain.versions import Version, parse_version, quoted
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class Catalogue:
 
 
 def _read_content(name: str) -> dict[str, Any]:
-    text = resources.files("upgrade_planner.plans.content").joinpath(name).read_text("utf-8")
+    text = resources.files("upgrade_planner.domain.content").joinpath(name).read_text("utf-8")
     return tomllib.loads(text)
 
 

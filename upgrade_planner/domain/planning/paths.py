@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from upgrade_planner.plans.planning.content import BrokenPath, catalogue, fill
-from upgrade_planner.plans.planning.types import Hop
-from upgrade_planner.plans.planning.versions import Version
+from upgrade_planner.domain.planning.content import BrokenPath, catalogue, fill
+from upgrade_planner.domain.planning.types import Hop
+from upgrade_planner.domain.versions import Version
 
 
 @dataclass(frozen=True)

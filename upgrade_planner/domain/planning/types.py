@@ -1,6 +1,6 @@
 """The planner's public data: frozen dataclasses in and out, and the fixed vocabularies.
 
-Re-exported by `upgrade_planner.plans.planner`, which is where callers import them from.
+Re-exported by `upgrade_planner.domain.planner`, which is where callers import them from.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
 
-from upgrade_planner.plans.planner import APPROACHES, PlanningError, Version, parse_version
+from upgrade_planner.domain.planner import APPROACHES, PlanningError, Version, parse_version
 
 __all__ = ["StopNowCard", "change_kind", "stages", "stop_now"]
 
@@ -45,7 +45,7 @@ class StopNowCard:
 
 @functools.cache
 def _content() -> dict[str, Any]:
-    text = resources.files("upgrade_planner.plans.content").joinpath("rollback.toml")
+    text = resources.files("upgrade_planner.domain.content").joinpath("rollback.toml")
     return tomllib.loads(text.read_text("utf-8"))
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from upgrade_planner.plans.planning.content import catalogue, fill, wording
-from upgrade_planner.plans.planning.types import MigrationSizing
+from upgrade_planner.domain.planning.content import catalogue, fill, wording
+from upgrade_planner.domain.planning.types import MigrationSizing
 
 
 def _backup_text(backup_mb: int) -> str:

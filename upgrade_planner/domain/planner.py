@@ -13,24 +13,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from upgrade_planner.plans.planning.content import (
+from upgrade_planner.domain.planning.content import (
     catalogue,
     checked_version,
     fill,
     fragment,
     wording,
 )
-from upgrade_planner.plans.planning.fleet import (
+from upgrade_planner.domain.planning.fleet import (
     MANUAL_REASONS,
     Machine,
     choose_canary,
     counted,
     group_machines,
 )
-from upgrade_planner.plans.planning.mapping import build_server_mapping, validate_server_mapping
-from upgrade_planner.plans.planning.paths import Leg, plan_path
-from upgrade_planner.plans.planning.sizing import duration_text, size_migration
-from upgrade_planner.plans.planning.steps import (
+from upgrade_planner.domain.planning.mapping import build_server_mapping, validate_server_mapping
+from upgrade_planner.domain.planning.paths import Leg, plan_path
+from upgrade_planner.domain.planning.sizing import duration_text, size_migration
+from upgrade_planner.domain.planning.steps import (
     STEP_KINDS,
     Migration,
     StepList,
@@ -40,7 +40,7 @@ from upgrade_planner.plans.planning.steps import (
     hydra_mapping,
     ordered,
 )
-from upgrade_planner.plans.planning.types import (
+from upgrade_planner.domain.planning.types import (
     APPROACHES,
     INSTALLATION_FIELDS,
     WARNING_CODES,
@@ -60,12 +60,12 @@ from upgrade_planner.plans.planning.types import (
     TentacleInput,
     UpgradeMethod,
 )
-from upgrade_planner.plans.planning.versions import Version, parse_version, quoted
-from upgrade_planner.plans.planning.warnings import (
+from upgrade_planner.domain.planning.warnings import (
     migration_warnings,
     path_warnings,
     sorted_warnings,
 )
+from upgrade_planner.domain.versions import Version, parse_version, quoted
 
 __all__ = [
     "APPROACHES",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from upgrade_planner.plans.planning.types import PlanningError
-from upgrade_planner.plans.planning.versions import quoted
+from upgrade_planner.domain.planning.types import PlanningError
+from upgrade_planner.domain.versions import quoted
 
 _ADDRESS_RE = re.compile(
     r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\[\]]+)"

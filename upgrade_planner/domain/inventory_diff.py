@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from upgrade_planner.installations.inventory import COLUMNS
-from upgrade_planner.plans.planner import TentacleInput
+from upgrade_planner.domain.inventory import COLUMNS
+from upgrade_planner.domain.planner import TentacleInput
 
 # The fields compared: every column of the inventory, in the order a person reads them.
 COMPARED_FIELDS = COLUMNS
