@@ -65,7 +65,8 @@ def api_body(**fields: Any) -> dict[str, Any]:
 
 def finish_prerequisites(plan, step, actor: str = "Ana") -> None:  # type: ignore[no-untyped-def]
     """Complete, in order, everything `step` waits for (through the services)."""
-    from upgrade_planner.plans.models import SATISFIED_STATES, Step, StepDependency
+    from upgrade_planner.domain.vocabulary import SATISFIED_STATES
+    from upgrade_planner.plans.models import Step, StepDependency
 
     waiting = Step.objects.filter(
         pk__in=StepDependency.objects.filter(step=step).values("prerequisite_id")

@@ -6,8 +6,9 @@ import pytest
 from celery.signals import task_postrun
 
 from tests.factories import finish_prerequisites, installation
+from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.plans import jobs, services
-from upgrade_planner.plans.models import JobState, Step, StepState
+from upgrade_planner.plans.models import JobState, Step
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 

@@ -7,8 +7,9 @@ from kombu import pools
 
 from tests.factories import finish_prerequisites, fleet, installation
 from upgrade_planner.celery import app
+from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.plans import jobs, services, tasks
-from upgrade_planner.plans.models import Job, JobState, Step, StepState
+from upgrade_planner.plans.models import Job, JobState, Step
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,8 @@
 import pytest
 
 from tests.factories import create_plan, finish_prerequisites, fleet
-from upgrade_planner.plans.models import Activity, Step, StepState
+from upgrade_planner.domain.vocabulary import StepState
+from upgrade_planner.plans.models import Activity, Step
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,9 @@ import pytest
 
 from tests.factories import finish_prerequisites, fleet, installation
 from tests.fake_octopus import listening
+from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.plans import jobs, services
-from upgrade_planner.plans.models import Job, JobState, Step, StepState
+from upgrade_planner.plans.models import Job, JobState, Step
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,8 @@ import uuid
 import pytest
 
 from tests.factories import create_plan
-from upgrade_planner.plans.models import Activity, Step, StepState
+from upgrade_planner.domain.vocabulary import StepState
+from upgrade_planner.plans.models import Activity, Step
 
 pytestmark = pytest.mark.django_db
 

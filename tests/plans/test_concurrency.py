@@ -8,15 +8,9 @@ import pytest
 from django.db import connection
 
 from tests.factories import create_plan, fleet
+from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
 from upgrade_planner.plans import services
-from upgrade_planner.plans.models import (
-    SATISFIED_STATES,
-    Activity,
-    Plan,
-    Step,
-    StepDependency,
-    StepState,
-)
+from upgrade_planner.plans.models import Activity, Plan, Step, StepDependency
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 

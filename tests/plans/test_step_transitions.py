@@ -3,8 +3,9 @@
 import pytest
 
 from tests.factories import create_plan, fleet
+from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.plans import services
-from upgrade_planner.plans.models import Activity, Step, StepDependency, StepState
+from upgrade_planner.plans.models import Activity, Step, StepDependency
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,8 @@ import pytest
 from django.test import Client
 
 from tests.factories import create_plan
-from upgrade_planner.plans.models import Activity, PlanLink, Step, StepState
+from upgrade_planner.domain.vocabulary import StepState
+from upgrade_planner.plans.models import Activity, PlanLink, Step
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from tests.factories import api_body, create_plan
+from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.plans import services
-from upgrade_planner.plans.models import Activity, Plan, Step, StepState
+from upgrade_planner.plans.models import Activity, Plan, Step
 
 pytestmark = pytest.mark.django_db
 

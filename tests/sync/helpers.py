@@ -8,8 +8,9 @@ from typing import Any
 from tests.factories import create_plan, fleet
 from upgrade_planner.domain import planner
 from upgrade_planner.domain.inventory_diff import as_row
+from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.plans import services
-from upgrade_planner.plans.models import Activity, Plan, Step, StepState
+from upgrade_planner.plans.models import Activity, Plan, Step
 
 PROGRESS_STATES = {StepState.DONE, StepState.SKIPPED, StepState.IN_PROGRESS, StepState.FAILED}
 

@@ -16,8 +16,9 @@ from tests.sync.helpers import (
     without,
 )
 from upgrade_planner.domain.inventory import to_csv
+from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.installations.models import Tentacle
-from upgrade_planner.plans.models import Step, StepState
+from upgrade_planner.plans.models import Step
 from upgrade_planner.plans.services import resync
 
 pytestmark = pytest.mark.django_db

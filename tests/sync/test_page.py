@@ -19,9 +19,10 @@ from tests.sync.helpers import (
     without,
 )
 from upgrade_planner.domain.inventory import to_csv
+from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans import services
-from upgrade_planner.plans.models import FetchState, InventoryFetch, StepState
+from upgrade_planner.plans.models import FetchState, InventoryFetch
 
 pytestmark = pytest.mark.django_db
 

@@ -15,10 +15,11 @@ from tests.sync.helpers import (
     without,
 )
 from upgrade_planner.domain.inventory_diff import inventory_fingerprint
+from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans import services
 from upgrade_planner.plans.documents import plan_document
-from upgrade_planner.plans.models import Activity, Step, StepState
+from upgrade_planner.plans.models import Activity, Step
 
 pytestmark = pytest.mark.django_db
 

@@ -120,7 +120,8 @@ def test_the_plan_page_for_5000_tentacles_filters_searches_and_pages(live_server
 def test_a_read_only_viewer_sees_progress_live_and_cannot_write(
     live_server, browser, page, screenshot
 ):
-    from upgrade_planner.plans.models import Step, StepState
+    from upgrade_planner.domain.vocabulary import StepState
+    from upgrade_planner.plans.models import Step
 
     created = create_plan(tentacles=fleet(4))
     viewer = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()

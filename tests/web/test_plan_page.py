@@ -7,7 +7,8 @@ from django.core.cache import cache
 from django.test import Client
 
 from tests.factories import create_plan, fleet, tentacle
-from upgrade_planner.plans.models import Activity, Step, StepState
+from upgrade_planner.domain.vocabulary import StepState
+from upgrade_planner.plans.models import Activity, Step
 from upgrade_planner.plans.pages import page_number
 
 pytestmark = pytest.mark.django_db

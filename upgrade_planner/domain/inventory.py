@@ -34,7 +34,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from upgrade_planner.domain.planner import CommunicationStyle, TentacleInput
+from upgrade_planner.domain.planner import TentacleInput
+from upgrade_planner.domain.vocabulary import CommunicationStyle
 
 MAX_ROWS = 10_000
 MAX_BYTES = 5 * 1024 * 1024
@@ -88,11 +89,10 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _QUOTE_OR_LINE_BREAK = re.compile(r'["\r\n]')
 
 _STYLES: dict[str, CommunicationStyle] = {
-    "listening": "listening",
-    "polling": "polling",
+    **{str(style): style for style in CommunicationStyle},
     # The names Octopus's own API uses, so an export of /api/machines can be pasted in.
-    "tentaclepassive": "listening",
-    "tentacleactive": "polling",
+    "tentaclepassive": CommunicationStyle.LISTENING,
+    "tentacleactive": CommunicationStyle.POLLING,
 }
 _TRUE = frozenset({"yes", "y", "true", "1"})
 _FALSE = frozenset({"no", "n", "false", "0"})
@@ -265,7 +265,7 @@ def _clean_version(text: str) -> str:
 
 def _clean_style(text: str) -> CommunicationStyle:
     if not text:
-        return "listening"
+        return CommunicationStyle.LISTENING
     style = _STYLES.get(text.lower())
     if style is None:
         raise _Invalid(f'Communication style "{_show(text)}" should be listening or polling.')

@@ -43,14 +43,10 @@ from upgrade_planner.domain.planning.steps import (
 from upgrade_planner.domain.planning.types import (
     APPROACHES,
     INSTALLATION_FIELDS,
-    WARNING_CODES,
     Alternative,
-    Approach,
-    CommunicationStyle,
     Hop,
     InstallationInput,
     MigrationSizing,
-    Phase,
     Plan,
     PlannedStep,
     PlannerSettings,
@@ -66,6 +62,7 @@ from upgrade_planner.domain.planning.warnings import (
     sorted_warnings,
 )
 from upgrade_planner.domain.versions import Version, parse_version, quoted
+from upgrade_planner.domain.vocabulary import WARNING_CODES, Approach, CommunicationStyle, Phase
 
 __all__ = [
     "APPROACHES",
@@ -106,8 +103,10 @@ def recommend_approach(
 ) -> Approach:
     """new-server whenever possible; else manual for a handful of Tentacles; else in-place."""
     if can_provision_new_server:
-        return "new-server"
-    return "manual" if tentacle_count <= settings.handful_threshold else "in-place"
+        return Approach.NEW_SERVER
+    if tentacle_count <= settings.handful_threshold:
+        return Approach.MANUAL
+    return Approach.IN_PLACE
 
 
 def _approach_reason(approach: Approach, values: Mapping[str, object]) -> str:

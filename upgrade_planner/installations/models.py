@@ -5,10 +5,7 @@ import uuid
 from django.db import models
 from django.db.models.functions import Lower
 
-
-class CommunicationStyle(models.TextChoices):
-    LISTENING = "listening", "Listening"
-    POLLING = "polling", "Polling"
+from upgrade_planner.domain.vocabulary import CommunicationStyle
 
 
 class Installation(models.Model):
@@ -54,7 +51,9 @@ class Tentacle(models.Model):
     port = models.PositiveIntegerField(null=True, blank=True)
     version = models.CharField(max_length=40, blank=True)
     communication_style = models.CharField(
-        max_length=20, choices=CommunicationStyle.choices, default=CommunicationStyle.LISTENING
+        max_length=20,
+        choices=CommunicationStyle.choices,
+        default=CommunicationStyle.LISTENING,
     )
     environments = models.JSONField(default=list, blank=True)
     roles = models.JSONField(default=list, blank=True)

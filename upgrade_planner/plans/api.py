@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
@@ -16,6 +16,7 @@ from pydantic import ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
 from upgrade_planner.domain import inventory, planner
+from upgrade_planner.domain.vocabulary import Approach
 from upgrade_planner.installations.server_urls import clean_server_url
 from upgrade_planner.plans import jobs, services
 from upgrade_planner.plans.access import (
@@ -68,7 +69,7 @@ class PlanIn(Schema):
     document_count: int | None = Field(None, ge=0, le=1_000_000_000)
     history_days_to_keep: int | None = Field(None, ge=1, le=36_500)
     polling_port: int = Field(10943, ge=1, le=65535)
-    approach: Literal["new-server", "in-place", "manual"] | None = None
+    approach: Approach | None = None
     old_server_url: str = Field("", max_length=500)
     old_server_api_key: str = Field("", max_length=200, json_schema_extra={"writeOnly": True})
     new_server_url: str = Field("", max_length=500)
@@ -113,7 +114,7 @@ _FRIENDLY = {
     "string_type": "Enter text.",
     "list_type": "Enter a list.",
     "dict_type": "Each Tentacle must be an object.",
-    "literal_error": "Choose one of: new-server, in-place, manual, or null.",
+    "enum": f"Choose one of: {', '.join(Approach.values)}, or null.",
 }
 
 

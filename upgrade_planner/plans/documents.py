@@ -6,8 +6,9 @@ from collections import defaultdict
 from typing import Any
 
 from upgrade_planner.domain.inventory import COLUMNS
+from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.installations.models import Installation, Tentacle
-from upgrade_planner.plans.models import Plan, Step, StepDependency, StepState
+from upgrade_planner.plans.models import Plan, Step, StepDependency
 
 
 def etag_for(plan: Plan) -> str:

@@ -22,9 +22,10 @@ from django.db import OperationalError, models, transaction
 from django.utils import timezone
 
 from upgrade_planner.domain import evidence, planner
+from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
 from upgrade_planner.installations import api_keys
 from upgrade_planner.plans import services, verification
-from upgrade_planner.plans.models import SATISFIED_STATES, Job, JobState, Plan, Step, StepState
+from upgrade_planner.plans.models import Job, JobState, Plan, Step
 
 logger = logging.getLogger(__name__)
 

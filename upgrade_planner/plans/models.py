@@ -12,26 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from upgrade_planner.domain.vocabulary import ActivityAction, Approach, StepState
 from upgrade_planner.installations.models import Installation
-
-
-class Approach(models.TextChoices):
-    NEW_SERVER = "new-server", "New server"
-    IN_PLACE = "in-place", "In-place"
-    MANUAL = "manual", "Manual"
-
-
-class StepState(models.TextChoices):
-    BLOCKED = "blocked", "Blocked"
-    READY = "ready", "Ready"
-    IN_PROGRESS = "in-progress", "In progress"
-    DONE = "done", "Done"
-    SKIPPED = "skipped", "Skipped"
-    FAILED = "failed", "Failed"
-
-
-# A prerequisite in one of these states no longer holds its dependents back.
-SATISFIED_STATES = frozenset({StepState.DONE, StepState.SKIPPED})
 
 
 class Plan(models.Model):
@@ -216,7 +198,7 @@ class Activity(models.Model):
         Step, on_delete=models.SET_NULL, null=True, blank=True, related_name="activities"
     )
     actor = models.CharField(max_length=100, blank=True)
-    action = models.CharField(max_length=40)
+    action = models.CharField(max_length=40, choices=ActivityAction.choices)
     from_state = models.CharField(max_length=20, blank=True)
     to_state = models.CharField(max_length=20, blank=True)
     reason = models.TextField(blank=True)
@@ -235,21 +217,11 @@ class Activity(models.Model):
 
     @property
     def verb(self) -> str:
-        return ACTIVITY_VERBS.get(self.action, self.action)
-
-
-ACTIVITY_VERBS = {
-    "plan-created": "created the plan",
-    "start": "started",
-    "complete": "completed",
-    "skip": "skipped",
-    "reopen": "reopened",
-    "fail": "marked as failed",
-    "approach-changed": "changed the approach",
-    "link-rotated": "replaced a share link",
-    "inventory-replaced": "updated the inventory",
-    "verified": "verified",
-}
+        return (
+            ActivityAction(self.action).label
+            if self.action in ActivityAction.values
+            else self.action
+        )
 
 
 class IdempotencyRecord(models.Model):

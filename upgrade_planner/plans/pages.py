@@ -16,33 +16,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from upgrade_planner.domain import rollback
+from upgrade_planner.domain.vocabulary import SATISFIED_STATES, Approach, Phase, StepState
 from upgrade_planner.installations.api_keys import masked
 from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.charts import progress_over_time_chart, state_bar_chart
-from upgrade_planner.plans.models import (
-    SATISFIED_STATES,
-    Activity,
-    Job,
-    LinkKind,
-    PlanLink,
-    Step,
-    StepDependency,
-    StepState,
-)
+from upgrade_planner.plans.models import Activity, Job, LinkKind, PlanLink, Step, StepDependency
 
-PHASE_LABELS = {
-    "prepare": "Prepare",
-    "install": "Install the server",
-    "migrate": "Migrate the data",
-    "tentacles": "Upgrade the Tentacles",
-    "verify": "Verify",
-    "finish": "Finish",
-}
-APPROACH_LABELS = {
-    "new-server": "New server",
-    "in-place": "In-place",
-    "manual": "Manual",
-}
+APPROACH_LABELS = dict(Approach.choices)
 KIND_LABELS = {
     "upgrade-tentacle": "Upgrade",
     "reconfigure-service-account": "Re-apply the service account",
@@ -58,7 +38,7 @@ FleetKey = tuple[int, str, str, bool]  # hop, phase, kind, canary
 ACTIVITY_SHOWN = 15
 JOBS_SHOWN = 8
 PROGRESS_POINTS = 500
-STATE_ORDER = [s.value for s in StepState]
+STATE_ORDER = list(StepState)
 
 
 def page_number(raw: str) -> int:
@@ -447,9 +427,7 @@ class PlanPage:
             hop = item.hop if what == "step" else item["hop"]
             phase = item.phase if what == "step" else item["phase"]
             if not groups or (groups[-1].hop, groups[-1].phase) != (hop, phase):
-                groups.append(
-                    ChecklistGroup(hop=hop, phase=phase, label=PHASE_LABELS.get(phase, phase))
-                )
+                groups.append(ChecklistGroup(hop=hop, phase=phase, label=Phase(phase).label))
             if what == "step":
                 groups[-1].steps.append(item)
             else:

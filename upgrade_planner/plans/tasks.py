@@ -12,8 +12,9 @@ from django.conf import settings
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.plans import jobs, services
-from upgrade_planner.plans.models import Plan, StepState
+from upgrade_planner.plans.models import Plan
 
 logger = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from django_htmx.middleware import HtmxDetails
 
 from upgrade_planner.domain import planner
 from upgrade_planner.domain.inventory import InventoryInvalid, to_csv
+from upgrade_planner.domain.vocabulary import CommunicationStyle
 from upgrade_planner.installations.forms import (
     InstallationForm,
     InventoryApplyForm,
@@ -150,7 +151,7 @@ def _home_render(
             "inventory_errors": inventory_errors,
             "has_errors": bool(form.errors or inventory_errors or row_errors),
             "recent_plans": request.session.get(RECENT_PLANS_KEY, []),
-            "styles": [("listening", "Listening"), ("polling", "Polling")],
+            "styles": CommunicationStyle.choices,
         },
     )
 

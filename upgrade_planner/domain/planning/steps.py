@@ -32,16 +32,15 @@ from upgrade_planner.domain.planning.mapping import build_server_mapping
 from upgrade_planner.domain.planning.paths import Leg
 from upgrade_planner.domain.planning.sizing import duration_text, is_large, size_text
 from upgrade_planner.domain.planning.types import (
-    Approach,
     InstallationInput,
     MigrationSizing,
-    Phase,
     PlannedStep,
     PlanningError,
     TentacleInput,
     UpgradeMethod,
 )
 from upgrade_planner.domain.versions import Version, parse_version, try_version
+from upgrade_planner.domain.vocabulary import Approach, Phase
 
 STEP_KINDS: dict[str, str] = {
     # The 2.6 → 3.x / 2018.10 LTS migration (product.md §5.3).
@@ -83,7 +82,7 @@ STEP_KINDS: dict[str, str] = {
     "upgrade-tentacles-modern": "Optionally upgrade the Tentacles after the server.",
 }
 
-_PHASES: dict[str, Phase] = {
+_PHASE_NAMES: dict[str, str] = {
     "backup-license-key": "prepare",
     "backup-database": "prepare",
     "backup-master-key": "prepare",
@@ -119,14 +118,9 @@ _PHASES: dict[str, Phase] = {
     "maintenance-mode-off": "finish",
     "upgrade-tentacles-modern": "tentacles",
 }
-_PHASE_RANK: dict[Phase, int] = {
-    "prepare": 0,
-    "install": 1,
-    "migrate": 2,
-    "tentacles": 3,
-    "verify": 4,
-    "finish": 5,
-}
+_PHASES: dict[str, Phase] = {kind: Phase(name) for kind, name in _PHASE_NAMES.items()}
+# Phases are declared in the order a plan goes through them.
+_PHASE_RANK: dict[Phase, int] = {phase: rank for rank, phase in enumerate(Phase)}
 
 
 class StepList:

@@ -8,32 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
-Approach = Literal["new-server", "in-place", "manual"]
-CommunicationStyle = Literal["listening", "polling"]
+from upgrade_planner.domain.vocabulary import Approach, CommunicationStyle, Phase
+
 Severity = Literal["critical", "high", "medium", "info"]
-# Phases group the checklist on the page; steps are still ordered by their dependencies.
-Phase = Literal["prepare", "install", "migrate", "tentacles", "verify", "finish"]
 UpgradeMethod = Literal["hydra", "manual"]
 
-APPROACHES: tuple[Approach, ...] = ("new-server", "in-place", "manual")
-
-WARNING_CODES: tuple[str, ...] = (
-    "point-of-no-return",
-    "wrong-order-strands-tentacles",
-    "license-not-imported",
-    "package-feed-not-in-backup",
-    "service-account-reset",
-    "restricted-permissions",
-    "multi-instance-host",
-    "server-mapping",
-    "polling-port",
-    "slow-migration",
-    "use-latest",
-    "offline-tentacles",
-    "per-user-install",
-    "sql-server-version",
-    "handful-threshold",
-)
+APPROACHES: tuple[Approach, ...] = tuple(Approach)
 
 
 class PlanningError(Exception):
@@ -51,7 +31,7 @@ class TentacleInput:
     hostname: str = ""
     port: int | None = None
     version: str = ""  # already validated by the inventory parser, or ""
-    communication_style: CommunicationStyle = "listening"
+    communication_style: CommunicationStyle = CommunicationStyle.LISTENING
     environments: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     os: str = ""

@@ -10,12 +10,12 @@ from upgrade_planner.domain.planning.paths import Leg
 from upgrade_planner.domain.planning.sizing import duration_text, is_large, ram_short, size_text
 from upgrade_planner.domain.planning.steps import Migration
 from upgrade_planner.domain.planning.types import (
-    WARNING_CODES,
     PlannerSettings,
     PlanWarning,
     Severity,
     TentacleInput,
 )
+from upgrade_planner.domain.vocabulary import WARNING_CODES
 
 _SEVERITY_RANK: dict[Severity, int] = {"critical": 0, "high": 1, "medium": 2, "info": 3}
 

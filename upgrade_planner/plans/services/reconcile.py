@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from upgrade_planner.domain import planner
+from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
 from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.bulk import insert_rows, update_rows
-from upgrade_planner.plans.models import SATISFIED_STATES, Plan, Step, StepDependency, StepState
+from upgrade_planner.plans.models import Plan, Step, StepDependency
 
 
 @dataclass(frozen=True)

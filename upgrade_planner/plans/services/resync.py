@@ -12,9 +12,10 @@ from typing import Any, NamedTuple
 from django.db import models, transaction
 
 from upgrade_planner.domain import inventory, inventory_diff, planner
+from upgrade_planner.domain.vocabulary import SATISFIED_STATES, Approach, StepState
 from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.bulk import insert_rows, update_rows
-from upgrade_planner.plans.models import SATISFIED_STATES, Activity, Approach, Plan, Step, StepState
+from upgrade_planner.plans.models import Activity, Plan, Step
 from upgrade_planner.plans.services.creation import (
     TENTACLE_COLUMNS,
     PlanInputInvalid,

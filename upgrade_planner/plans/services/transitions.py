@@ -10,14 +10,8 @@ from dataclasses import dataclass
 
 from django.db import models, transaction
 
-from upgrade_planner.plans.models import (
-    SATISFIED_STATES,
-    Activity,
-    Plan,
-    Step,
-    StepDependency,
-    StepState,
-)
+from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
+from upgrade_planner.plans.models import Activity, Plan, Step, StepDependency
 from upgrade_planner.plans.services.text import NUL_REFUSED, actor_name, has_nul
 
 
