@@ -251,9 +251,11 @@ def all_phases(
     from django.db import transaction
     from django.test import Client
 
+    from upgrade_planner.api import endpoints as api
     from upgrade_planner.domain import planner
-    from upgrade_planner.plans import access, api, documents, pages, views
+    from upgrade_planner.plans import access, documents
     from upgrade_planner.plans.services import creation, reconcile, transitions
+    from upgrade_planner.web import pages, views
 
     client = Client(HTTP_HOST="127.0.0.1")
 

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "upgrade_planner.installations",
     "upgrade_planner.plans",
+    "upgrade_planner.web",
 ]
 
 MIDDLEWARE = [
@@ -90,7 +91,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "upgrade_planner.plans.middleware.PlanLinksMiddleware",
+    "upgrade_planner.web.middleware.PlanLinksMiddleware",
 ]
 
 ROOT_URLCONF = "upgrade_planner.urls"

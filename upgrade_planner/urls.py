@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.urls import path
 
 from upgrade_planner import views
-from upgrade_planner.plans import views as plan_views
-from upgrade_planner.plans.api import api
+from upgrade_planner.api.endpoints import api
+from upgrade_planner.web import views as plan_views
 
 urlpatterns = [
     path("", plan_views.home, name="home"),

@@ -9,7 +9,7 @@ from django.test import Client
 from tests.factories import create_plan, fleet, tentacle
 from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.plans.models import Activity, Step
-from upgrade_planner.plans.pages import page_number
+from upgrade_planner.web.pages import page_number
 
 pytestmark = pytest.mark.django_db
 

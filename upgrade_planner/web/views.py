@@ -30,7 +30,7 @@ from upgrade_planner.installations.forms import (
     InventoryUpdateForm,
     inventory_from_sources,
 )
-from upgrade_planner.plans import jobs, page_cache, services
+from upgrade_planner.plans import jobs, services
 from upgrade_planner.plans.access import (
     client_address,
     current_version,
@@ -38,7 +38,8 @@ from upgrade_planner.plans.access import (
     polled_version,
 )
 from upgrade_planner.plans.models import FetchState, InventoryFetch, PlanLink
-from upgrade_planner.plans.pages import APPROACH_LABELS, PlanPage, TentacleFilters, view_query
+from upgrade_planner.web import page_cache
+from upgrade_planner.web.pages import APPROACH_LABELS, PlanPage, TentacleFilters, view_query
 
 
 class HtmxHttpRequest(HttpRequest):

@@ -19,8 +19,8 @@ from upgrade_planner.domain import rollback
 from upgrade_planner.domain.vocabulary import SATISFIED_STATES, Approach, Phase, StepState
 from upgrade_planner.installations.api_keys import masked
 from upgrade_planner.installations.models import Tentacle
-from upgrade_planner.plans.charts import progress_over_time_chart, state_bar_chart
 from upgrade_planner.plans.models import Activity, Job, LinkKind, PlanLink, Step, StepDependency
+from upgrade_planner.web.charts import progress_over_time_chart, state_bar_chart
 
 APPROACH_LABELS = dict(Approach.choices)
 KIND_LABELS = {
