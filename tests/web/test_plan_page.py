@@ -8,6 +8,7 @@ from django.test import Client
 
 from tests.factories import create_plan, fleet, tentacle
 from upgrade_planner.domain.vocabulary import StepState
+from upgrade_planner.plans import services
 from upgrade_planner.plans.models import Activity, Step
 from upgrade_planner.web.pages import page_number
 
@@ -423,3 +424,31 @@ def test_forms_in_live_sections_return_to_the_page_not_the_poll(client):
     assert returns == {f"/p/{created.edit_token}/?state=ready&amp;log=2"}
     poller = re.search(r'<div id="poller" hx-get="([^"]*)"', body).group(1)
     assert poller.endswith("&amp;state=ready&amp;log=2")
+
+
+def test_a_failed_step_offers_done_again_and_reopen_as_the_lifecycle_allows(client):
+    created = create_plan()
+    ready = first_ready(created.plan)
+    services.step_fail(step_id=ready.id, plan=created.plan, reason="the check found 2.6.5")
+
+    body = client.get(f"/p/{created.edit_token}/").content.decode()
+
+    assert f'aria-label="Mark “{ready.title}” done"' in body
+    assert f'aria-label="Reopen “{ready.title}”"' in body
+    assert f'aria-label="Start “{ready.title}”"' not in body
+    assert Step.objects.get(pk=ready.pk).state == StepState.FAILED
+
+
+def test_a_blocked_required_step_offers_no_action_at_all(client):
+    created = create_plan()
+    blocked = (
+        Step.objects.filter(plan=created.plan, state=StepState.BLOCKED, tentacle="", optional=False)
+        .order_by("position")
+        .first()
+    )
+
+    body = client.get(f"/p/{created.edit_token}/").content.decode()
+
+    for label in ("Mark “{}” done", "Start “{}”", "Reopen “{}”", "Skip “{}”"):
+        assert f'aria-label="{label.format(blocked.title)}"' not in body
+    assert "Locked until its prerequisites are done." in body

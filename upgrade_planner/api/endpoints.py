@@ -16,6 +16,7 @@ from pydantic import ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
 from upgrade_planner.domain import inventory, planner
+from upgrade_planner.domain.lifecycle import PERSON_ACTIONS
 from upgrade_planner.domain.vocabulary import Approach
 from upgrade_planner.installations.server_urls import clean_server_url
 from upgrade_planner.plans import jobs, services
@@ -326,7 +327,7 @@ ACTION_BODY = {
 )
 def step_action(request: HttpRequest, token: str, step_id: str, action: str) -> HttpResponse:
     link = _editable(request, token)
-    if action not in services.STEP_ACTIONS:
+    if action not in PERSON_ACTIONS:
         raise Http404(f"Unknown action {action!r}: use start, complete, skip or reopen.")
     try:
         step_uuid = uuid.UUID(step_id)
@@ -382,11 +383,14 @@ def step_action(request: HttpRequest, token: str, step_id: str, action: str) -> 
 def _act(
     plan: Plan, step_id: uuid.UUID, action: str, body: dict[str, Any]
 ) -> tuple[int, dict[str, Any]]:
-    kwargs: dict[str, Any] = {"step_id": step_id, "plan": plan, "actor": body.get("actor", "")}
-    if action in {"skip", "reopen"}:
-        kwargs["reason"] = body.get("reason", "")
     try:
-        step = services.STEP_ACTIONS[action](**kwargs)
+        step = services.step_act(
+            plan=plan,
+            step_id=step_id,
+            action=action,
+            actor=body.get("actor", ""),
+            reason=body.get("reason", ""),
+        )
     except services.StepNotFound:
         return 404, {"error": "not-found", "detail": "No such step in this plan."}
     except (services.ReasonRequired, services.ReasonInvalid) as refused:

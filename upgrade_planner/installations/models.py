@@ -1,5 +1,7 @@
 """What the customer has: an Octopus server and its Tentacles, as they described them."""
 
+from __future__ import annotations
+
 import uuid
 
 from django.db import models
@@ -40,6 +42,12 @@ class Installation(models.Model):
         return f"{self.name} ({self.server_version} → {self.target_version})"
 
 
+class TentacleQuerySet(models.QuerySet["Tentacle"]):
+    def of_installation(self, installation_id: uuid.UUID) -> TentacleQuerySet:
+        """The Tentacles of one installation."""
+        return self.filter(installation_id=installation_id)
+
+
 class Tentacle(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     installation = models.ForeignKey(
@@ -61,6 +69,8 @@ class Tentacle(models.Model):
     service_account = models.CharField(max_length=200, blank=True)
     restricted_permissions = models.BooleanField(default=False)
     online = models.BooleanField(default=True)
+
+    objects = TentacleQuerySet.as_manager()
 
     class Meta:
         ordering = ["position"]

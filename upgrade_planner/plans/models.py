@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from upgrade_planner.domain.lifecycle import StepAction, offered_actions
 from upgrade_planner.domain.vocabulary import ActivityAction, Approach, StepState
 from upgrade_planner.installations.models import Installation
 
@@ -167,6 +168,16 @@ class Step(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def actions(self) -> frozenset[StepAction]:
+        """What a person can be offered on this step now (domain/lifecycle.py decides)."""
+        return offered_actions(
+            self.state,
+            optional=self.optional,
+            per_tentacle=bool(self.tentacle),
+            point_of_no_return=self.point_of_no_return,
+        )
 
 
 class StepDependency(models.Model):

@@ -16,7 +16,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from upgrade_planner.domain import rollback
-from upgrade_planner.domain.vocabulary import SATISFIED_STATES, Approach, Phase, StepState
+from upgrade_planner.domain.vocabulary import (
+    SATISFIED_STATES,
+    Approach,
+    CommunicationStyle,
+    Phase,
+    StepState,
+)
 from upgrade_planner.installations.api_keys import masked
 from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.models import Activity, Job, LinkKind, PlanLink, Step, StepDependency
@@ -69,7 +75,7 @@ class TentacleFilters:
             state=query.get("state", "") if query.get("state") in STATE_ORDER else "",
             environment=_text(query, "environment"),
             role=_text(query, "role"),
-            style=query.get("style", "") if query.get("style") in {"listening", "polling"} else "",
+            style=query.get("style", "") if query.get("style") in CommunicationStyle.values else "",
             search=_text(query, "q").strip(),
             page=page_number(query.get("page", "1")),
         )
@@ -171,6 +177,7 @@ class PlanPage:
         return {
             "plan": plan,
             "installation": plan.installation,
+            "tentacle_count": Tentacle.objects.of_installation(plan.installation_id).count(),
             "can_edit": can_edit,
             "token": self.token,
             "base_url": base,
@@ -206,7 +213,8 @@ class PlanPage:
             "filters": self.filters,
             "environments": environments,
             "roles": roles,
-            "states": STATE_ORDER,
+            "states": StepState.choices,
+            "styles": CommunicationStyle.choices,
             "kind_labels": KIND_LABELS,
             "activities": self._activity_page(),
             "actor": self.request.session.get("actor", ""),
@@ -383,7 +391,7 @@ class PlanPage:
         roles: set[str] = set()
         # Fleets repeat the same few combinations: let the database fold them first.
         for envs, tentacle_roles in (
-            Tentacle.objects.filter(installation_id=self.plan.installation_id)
+            Tentacle.objects.of_installation(self.plan.installation_id)
             .values_list("environments", "roles")
             .order_by()
             .distinct()

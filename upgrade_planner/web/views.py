@@ -21,6 +21,7 @@ from django_htmx.middleware import HtmxDetails
 
 from upgrade_planner.domain import planner
 from upgrade_planner.domain.inventory import InventoryInvalid, to_csv
+from upgrade_planner.domain.lifecycle import PERSON_ACTIONS
 from upgrade_planner.domain.vocabulary import CommunicationStyle
 from upgrade_planner.installations.forms import (
     InstallationForm,
@@ -293,20 +294,19 @@ def step_action(
     request: HtmxHttpRequest, token: str, step_id: uuid.UUID, action: str
 ) -> HttpResponse:
     link = _editable(request, token)
-    service = services.STEP_ACTIONS.get(action)
-    if service is None:
-        raise Http404("Unknown action.")
-    kwargs: dict[str, Any] = {"step_id": step_id, "plan": link.plan, "actor": _actor(request)}
-    if action in {"skip", "reopen"}:
-        kwargs["reason"] = request.POST.get("reason", "")
-    if action in {"start", "complete"}:
-        kwargs["confirmed"] = request.POST.get("confirm") == "yes"
     try:
-        step = service(**kwargs)
+        step = services.step_act(
+            plan=link.plan,
+            step_id=step_id,
+            action=action,
+            actor=_actor(request),
+            reason=request.POST.get("reason", ""),
+            confirmed=request.POST.get("confirm") == "yes",
+        )
     except services.TransitionRefused as refused:
         messages.error(request, refused.message)
-    except services.StepNotFound:
-        raise Http404("No such step in this plan.") from None
+    except services.StepNotFound as missing:
+        raise Http404(str(missing)) from None
     else:
         messages.success(request, f"{PAST_TENSE[action]}: {step.title}")
     return _after_change(request, link, token)
@@ -317,7 +317,7 @@ def steps_bulk(request: HtmxHttpRequest, token: str) -> HttpResponse:
     link = _editable(request, token)
     action = request.POST.get("action", "")
     ids = [value for value in request.POST.getlist("step") if _is_uuid(value)]
-    if action not in {"complete", "skip", "start", "reopen"} or not ids:
+    if action not in PERSON_ACTIONS or not ids:
         messages.error(request, "Select one or more Tentacle steps and an action.")
         return _after_change(request, link, token)
     outcome = services.steps_bulk(

@@ -5,11 +5,18 @@ wait on the one that moved."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import models, transaction
 
+from upgrade_planner.domain.lifecycle import (
+    PERSON_ACTIONS,
+    RULES,
+    Rule,
+    StepAction,
+    is_skippable,
+    needs_confirmation,
+)
 from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
 from upgrade_planner.plans.models import Activity, Plan, Step, StepDependency
 from upgrade_planner.plans.services.text import NUL_REFUSED, actor_name, has_nul
@@ -17,6 +24,10 @@ from upgrade_planner.plans.services.text import NUL_REFUSED, actor_name, has_nul
 
 class StepNotFound(Exception):
     """No current step with that id in this plan."""
+
+
+class UnknownAction(StepNotFound):
+    """Not an action a person can take on a step: answered like an unknown step (404)."""
 
 
 class TransitionRefused(Exception):
@@ -58,64 +69,39 @@ class ConfirmationRequired(TransitionRefused):
     code = "confirmation-required"
 
 
-@dataclass(frozen=True)
-class Rule:
-    """What one action may do (product.md §4)."""
-
-    action: str
-    allowed_from: frozenset[StepState]
-    to_state: StepState
-    needs_reason: bool = False
-    check_prerequisites: bool = False
-    check_skippable: bool = False
-    check_dependents: bool = False
-
-
-RULES = {
-    "start": Rule(
-        "start", frozenset({StepState.READY}), StepState.IN_PROGRESS, check_prerequisites=True
-    ),
-    "complete": Rule(
-        "complete",
-        frozenset({StepState.READY, StepState.IN_PROGRESS, StepState.FAILED}),
-        StepState.DONE,
-        check_prerequisites=True,
-    ),
-    "skip": Rule(
-        "skip",
-        frozenset({StepState.BLOCKED, StepState.READY, StepState.IN_PROGRESS, StepState.FAILED}),
-        StepState.SKIPPED,
-        needs_reason=True,
-        check_skippable=True,
-    ),
-    "reopen": Rule(
-        "reopen",
-        frozenset({StepState.DONE, StepState.SKIPPED, StepState.FAILED}),
-        StepState.READY,
-        needs_reason=True,
-        check_dependents=True,
-    ),
-    "fail": Rule(
-        "fail",
-        frozenset({StepState.READY, StepState.IN_PROGRESS, StepState.DONE}),
-        StepState.FAILED,
-        needs_reason=True,
-    ),
-}
+def step_act(
+    *,
+    plan: Plan,
+    step_id: uuid.UUID,
+    action: StepAction | str,
+    actor: str = "",
+    reason: str = "",
+    confirmed: bool = True,
+) -> Step:
+    """Move one step by a person's action (`start`, `complete`, `skip`, `reopen`) under the
+    rules of domain/lifecycle.py. `confirmed` is False when a person has not yet acknowledged
+    a point of no return. Raises `UnknownAction` for any other action."""
+    if action not in PERSON_ACTIONS:
+        raise UnknownAction(f"Unknown action {action!r}: use start, complete, skip or reopen.")
+    rule = RULES[StepAction(action)]
+    return _transition(
+        rule, plan=plan, step_id=step_id, actor=actor, reason=reason, confirmed=confirmed
+    )
 
 
 def step_start(*, step_id: uuid.UUID, plan: Plan, actor: str = "", confirmed: bool = True) -> Step:
-    """`confirmed` is False when a person has not yet acknowledged a point of no return."""
-    return _transition(RULES["start"], plan=plan, step_id=step_id, actor=actor, confirmed=confirmed)
+    return step_act(
+        plan=plan, step_id=step_id, action=StepAction.START, actor=actor, confirmed=confirmed
+    )
 
 
 def step_complete(
     *, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: str = "", confirmed: bool = True
 ) -> Step:
-    return _transition(
-        RULES["complete"],
+    return step_act(
         plan=plan,
         step_id=step_id,
+        action=StepAction.COMPLETE,
         actor=actor,
         reason=reason,
         confirmed=confirmed,
@@ -123,23 +109,20 @@ def step_complete(
 
 
 def step_skip(*, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: str) -> Step:
-    return _transition(RULES["skip"], plan=plan, step_id=step_id, actor=actor, reason=reason)
+    return step_act(plan=plan, step_id=step_id, action=StepAction.SKIP, actor=actor, reason=reason)
 
 
 def step_reopen(*, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: str) -> Step:
-    return _transition(RULES["reopen"], plan=plan, step_id=step_id, actor=actor, reason=reason)
+    return step_act(
+        plan=plan, step_id=step_id, action=StepAction.REOPEN, actor=actor, reason=reason
+    )
 
 
 def step_fail(*, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: str) -> Step:
-    return _transition(RULES["fail"], plan=plan, step_id=step_id, actor=actor, reason=reason)
-
-
-STEP_ACTIONS: dict[str, Callable[..., Step]] = {
-    "start": step_start,
-    "complete": step_complete,
-    "skip": step_skip,
-    "reopen": step_reopen,
-}
+    """Set by verification, or by a person with a reason; not one of the page's actions."""
+    return _transition(
+        RULES[StepAction.FAIL], plan=plan, step_id=step_id, actor=actor, reason=reason
+    )
 
 
 @dataclass(frozen=True)
@@ -153,14 +136,10 @@ def steps_bulk(
 ) -> BulkOutcome:
     """Apply one action to many steps (e.g. exclude 18 retired machines). Each step moves in
     its own transaction under the same rules as a single click; refusals are reported."""
-    service = STEP_ACTIONS[action]
     changed, refusals = 0, []
     for step_id in step_ids:
-        kwargs: dict[str, object] = {"step_id": step_id, "plan": plan, "actor": actor}
-        if action in {"skip", "reopen"}:
-            kwargs["reason"] = reason
         try:
-            service(**kwargs)
+            step_act(plan=plan, step_id=step_id, action=action, actor=actor, reason=reason)
         except TransitionRefused as refused:
             refusals.append(refused.message)
         except StepNotFound:
@@ -201,7 +180,9 @@ def _transition(
                     f"“{step.title}” is blocked. {waiting_for_text(waiting)}",
                     blocked_by=[str(s.id) for s in waiting],
                 )
-        if step.point_of_no_return and not confirmed and from_state != StepState.IN_PROGRESS:
+        if not confirmed and needs_confirmation(
+            rule, point_of_no_return=step.point_of_no_return, state=from_state
+        ):
             raise ConfirmationRequired(
                 f"“{step.title}” is a point of no return: tick the box to confirm you "
                 "understand there is no way back, then try again."
@@ -210,7 +191,9 @@ def _transition(
             raise InvalidTransition(
                 f"“{step.title}” is {from_state.label.lower()}; it cannot {action} from there."
             )
-        if rule.check_skippable and not (step.optional or step.tentacle):
+        if rule.check_skippable and not is_skippable(
+            optional=step.optional, per_tentacle=bool(step.tentacle)
+        ):
             raise StepNotSkippable(
                 f"“{step.title}” is required and cannot be skipped. Only optional steps and "
                 "per-Tentacle steps (to exclude a machine) can be skipped."
