@@ -197,6 +197,9 @@ SECURE_CSP = {
 # --- Celery ---------------------------------------------------------------------------
 # Without REDIS_URL tasks run eagerly, in-process: the embedded default needs no broker.
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+# The task modules, loaded by workers and by services that send a task by name (so that no
+# module of the app has to import them).
+CELERY_IMPORTS = ("upgrade_planner.plans.tasks",)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None

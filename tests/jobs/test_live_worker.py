@@ -7,7 +7,7 @@ from celery.signals import task_postrun
 
 from tests.factories import finish_prerequisites, installation
 from upgrade_planner.domain.vocabulary import StepState
-from upgrade_planner.plans import jobs, services
+from upgrade_planner.plans import services
 from upgrade_planner.plans.models import JobState, Step
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -36,7 +36,7 @@ def test_a_verification_job_runs_on_a_live_worker_and_completes_the_step(octopus
     task_postrun.connect(on_postrun, weak=False)
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-            job = jobs.verification_request(plan=plan)[0]  # published after commit
+            job = services.verification_request(plan=plan)[0]  # published after commit
             assert finished.wait(timeout=20), "the worker never ran the job"
     finally:
         task_postrun.disconnect(on_postrun)

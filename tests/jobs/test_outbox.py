@@ -8,7 +8,7 @@ from kombu import pools
 from tests.factories import finish_prerequisites, fleet, installation
 from upgrade_planner.celery import app
 from upgrade_planner.domain.vocabulary import StepState
-from upgrade_planner.plans import jobs, services, tasks
+from upgrade_planner.plans import services, tasks
 from upgrade_planner.plans.models import Job, JobState, Step
 
 pytestmark = pytest.mark.django_db
@@ -110,6 +110,6 @@ def test_a_job_sent_but_never_started_is_sent_again(octopus):
         published_at=timezone.now() - timedelta(hours=1),
     )
 
-    assert jobs.jobs_publish() == 1
+    assert services.jobs_publish() == 1
     job.refresh_from_db()
     assert job.state == JobState.DONE and job.attempts == 1

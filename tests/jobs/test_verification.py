@@ -41,7 +41,7 @@ def run_all(django_capture_on_commit_callbacks):
 
     def run(plan):
         with django_capture_on_commit_callbacks(execute=True):
-            asked = jobs.verification_request(plan=plan)
+            asked = services.verification_request(plan=plan)
         for job in asked:
             job.refresh_from_db()
         return {job.kind: job for job in asked}
@@ -117,7 +117,7 @@ def test_a_5xx_is_retried_with_backoff_then_fails_the_step_with_the_reason(
         octopus.overrides[path] = lambda query: (500, {"ErrorMessage": "boom"})
 
     with django_capture_on_commit_callbacks(execute=True):
-        job = jobs.verification_request(plan=plan)[0]
+        job = services.verification_request(plan=plan)[0]
     job.refresh_from_db()
     assert job.state == JobState.PENDING and job.attempts == 1
     assert "HTTP 500" in job.last_error
@@ -125,7 +125,7 @@ def test_a_5xx_is_retried_with_backoff_then_fails_the_step_with_the_reason(
 
     for _ in range(2):
         Job.objects.filter(pk=job.pk).update(available_at=job.started_at)
-        jobs.jobs_publish()
+        services.jobs_publish()
     job.refresh_from_db()
     install.refresh_from_db()
     assert job.state == JobState.FAILED and job.attempts == 3
@@ -190,7 +190,7 @@ def test_running_a_job_twice_acts_once(octopus, django_capture_on_commit_callbac
     install = step(plan, "install-server-new-machine")
     finish_prerequisites(plan, install)
     with django_capture_on_commit_callbacks(execute=True):
-        job = jobs.verification_request(plan=plan)[0]
+        job = services.verification_request(plan=plan)[0]
     evidence_before = Step.objects.get(pk=install.pk).evidence
 
     assert jobs.job_run(job.pk) == JobState.DONE  # a redelivered message

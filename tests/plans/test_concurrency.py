@@ -34,11 +34,15 @@ def click_at_random(plan_id, seed, barrier, results):
             )
             step_id = rng.choice(candidates)
             action = rng.choice(ACTIONS)
-            kwargs = {"step_id": step_id, "plan": plan, "actor": f"client-{seed}"}
-            if action in {"skip", "reopen"}:
-                kwargs["reason"] = "random test"
+            reason = "random test" if action in {"skip", "reopen"} else ""
             try:
-                services.STEP_ACTIONS[action](**kwargs)
+                services.step_act(
+                    plan=plan,
+                    step_id=step_id,
+                    action=action,
+                    actor=f"client-{seed}",
+                    reason=reason,
+                )
                 ok += 1
             except services.TransitionRefused:
                 refused += 1

@@ -336,13 +336,15 @@ def test_the_api_key_is_sent_as_the_header_and_never_stored_or_logged(fake, capl
     assert API_KEY not in repr(octopus.OctopusClient(server.url, API_KEY, timeout=1))
 
 
-def test_the_job_message_shows_the_key_masked(monkeypatch):
+def test_the_job_message_shows_the_key_masked(monkeypatch, django_capture_on_commit_callbacks):
     sent = {}
-    monkeypatch.setattr(
-        tasks.inventory_fetch, "apply_async", lambda **options: sent.update(options)
-    )
+    task = services.task_by_name(services.INVENTORY_FETCH_TASK)
+    monkeypatch.setattr(task, "apply_async", lambda **options: sent.update(options))
 
-    tasks.enqueue_inventory_fetch("6f1c1f3e-0000-4000-8000-000000000000", API_KEY)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.inventory_fetch_start(
+            plan=create_plan().plan, server_url="http://127.0.0.1:1", api_key=API_KEY
+        )
 
     assert sent["kwargs"]["api_key"] == API_KEY  # the job needs it…
     assert API_KEY not in sent["kwargsrepr"]  # …logs and monitors never see it

@@ -404,12 +404,11 @@ def test_when_the_queue_is_down_the_fetch_fails_at_once_in_words(
 ):
     from kombu.exceptions import OperationalError
 
-    from upgrade_planner.plans import tasks
-
-    def down(fetch_id, api_key):
+    def down(**options):
         raise OperationalError("Error 111 connecting to redis")
 
-    monkeypatch.setattr(tasks, "enqueue_inventory_fetch", down)
+    task = services.task_by_name(services.INVENTORY_FETCH_TASK)
+    monkeypatch.setattr(task, "apply_async", down)
     created = create_plan()
 
     with django_capture_on_commit_callbacks(execute=True):

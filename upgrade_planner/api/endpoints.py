@@ -19,7 +19,7 @@ from upgrade_planner.domain import inventory, planner
 from upgrade_planner.domain.lifecycle import PERSON_ACTIONS
 from upgrade_planner.domain.vocabulary import Approach
 from upgrade_planner.installations.server_urls import clean_server_url
-from upgrade_planner.plans import jobs, services
+from upgrade_planner.plans import services
 from upgrade_planner.plans.access import (
     LinkReplaced,
     TooManyGuesses,
@@ -411,7 +411,7 @@ def _act(
 )
 def verify_plan(request: HttpRequest, token: str) -> HttpResponse:
     link = _editable(request, token)
-    requested = jobs.verification_request(plan=link.plan, actor="api")
+    requested = services.verification_request(plan=link.plan, actor="api")
     return JsonResponse(
         {"jobs": [{"id": str(job.pk), "check": job.kind} for job in requested]}, status=202
     )

@@ -38,6 +38,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
+from uuid import UUID
 
 from upgrade_planner.domain.planner import PlanningError, Version, parse_version
 
@@ -47,6 +48,7 @@ __all__ = [
     "EvidenceSource",
     "MachineEvidence",
     "Match",
+    "StepVerdict",
     "Verdict",
     "evidence_version",
     "match_evidence",
@@ -63,6 +65,17 @@ Verdict = Literal[
     "no-evidence",  # a Tentacle of the plan the paste says nothing about
     "not-in-plan",  # a machine in the paste that matches no Tentacle of the plan
 ]
+
+
+@dataclass(frozen=True)
+class StepVerdict:
+    """What a check (or a pasted output) says of one step."""
+
+    step_id: UUID
+    ok: bool | None  # None: informative only
+    detail: str
+    complete: bool = False  # the step is confirmed done
+
 
 # Failure signs found in logs, by code. The codes are stored; the texts explain them.
 SIGNALS: dict[str, str] = {

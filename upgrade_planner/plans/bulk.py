@@ -15,6 +15,8 @@ from typing import Any, cast
 from django.db import connection, models
 
 MAX_ROWS_PER_STATEMENT = 1000
+# Rows per statement for Django's bulk_update, which writes a CASE per field and row.
+BULK_BATCH = 2000
 PASS_THROUGH = (
     models.CharField,
     models.TextField,

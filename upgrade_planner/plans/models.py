@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +16,16 @@ from django.utils import timezone
 from upgrade_planner.domain.lifecycle import StepAction, offered_actions
 from upgrade_planner.domain.vocabulary import ActivityAction, Approach, StepState
 from upgrade_planner.installations.models import Installation
+
+
+class PlanQuerySet(models.QuerySet["Plan"]):
+    def with_steps_in_progress(self, *, changed_since: datetime) -> PlanQuerySet:
+        """Plans changed since `changed_since` with a current step in progress."""
+        return self.filter(
+            updated_at__gte=changed_since,
+            steps__state=StepState.IN_PROGRESS,
+            steps__retired=False,
+        ).distinct()
 
 
 class Plan(models.Model):
@@ -41,11 +52,22 @@ class Plan(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = PlanQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def install_server_url(self) -> str:
+        """The server whose version shows that the install step is done: the new machine in
+        a new-server upgrade, else the one server (new URL if it changes, else the old)."""
+        installation = self.installation
+        if self.approach == Approach.NEW_SERVER:
+            return installation.new_server_url
+        return installation.new_server_url or installation.old_server_url
 
 
 class LinkKind(models.TextChoices):

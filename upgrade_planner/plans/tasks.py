@@ -1,20 +1,19 @@
-"""Celery tasks: thin — load by id, call a service, nothing else."""
+"""Celery tasks: thin — load by id, call a service or the job runner, nothing else.
+
+No module imports this one: services send tasks by name (`services/outbox.py`), and Celery
+loads this module from `settings.CELERY_IMPORTS`.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.utils import timezone
-from django.views.decorators.debug import sensitive_variables
 
-from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.plans import jobs, services
-from upgrade_planner.plans.models import Plan
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +21,7 @@ logger = logging.getLogger(__name__)
 # Results are never read (jobs record their outcome in the database); ignoring them keeps a
 # publish from waiting on the result backend while Redis is down.
 @shared_task(
-    name="upgrade_planner.plans.tasks.run_job",
+    name=services.RUN_JOB_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
@@ -31,46 +30,25 @@ def run_job(job_id: str) -> str:
     return jobs.job_run(job_id)
 
 
-@shared_task(name="upgrade_planner.plans.tasks.relay_outbox", ignore_result=True)
+@shared_task(name=services.RELAY_OUTBOX_TASK, ignore_result=True)
 def relay_outbox() -> int:
-    return jobs.jobs_publish()
+    return services.jobs_publish()
 
 
-@shared_task(name="upgrade_planner.plans.tasks.reverify_in_progress", ignore_result=True)
+@shared_task(name=services.REVERIFY_TASK, ignore_result=True)
 def reverify_in_progress() -> int:
     """Re-check plans that have steps in progress, so a step finished outside the planner is
     noticed without anyone pressing a button."""
-    recent = timezone.now() - timedelta(days=14)
-    plans = Plan.objects.filter(
-        updated_at__gte=recent, steps__state=StepState.IN_PROGRESS, steps__retired=False
-    ).distinct()
-    asked = 0
-    for plan in plans.select_related("installation")[:200]:
-        if jobs.applicable_checks(plan):
-            jobs.verification_request(plan=plan, actor="scheduled check")
-            asked += 1
-    return asked
+    return services.verification_request_in_progress()
 
 
-# --- Inventory fetch ------------------------------------------------------------------
-
-# The job's arguments as logs and monitoring tools show them: never the API key.
-_HIDDEN_KEY = "'***'"
-
-
-@sensitive_variables("api_key")
-def enqueue_inventory_fetch(fetch_id: uuid.UUID, api_key: str) -> None:
-    inventory_fetch.apply_async(  # type: ignore[call-arg]  # celery-types lacks kwargsrepr
-        kwargs={"fetch_id": str(fetch_id), "api_key": api_key},
-        kwargsrepr=_kwargs_shown(fetch_id),
-    )
-
-
-def _kwargs_shown(fetch_id: uuid.UUID | str) -> str:
-    return f"{{'fetch_id': '{fetch_id}', 'api_key': {_HIDDEN_KEY}}}"
-
-
-@shared_task(bind=True, acks_late=True, soft_time_limit=240, time_limit=300)
+@shared_task(
+    name=services.INVENTORY_FETCH_TASK,
+    bind=True,
+    acks_late=True,
+    soft_time_limit=240,
+    time_limit=300,
+)
 def inventory_fetch(self: Task[[str, str], str], fetch_id: str, api_key: str) -> str:
     """Read the inventory for an InventoryFetch from its Octopus server.
 
@@ -97,5 +75,5 @@ def inventory_fetch(self: Task[[str, str], str], fetch_id: str, api_key: str) ->
     if outcome == services.FetchOutcome.RETRY:
         countdown = min(settings.OCTOPUS_FETCH_RETRY_DELAY * 2**retries, 300)
         # Retried with the same arguments; celery-types does not know `kwargsrepr`.
-        raise self.retry(countdown=countdown, kwargsrepr=_kwargs_shown(fetch_id))  # type: ignore[call-arg]
+        raise self.retry(countdown=countdown, kwargsrepr=services.fetch_kwargs_shown(fetch_id))  # type: ignore[call-arg]
     return str(outcome)

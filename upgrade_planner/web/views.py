@@ -31,7 +31,7 @@ from upgrade_planner.installations.forms import (
     InventoryUpdateForm,
     inventory_from_sources,
 )
-from upgrade_planner.plans import jobs, services
+from upgrade_planner.plans import services
 from upgrade_planner.plans.access import (
     client_address,
     current_version,
@@ -378,7 +378,7 @@ def rotate_link(request: HtmxHttpRequest, token: str, kind: str) -> HttpResponse
 @require_POST
 def verify_now(request: HtmxHttpRequest, token: str) -> HttpResponse:
     link = _editable(request, token)
-    requested = jobs.verification_request(plan=link.plan, actor=_actor(request))
+    requested = services.verification_request(plan=link.plan, actor=_actor(request))
     if requested:
         messages.info(
             request,
@@ -409,13 +409,13 @@ def paste_evidence(request: HtmxHttpRequest, token: str) -> HttpResponse:
     elif len(text) > MAX_EVIDENCE_CHARS:
         messages.error(request, "That paste is over 1 MB; paste it in parts.")
     else:
-        result = jobs.evidence_paste(plan=link.plan, text=text, actor=_actor(request))
+        result = services.evidence_paste(plan=link.plan, text=text, actor=_actor(request))
         for message in paste_summary(result):
             messages.info(request, message)
     return _after_change(request, link, token)
 
 
-def paste_summary(result: jobs.PasteResult) -> list[str]:
+def paste_summary(result: services.PasteResult) -> list[str]:
     recognised = result.in_plan
     lines = [
         f"Recognised {len(recognised)} Tentacle{'s' if len(recognised) != 1 else ''} of this "

@@ -9,6 +9,10 @@
 - `resync`: previewing and replacing a plan's inventory of Tentacles.
 - `fetches`: reading the inventory from an Octopus server in a job.
 - `links`: rotating share links; recording plan-level events.
+- `locking`: `plan_lock`, the one way every service serialises its changes of a plan.
+- `outbox`: background jobs: asking for checks, the relay to the broker (tasks are sent by
+  name), and a job's own lifecycle.
+- `evidence`: what checks and pasted outputs found, recorded on steps; steps they confirm.
 - `text`: free text from people (actor names, reasons) made fit to store.
 
 Callers use the names below as `services.X`. To patch a function for a test, patch it in the
@@ -23,14 +27,42 @@ from upgrade_planner.plans.services.creation import (
     plan_create,
     planner_settings,
 )
+from upgrade_planner.plans.services.evidence import (
+    PasteResult,
+    evidence_paste,
+    evidence_record,
+    job_failure_record,
+    job_result_record,
+    steps_complete_where_ok,
+)
 from upgrade_planner.plans.services.fetches import (
     FetchOutcome,
+    fetch_kwargs_shown,
     fetched_tentacles,
     inventory_fetch_fail,
     inventory_fetch_run,
     inventory_fetch_start,
 )
 from upgrade_planner.plans.services.links import activity_log, link_rotate
+from upgrade_planner.plans.services.locking import plan_lock
+from upgrade_planner.plans.services.outbox import (
+    INVENTORY_FETCH_TASK,
+    RELAY_OUTBOX_TASK,
+    REVERIFY_TASK,
+    RUN_JOB_TASK,
+    applicable_checks,
+    job_backoff,
+    job_claim,
+    job_fail,
+    job_finish,
+    job_retry,
+    jobs_publish,
+    jobs_requeue_lost,
+    started_step_check_queue,
+    task_by_name,
+    verification_request,
+    verification_request_in_progress,
+)
 from upgrade_planner.plans.services.reconcile import TentacleRef, step_labels
 from upgrade_planner.plans.services.replans import (
     installation_input_of,
@@ -40,7 +72,6 @@ from upgrade_planner.plans.services.replans import (
 from upgrade_planner.plans.services.resync import (
     ACTIVITY_NAMES_LIMIT,
     APPROACH_CHOICES,
-    BULK_BATCH,
     ApproachChange,
     ApproachChangeRequired,
     InventoryChangedSincePreview,
@@ -78,8 +109,11 @@ from upgrade_planner.plans.services.transitions import (
 __all__ = [
     "ACTIVITY_NAMES_LIMIT",
     "APPROACH_CHOICES",
-    "BULK_BATCH",
+    "INVENTORY_FETCH_TASK",
     "NUL_REFUSED",
+    "RELAY_OUTBOX_TASK",
+    "REVERIFY_TASK",
+    "RUN_JOB_TASK",
     "TENTACLE_COLUMNS",
     "ApproachChange",
     "ApproachChangeRequired",
@@ -91,6 +125,7 @@ __all__ = [
     "InventoryChangedSincePreview",
     "InventoryPreview",
     "InventoryReplaced",
+    "PasteResult",
     "PlanInputInvalid",
     "ReasonInvalid",
     "ReasonRequired",
@@ -103,6 +138,10 @@ __all__ = [
     "UnknownAction",
     "activity_log",
     "actor_name",
+    "applicable_checks",
+    "evidence_paste",
+    "evidence_record",
+    "fetch_kwargs_shown",
     "fetched_tentacles",
     "has_nul",
     "installation_input_of",
@@ -112,11 +151,22 @@ __all__ = [
     "inventory_fetch_start",
     "inventory_preview",
     "inventory_replace",
+    "job_backoff",
+    "job_claim",
+    "job_fail",
+    "job_failure_record",
+    "job_finish",
+    "job_result_record",
+    "job_retry",
+    "jobs_publish",
+    "jobs_requeue_lost",
     "link_rotate",
     "new_token",
     "plan_change_approach",
     "plan_create",
+    "plan_lock",
     "planner_settings",
+    "started_step_check_queue",
     "step_act",
     "step_complete",
     "step_fail",
@@ -125,8 +175,12 @@ __all__ = [
     "step_skip",
     "step_start",
     "steps_bulk",
+    "steps_complete_where_ok",
     "summarise_steps",
+    "task_by_name",
     "tentacle_input_of",
     "unsatisfied_prerequisites",
+    "verification_request",
+    "verification_request_in_progress",
     "waiting_for_text",
 ]

@@ -13,9 +13,11 @@ from django.db import models, transaction
 from django.db.models import TextChoices
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
+from kombu.exceptions import OperationalError
 
 from upgrade_planner.domain import inventory, inventory_diff, planner
 from upgrade_planner.plans.models import FetchState, InventoryFetch, Plan
+from upgrade_planner.plans.services.outbox import INVENTORY_FETCH_TASK, task_by_name
 from upgrade_planner.plans.services.replans import tentacle_input_of
 from upgrade_planner.plans.services.resync import _saved_tentacles
 from upgrade_planner.plans.services.text import actor_name
@@ -46,14 +48,23 @@ def inventory_fetch_start(
     return fetch
 
 
+# The job's arguments as logs and monitoring tools show them: never the API key.
+_HIDDEN_KEY = "'***'"
+
+
+def fetch_kwargs_shown(fetch_id: uuid.UUID | str) -> str:
+    """The fetch job's arguments as Celery logs them, with the API key hidden."""
+    return f"{{'fetch_id': '{fetch_id}', 'api_key': {_HIDDEN_KEY}}}"
+
+
 @sensitive_variables("api_key")
 def _fetch_enqueue(fetch: InventoryFetch, api_key: str) -> None:
-    from kombu.exceptions import OperationalError
-
-    from upgrade_planner.plans.tasks import enqueue_inventory_fetch
-
     try:
-        enqueue_inventory_fetch(fetch.id, api_key)
+        task_by_name(INVENTORY_FETCH_TASK).apply_async(  # type: ignore[call-arg]
+            # celery-types lacks kwargsrepr
+            kwargs={"fetch_id": str(fetch.id), "api_key": api_key},
+            kwargsrepr=fetch_kwargs_shown(fetch.id),
+        )
     except OperationalError:
         inventory_fetch_fail(
             fetch_id=fetch.id,

@@ -3,7 +3,7 @@ a plan-level event in the activity log. Both move the plan's version."""
 
 from __future__ import annotations
 
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from upgrade_planner.plans import access
@@ -16,6 +16,7 @@ from upgrade_planner.plans.models import (
     view_token_from_seed,
 )
 from upgrade_planner.plans.services.creation import PlanInputInvalid, new_token
+from upgrade_planner.plans.services.locking import plan_lock
 from upgrade_planner.plans.services.text import actor_name
 
 
@@ -30,8 +31,7 @@ def link_rotate(*, plan: Plan, kind: str, actor: str = "") -> str:
         seed = new_token()
         token = view_token_from_seed(seed)
     with transaction.atomic():
-        Plan.objects.filter(pk=plan.pk).update(version=models.F("version") + 1)
-        plan.refresh_from_db(fields=["version", "finished_steps"])
+        plan_lock(plan=plan)
         replaced = PlanLink.objects.filter(plan=plan, kind=kind, replaced_at__isnull=True)
         replaced_hashes = list(replaced.values_list("token_hash", flat=True))
         replaced.update(replaced_at=timezone.now())
@@ -50,8 +50,7 @@ def link_rotate(*, plan: Plan, kind: str, actor: str = "") -> str:
 
 def activity_log(*, plan: Plan, actor: str, action: str, details: dict[str, object]) -> None:
     """Record a plan-level event (inside the caller's transaction) and bump the version."""
-    Plan.objects.filter(pk=plan.pk).update(version=models.F("version") + 1)
-    plan.refresh_from_db(fields=["version", "finished_steps"])
+    plan_lock(plan=plan)
     Activity.objects.create(
         plan=plan,
         actor=actor_name(actor),

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db import models, transaction
+from django.db import transaction
 
 from upgrade_planner.domain import planner
 from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.models import Activity, Plan
 from upgrade_planner.plans.services.creation import PlanInputInvalid, planner_settings
+from upgrade_planner.plans.services.locking import plan_lock
 from upgrade_planner.plans.services.reconcile import _plan_fields_set, _steps_reconcile
 from upgrade_planner.plans.services.text import actor_name
 
@@ -64,8 +65,7 @@ def plan_change_approach(*, plan: Plan, approach: str | None, actor: str = "") -
     except planner.PlanningError as error:
         raise PlanInputInvalid({error.field: [error.message]}) from error
     with transaction.atomic():
-        Plan.objects.filter(pk=plan.pk).update(version=models.F("version") + 1)
-        plan.refresh_from_db()
+        plan_lock(plan=plan, reload_all=True)
         previous = plan.approach
         _plan_fields_set(plan, result)
         plan.save()

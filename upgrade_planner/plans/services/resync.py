@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from django.db import models, transaction
+from django.db import transaction
 
 from upgrade_planner.domain import inventory, inventory_diff, planner
 from upgrade_planner.domain.vocabulary import SATISFIED_STATES, Approach, StepState
 from upgrade_planner.installations.models import Tentacle
-from upgrade_planner.plans.bulk import insert_rows, update_rows
+from upgrade_planner.plans.bulk import BULK_BATCH, insert_rows, update_rows
 from upgrade_planner.plans.models import Activity, Plan, Step
 from upgrade_planner.plans.services.creation import (
     TENTACLE_COLUMNS,
@@ -22,11 +22,10 @@ from upgrade_planner.plans.services.creation import (
     planner_settings,
     tentacle_values,
 )
+from upgrade_planner.plans.services.locking import plan_lock
 from upgrade_planner.plans.services.reconcile import TentacleRef, _plan_fields_set, _steps_reconcile
 from upgrade_planner.plans.services.replans import installation_input_of, tentacle_input_of
 from upgrade_planner.plans.services.text import actor_name
-
-BULK_BATCH = 2000
 
 APPROACH_CHOICES = ("keep", "switch")
 
@@ -165,9 +164,7 @@ def inventory_replace(
     _inventory_check(tentacles)
     changes = {"created": 0, "kept": 0, "retired": 0}
     with transaction.atomic():
-        # Taking the version first locks the plan, as every transition does.
-        Plan.objects.filter(pk=plan.pk).update(version=models.F("version") + 1)
-        plan.refresh_from_db()
+        plan_lock(plan=plan, reload_all=True)
         previous = plan.approach
         saved = _saved_tentacles(plan)
         old = [tentacle_input_of(t) for t in saved]

@@ -19,6 +19,8 @@ from upgrade_planner.domain.lifecycle import (
 )
 from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
 from upgrade_planner.plans.models import Activity, Plan, Step, StepDependency
+from upgrade_planner.plans.services.locking import plan_lock
+from upgrade_planner.plans.services.outbox import started_step_check_queue
 from upgrade_planner.plans.services.text import NUL_REFUSED, actor_name, has_nul
 
 
@@ -165,10 +167,7 @@ def _transition(
     if has_nul(reason):
         raise ReasonInvalid(f"The reason: {NUL_REFUSED}")
     with transaction.atomic():
-        # Taking the plan's version first locks the plan (row lock on PostgreSQL, the write
-        # lock on SQLite), so concurrent transitions of one plan run one after another.
-        Plan.objects.filter(pk=plan.pk).update(version=models.F("version") + 1)
-        plan.refresh_from_db(fields=["version"])
+        plan_lock(plan=plan)
         step = Step.objects.current().filter(plan=plan, pk=step_id).first()
         if step is None:
             raise StepNotFound(f"No step {step_id} in this plan.")
@@ -219,9 +218,7 @@ def _transition(
         step.save(update_fields=["state", "updated_at"])
         _dependents_refresh(step)
         if to_state == StepState.IN_PROGRESS:
-            from upgrade_planner.plans.jobs import jobs_for_started_step  # jobs uses services
-
-            jobs_for_started_step(plan=plan, step=step)
+            started_step_check_queue(plan=plan, step=step)
         delta = (to_state in SATISFIED_STATES) - (from_state in SATISFIED_STATES)
         if delta:
             Plan.objects.filter(pk=plan.pk).update(
