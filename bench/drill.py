@@ -28,9 +28,29 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
+from bench.harness import (
+    RESULTS,
+    ROOT,
+    STATE_POSITION,
+    TRANSITION_CYCLE,
+    BenchError,
+    Client,
+    OctopusServer,
+    PlanRef,
+    Server,
+    bench_env,
+    free_port,
+    gunicorn,
+    log,
+    make_plan,
+    run_checked,
+    wait_for,
+    worker_env,
+)
 from bench.processes import (
     CeleryProcess,
     Database,
@@ -42,21 +62,6 @@ from bench.processes import (
     log_size,
     most_common_errors,
     postgres_cluster,
-    wait_for,
-    worker_env,
-)
-from bench.run import (
-    RESULTS,
-    ROOT,
-    BenchError,
-    Client,
-    Server,
-    bench_env,
-    free_port,
-    gunicorn,
-    log,
-    plan_body,
-    run_checked,
 )
 
 LOGS = RESULTS / "drill-logs"
@@ -65,7 +70,6 @@ LOGS = RESULTS / "drill-logs"
 # its evidence on the step without completing it, so the drill's own transitions never race
 # a job for the same step.
 FAKE_VERSION = "3.0.0"
-CYCLE = ("start", "complete", "reopen")
 CLIENT_THREADS = 4
 REQUEST_TIMEOUT = 30.0
 
@@ -194,50 +198,6 @@ def statuses(samples: list[Sample]) -> dict[str, int]:
 # --- Plans -----------------------------------------------------------------------------------
 
 
-@dataclass
-class PlanRef:
-    edit: str
-    view: str
-    id: str
-    step: str  # the step the drill cycles through start → complete → reopen
-    position: int = 0  # where in CYCLE the next transition is
-
-    def transition_path(self) -> str:
-        return f"/api/v1/plans/{self.edit}/steps/{self.step}/{CYCLE[self.position % 3]}"
-
-
-def make_plan(client: Client, name: str, server: Any | None) -> PlanRef:
-    """A 3-Tentacle new-server plan. With `server` (a fake Octopus) it keeps that server's URL
-    and API key, the prerequisites of "Install 3.x on the new server" are completed, and the
-    drill cycles that step: each start queues a server-version check (jobs_for_started_step).
-    Without, the drill cycles the first ready step, which queues nothing."""
-    body = plan_body(name, 3)
-    body["approach"] = "new-server"
-    if server is not None:
-        body.update(new_server_url=server.url, new_server_api_key=server.api_key)
-    document = client.expect(201, "POST", "/api/v1/plans", body).json()
-    steps = document["steps"]
-    if server is None:
-        step = next(s["id"] for s in steps if s["state"] == "ready")
-        return PlanRef(document["edit_token"], document["view_token"], document["id"], step)
-    by_id = {s["id"]: s for s in steps}
-    install = next(s for s in steps if s["kind"] == "install-server-new-machine")
-    needed: set[str] = set()
-    stack = [install["id"]]
-    while stack:
-        for prerequisite in by_id[stack.pop()]["depends_on"]:
-            if prerequisite not in needed:
-                needed.add(prerequisite)
-                stack.append(prerequisite)
-    edit = document["edit_token"]
-    for step in steps:  # document order is position order: prerequisites come first
-        if step["id"] in needed and step["state"] not in {"done", "skipped"}:
-            base = f"/api/v1/plans/{edit}/steps/{step['id']}"
-            client.expect(200, "POST", f"{base}/start", {"actor": "drill"})
-            client.expect(200, "POST", f"{base}/complete", {"actor": "drill"})
-    return PlanRef(edit, document["view_token"], document["id"], install["id"])
-
-
 def resync(client: Client, plan: PlanRef) -> None:
     """Put the plan's cycle where its step really is (a timed-out request may have committed)."""
     with contextlib.suppress(OSError, ValueError, KeyError, StopIteration):
@@ -247,12 +207,11 @@ def resync(client: Client, plan: PlanRef) -> None:
             plan.position = STATE_POSITION.get(state, plan.position)
 
 
-def make_plans(client: Client, prefix: str, count: int, server: Any | None) -> list[PlanRef]:
+def make_plans(
+    client: Client, prefix: str, count: int, server: OctopusServer | None
+) -> list[PlanRef]:
     with ThreadPoolExecutor(CLIENT_THREADS) as pool:
         return list(pool.map(lambda i: make_plan(client, f"{prefix} {i}", server), range(count)))
-
-
-STATE_POSITION = {"ready": 0, "in-progress": 1, "done": 2}
 
 
 def cycle_transitions(
@@ -271,7 +230,7 @@ def cycle_transitions(
             for index, plan in group:
                 if time.monotonic() > deadline:
                     return out
-                action = CYCLE[plan.position % 3]
+                action = TRANSITION_CYCLE[plan.position % len(TRANSITION_CYCLE)]
                 sample = timed(client, action, "POST", plan.transition_path(), body, plan=index)
                 if sample.ok:
                     plan.position += 1
@@ -282,6 +241,21 @@ def cycle_transitions(
 
     with ThreadPoolExecutor(CLIENT_THREADS) as pool:
         return [sample for chunk in pool.map(work, groups) for sample in chunk]
+
+
+class Job(TypedDict):
+    """A row of plans_job, with how many evidence entries on its step carry its id."""
+
+    id: str
+    plan_id: str
+    state: str
+    attempts: int
+    created_at: datetime
+    published_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    last_error: str
+    evidence: int
 
 
 # --- The stack of processes ------------------------------------------------------------------
@@ -357,10 +331,11 @@ class Stack:
             self.beat = None
 
     # Database reads
-    def now(self) -> Any:
-        return self.db.query("SELECT now()")[0][0]
+    def now(self) -> datetime:
+        now: datetime = self.db.query("SELECT now()")[0][0]
+        return now
 
-    def jobs(self, plan_ids: list[str], since: Any = None) -> list[dict[str, Any]]:
+    def jobs(self, plan_ids: list[str], since: datetime | None = None) -> list[Job]:
         """The plans' jobs, each with how many evidence entries on its step carry its id."""
         rows = self.db.query(
             """
@@ -374,13 +349,23 @@ class Stack:
             """,
             (plan_ids, since, since),
         )
-        keys = (
-            "id", "plan_id", "state", "attempts", "created_at", "published_at", "started_at",
-            "finished_at", "last_error", "evidence",
-        )  # fmt: skip
-        return [dict(zip(keys, row, strict=True)) for row in rows]
+        return [
+            Job(
+                id=row[0],
+                plan_id=row[1],
+                state=row[2],
+                attempts=row[3],
+                created_at=row[4],
+                published_at=row[5],
+                started_at=row[6],
+                finished_at=row[7],
+                last_error=row[8],
+                evidence=row[9],
+            )
+            for row in rows
+        ]
 
-    def wait_jobs_finished(self, plan_ids: list[str], since: Any, timeout: float) -> float:
+    def wait_jobs_finished(self, plan_ids: list[str], since: datetime, timeout: float) -> float:
         """Seconds until none of the plans' jobs (created since `since`) is still open."""
         started = time.monotonic()
 
@@ -399,7 +384,7 @@ class Stack:
         return most_common_errors(self.web_log, since)
 
 
-def once_each(jobs: list[dict[str, Any]]) -> tuple[bool, str]:
+def once_each(jobs: list[Job]) -> tuple[bool, str]:
     """Every job done, run once, its evidence recorded once."""
     states = Counter(job["state"] for job in jobs)
     attempts = Counter(job["attempts"] for job in jobs)
@@ -545,9 +530,7 @@ def drill_redis(stack: Stack, result: DrillResult) -> None:
     )
 
 
-def _job_creating(
-    samples: list[Sample], plans: list[PlanRef], jobs: list[dict[str, Any]]
-) -> list[Sample]:
+def _job_creating(samples: list[Sample], plans: list[PlanRef], jobs: list[Job]) -> list[Sample]:
     """The start requests during which a job row was written (matched by plan and time)."""
     index = {plan.id: number for number, plan in enumerate(plans)}
     found = []
@@ -588,7 +571,9 @@ def drill_worker_kill(stack: Stack, result: DrillResult, seed: int) -> None:
             stack.start_worker()
         into = rng.uniform(0.5, SLOW_CHECK_SECONDS - 1.0)
 
-        def running_long_enough(into: float = into, worker_since: Any = worker_since) -> Any:
+        def running_long_enough(
+            into: float = into, worker_since: datetime = worker_since
+        ) -> list[tuple[Any, ...]]:
             return stack.db.query(
                 """SELECT id::text, attempts FROM plans_job
                     WHERE plan_id = ANY(%s::uuid[]) AND state = 'running'
@@ -826,10 +811,18 @@ def table(results: list[DrillResult]) -> str:
     return "\n".join(lines)
 
 
-DRILLS: dict[str, tuple[str, Callable[..., None]]] = {
-    "redis": ("a) Redis stopped during 500 transitions", drill_redis),
+# Each drill runs with the stack, the result it fills in, and the seed (only the kill timing
+# is random).
+DRILLS: dict[str, tuple[str, Callable[[Stack, DrillResult, int], None]]] = {
+    "redis": (
+        "a) Redis stopped during 500 transitions",
+        lambda stack, result, seed: drill_redis(stack, result),
+    ),
     "worker": (f"b) worker SIGKILLed mid-job {KILLS} times", drill_worker_kill),
-    "postgres": ("c) PostgreSQL restarted under load", drill_postgres),
+    "postgres": (
+        "c) PostgreSQL restarted under load",
+        lambda stack, result, seed: drill_postgres(stack, result),
+    ),
 }
 
 
@@ -862,10 +855,7 @@ def main(argv: list[str] | None = None) -> int:
             began = time.monotonic()
             log(f"--- {title}")
             try:
-                if key == "worker":
-                    run(stack, drill, args.seed)
-                else:
-                    run(stack, drill)
+                run(stack, drill, args.seed)
             except Exception as error:  # reported in the table; the other drills still run
                 drill.error = f"{type(error).__name__}: {error}".replace("\n", " ")[:400]
                 log(f"{key}: stopped by {drill.error}")

@@ -23,7 +23,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-HOST = "127.0.0.1"
+from bench.harness import HOST, STATE_POSITION, TRANSITION_CYCLE
+
 REQUEST_TIMEOUT = 10.0
 VERSION = re.compile(rb'data-version="(\d+)"')
 
@@ -156,10 +157,6 @@ async def _viewer(
             result.outcomes.append(Outcome(kind, status, seconds, status not in (200, 304)))
 
 
-CYCLE = ("start", "complete", "reopen")
-STATE_POSITION = {"ready": 0, "in-progress": 1, "done": 2}
-
-
 async def _editor(
     port: int, editor: Editor, start: float, end: float, interval: float, result: MixedResult,
     minimal: bool,
@@ -170,7 +167,7 @@ async def _editor(
             status, _, seconds = await _timed(port, "GET", "/bench/minimal")
             result.outcomes.append(Outcome("minimal", status, seconds, status != 200))
         else:
-            action = CYCLE[editor.position % 3]
+            action = TRANSITION_CYCLE[editor.position % len(TRANSITION_CYCLE)]
             path = f"/api/v1/plans/{editor.edit_token}/steps/{editor.step_id}/{action}"
             status, _, seconds = await _timed(port, "POST", path, body)
             result.outcomes.append(Outcome("step transition", status, seconds, status != 200))

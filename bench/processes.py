@@ -13,39 +13,20 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from bench.run import HOST, ROOT, BenchError, log
+from bench.harness import HOST, ROOT, BenchError, kill_group, log, stop_process, wait_for
 
-# --- Waiting, bounded ----------------------------------------------------------------------
+if TYPE_CHECKING:
+    import psycopg
 
-
-def wait_for(what: str, predicate: Any, *, timeout: float, interval: float = 0.1) -> Any:
-    """Call `predicate` until it returns something truthy; raise after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
-
-
-def port_open(port: int) -> bool:
-    import socket
-
-    with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
-        return True
-    return False
+    from tests.fake_octopus import FakeOctopus
 
 
 # --- PostgreSQL: a throwaway cluster ---------------------------------------------------------
@@ -236,37 +217,6 @@ class RedisServer:
         self.process = None
 
 
-def stop_process(process: subprocess.Popen[Any], *, grace: float = 10) -> None:
-    """SIGTERM the process group, SIGKILL it after `grace` seconds, and reap."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=grace)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=10)
-
-
-def kill_group(process: subprocess.Popen[Any]) -> None:
-    """SIGKILL the process and every process in its group (a Celery worker's pool), and reap."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=10)
-    wait_for("the killed processes to be gone", lambda: not _group_alive(process.pid), timeout=10)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 # --- Celery --------------------------------------------------------------------------------
 
 
@@ -341,16 +291,11 @@ def celery_beat(env: dict[str, str], log_path: Path, schedule: Path) -> CeleryPr
     )
 
 
-def worker_env(env: dict[str, str]) -> dict[str, str]:
-    """The web's environment with INFO logs, so the worker's log says what it did."""
-    return {**env, "LOG_LEVEL": "INFO"}
-
-
 # --- A fake Octopus server -------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def fake_octopus(*, version: str, slow_seconds: float = 0.0) -> Iterator[Any]:
+def fake_octopus(*, version: str, slow_seconds: float = 0.0) -> Iterator[FakeOctopus]:
     """The test suite's fake Octopus API (tests/fake_octopus.py) in a thread of this process.
     `slow_seconds` makes every answer wait that long."""
     from tests.fake_octopus import FakeOctopus
@@ -367,9 +312,9 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._connection: Any = None
+        self._connection: psycopg.Connection[tuple[Any, ...]] | None = None
 
-    def query(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, params: Sequence[object] | None = None) -> list[tuple[Any, ...]]:
         import psycopg
 
         for attempt in range(2):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import functools
+import importlib
 import io
 import itertools
 import os
@@ -23,12 +24,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# Run as a script, the directory on sys.path is bench/, not the project.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import (  # noqa: E402
+from bench.harness import (
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
     STEPS_DONE_IN_FIXTURES,
@@ -38,6 +39,9 @@ from bench.run import (  # noqa: E402
     check_loopback,
     plan_body,
 )
+
+if TYPE_CHECKING:
+    from django.http.response import HttpResponseBase
 
 TOP = 25
 
@@ -73,7 +77,8 @@ def main() -> int:
             "/api/v1/plans", plan_body(name, count), content_type="application/json"
         )
         assert response.status_code == 201, response.content[:300]
-        return response.json()
+        document: dict[str, Any] = response.json()
+        return document
 
     def complete_some(token: str, count: int) -> None:
         """Like make bench: the fixture plans are in progress."""
@@ -102,7 +107,7 @@ def main() -> int:
     ready = next(s["id"] for s in mover["steps"] if s["state"] == "ready")
     cycle = iter(["start", "complete", "reopen"] * 1000)
 
-    def transition() -> Any:
+    def transition() -> HttpResponseBase:
         action = next(cycle)
         return client.post(
             f"/api/v1/plans/{mover['edit_token']}/steps/{ready}/{action}",
@@ -112,13 +117,14 @@ def main() -> int:
 
     views_seen = itertools.count(1)
 
-    def uncached(path: str) -> Callable[[], Any]:
+    def uncached(path: str) -> Callable[[], HttpResponseBase]:
         """A GET of `path` that misses the page caches: each request asks for a page of the
         Tentacle table no one asked for yet (past the last, so it shows the last page)."""
         separator = "&" if "?" in path else "?"
         return lambda: client.get(f"{path}{separator}page={next(views_seen) % 99_999 + 1}")
 
-    paths: dict[str, tuple[int, Callable[[], Any]]] = {
+    # Each call returns the response (the creation returns the plan document instead).
+    paths: dict[str, tuple[int, Callable[[], object]]] = {
         "minimal": (500, lambda: client.get("/bench/minimal")),
         "poll_unchanged": (500, lambda: client.get(f"/p/{edit}/poll?v={version}")),
         "page_50": (500, lambda: client.get(f"/p/{edit}/")),
@@ -145,17 +151,24 @@ def main() -> int:
         # every request, which would hide them from CaptureQueriesContext.
         queries: list[str] = []
 
-        def record(execute: Any, sql: str, *rest: Any, queries: list[str] = queries) -> Any:
+        def record(
+            execute: Callable[[str, Any, bool, dict[str, Any]], object],
+            sql: str,
+            params: Any,
+            many: bool,
+            context: dict[str, Any],
+            queries: list[str] = queries,
+        ) -> object:
             queries.append(sql)
-            return execute(sql, *rest)
+            return execute(sql, params, many, context)
 
         with connection.execute_wrapper(record):
             response = call()
         status = getattr(response, "status_code", "?")
         if args.pyinstrument:
-            from pyinstrument import Profiler
-
-            sampler = Profiler(interval=0.0005)
+            # pyinstrument is optional, not one of the project's dependencies (and untyped).
+            pyinstrument = importlib.import_module("pyinstrument")
+            sampler = pyinstrument.Profiler(interval=0.0005)
             started = time.perf_counter()
             sampler.start()
             for _ in range(count):
@@ -190,7 +203,7 @@ def main() -> int:
 
 
 def phases(
-    title: str, call: Callable[[], Any], patches: list[tuple[Any, str, str]], repeats: int
+    title: str, call: Callable[[], object], patches: list[tuple[object, str, str]], repeats: int
 ) -> None:
     """Wall-clock time of each phase of a request, without a profiler's overhead: wraps the
     functions the view calls (owner, attribute, label) and prints the mean of `repeats` runs
@@ -199,8 +212,8 @@ def phases(
 
     spent: dict[str, float] = {}
 
-    def timed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def timed(name: str, function: Callable[..., object]) -> Callable[..., object]:
+        def wrapper(*args: object, **kwargs: object) -> object:
             started = time.perf_counter()
             try:
                 return function(*args, **kwargs)
@@ -241,19 +254,20 @@ def phases(
 
 def all_phases(
     only: set[str],
-    create: Callable[[], Any],
-    transition: Callable[[], Any],
-    uncached: Callable[[str], Callable[[], Any]],
+    create: Callable[[], object],
+    transition: Callable[[], object],
+    uncached: Callable[[str], Callable[[], object]],
     edit: str,
     big: str,
     version: int,
 ) -> None:
+    from django.core.cache import cache
     from django.db import transaction
     from django.test import Client
 
     from upgrade_planner.api import endpoints as api
     from upgrade_planner.domain import planner
-    from upgrade_planner.plans import access, documents
+    from upgrade_planner.plans import documents
     from upgrade_planner.plans.services import creation, reconcile, transitions
     from upgrade_planner.web import pages, views
 
@@ -310,8 +324,9 @@ def all_phases(
     ]
     poll_patches = [
         (views, "current_version", "the narrow version lookup (current_version)"),
-        # The cache proxy passes the attribute on to this thread's cache (Redis).
-        (access.cache, "get", "  of which: unknown-token counter (cache.get, Redis)"),
+        # The cache proxy (the one access.py counts unknown tokens with) passes the attribute on
+        # to this thread's cache (Redis).
+        (cache, "get", "  of which: unknown-token counter (cache.get, Redis)"),
     ]
     # The rendering paths, which only the first visitor of a version takes.
     for key, call, repeats, patches in (

@@ -15,35 +15,51 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
+import importlib.metadata
 import itertools
 import json
 import os
 import platform
-import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-RESULTS = BENCH / "results"
-WRK_SCRIPT = BENCH / "wrk.lua"
-
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
-HOST = "127.0.0.1"
-WORKERS = 2
+from bench.harness import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_REDIS_URL,
+    HOST,
+    RESULTS,
+    ROOT,
+    STEPS_DONE_IN_FIXTURES,
+    STEPS_FOR_SMALL_PLAN,
+    TRANSITION_CYCLE,
+    WORKERS,
+    WRK_SCRIPT,
+    BenchError,
+    Client,
+    Server,
+    analyze,
+    bench_env,
+    check_loopback,
+    gunicorn,
+    log,
+    make_plan,
+    plan_body,
+    run_checked,
+    wait_for,
+    worker_env,
+)
+from bench.mixed import Editor, MixedResult, Viewed, run_mixed
+from bench.processes import Database, celery_worker, fake_octopus
 
 # wrk: one connection per thread, so a thread's requests are strictly sequential (the step
 # cycle depends on it). Four connections keep both sync workers busy while one side is
@@ -77,124 +93,9 @@ JOB_PLANS = 10
 JOB_START_WITHIN = 10.0
 
 CREATE_SIZES = (100, 1000, 5000)
-STEPS_FOR_SMALL_PLAN = 50
-TRANSITION_CYCLE = ("start", "complete", "reopen")
-STEPS_DONE_IN_FIXTURES = 10  # fixture plans are in progress, so the page shows a history
-
-ENVIRONMENTS = ("Production", "Staging", "Test", "Development")
-ROLES = ("web", "api", "worker")
 
 
-# --- Small helpers ------------------------------------------------------------------------
-
-
-class BenchError(Exception):
-    """Something the benchmark needs is missing or misbehaved; the message says what."""
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def run_checked(args: list[str], *, env: dict[str, str], timeout: float) -> str:
-    result = subprocess.run(  # noqa: S603
-        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if result.returncode != 0:
-        raise BenchError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
-
-
-@dataclass
-class Reply:
-    status: int
-    body: bytes
-    headers: dict[str, str]
-    seconds: float
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class Client:
-    """A tiny HTTP client for set-up and single timed requests (not for load)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-        timeout: float = 60,
-    ) -> Reply:
-        data = None if body is None else json.dumps(body).encode()
-        sent = dict(headers or {})
-        if data is not None:
-            sent["Content-Type"] = "application/json"
-        connection = http.client.HTTPConnection(HOST, self.port, timeout=timeout)
-        try:
-            started = time.perf_counter()
-            connection.request(method, path, body=data, headers=sent)
-            response = connection.getresponse()
-            payload = response.read()
-            seconds = time.perf_counter() - started
-        finally:
-            connection.close()
-        return Reply(
-            response.status, payload, {k.lower(): v for k, v in response.getheaders()}, seconds
-        )
-
-    def expect(self, status: int, method: str, path: str, body: Any = None) -> Reply:
-        reply = self.request(method, path, body)
-        if reply.status != status:
-            raise BenchError(
-                f"{method} {path} answered {reply.status}, expected {status}: {reply.body[:500]!r}"
-            )
-        return reply
-
-
-# --- Environment and processes --------------------------------------------------------------
-
-
-def bench_env(database_url: str, redis_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        PYTHONPATH=str(ROOT),
-        DJANGO_SETTINGS_MODULE="bench.settings",
-        DEBUG="0",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS=f"{HOST},localhost",
-        SECURE_HTTPS="0",
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-def check_loopback(url: str, what: str) -> None:
-    host = urlsplit(url).hostname or ""
-    if host not in {"127.0.0.1", "localhost", "::1"}:
-        raise BenchError(f"{what} must point at a loopback address, not {host!r}.")
-
-
-def analyze(database_url: str) -> None:
-    """Refresh the planner statistics. This server may run with autovacuum off, and without
-    statistics PostgreSQL picks plans for the freshly bulk-inserted steps that a production
-    database (autovacuum on) would not; see docs/benchmarks.md."""
-    import psycopg
-
-    with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as connection:
-        connection.execute("ANALYZE")
+# --- Database and memory --------------------------------------------------------------
 
 
 def fresh_database(database_url: str) -> None:
@@ -213,80 +114,6 @@ def fresh_database(database_url: str) -> None:
         connection.execute(f'CREATE DATABASE "{name}"')
 
 
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def workers(self) -> list[int]:
-        """The pids of the master's current worker processes."""
-        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        try:
-            return sorted(int(pid) for pid in path.read_text().split())
-        except OSError:
-            return []
-
-
-@contextlib.contextmanager
-def gunicorn(
-    env: dict[str, str], log_path: Path, *, output_path: Path | None = None
-) -> Iterator[Server]:
-    """gunicorn with production settings. `output_path` keeps the workers' stdout and stderr
-    (Django's own log, tracebacks included); by default they are discarded."""
-    port = free_port()
-    args = [
-        sys.executable, "-m", "gunicorn", "upgrade_planner.wsgi:application",
-        "--workers", str(WORKERS), "--worker-class", "sync",
-        "--bind", f"{HOST}:{port}", "--timeout", "120", "--graceful-timeout", "5",
-        "--chdir", str(ROOT), "--error-logfile", str(log_path),
-    ]  # fmt: skip
-    log(f"starting gunicorn ({WORKERS} sync workers) on {HOST}:{port}")
-    output = output_path.open("ab") if output_path else subprocess.DEVNULL
-    process = subprocess.Popen(  # noqa: S603
-        args, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    if output_path:
-        output.close()  # type: ignore[union-attr]  # the child keeps its own descriptor
-    server = Server(process, port)
-    try:
-        client = Client(port)
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise BenchError(f"gunicorn exited with {process.returncode}; see {log_path}")
-            with contextlib.suppress(OSError):
-                reply = client.request("GET", "/healthz", timeout=5)
-                if reply.status == 200 and len(server.workers) == WORKERS:
-                    break
-                if reply.status != 200:
-                    raise BenchError(f"/healthz answered {reply.status}: {reply.body[:300]!r}")
-            if time.monotonic() > deadline:
-                raise BenchError(f"gunicorn did not answer within 30 s; see {log_path}")
-            time.sleep(0.2)
-        yield server
-    finally:
-        stop_group(process)
-
-
-def stop_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the whole process group, then SIGKILL whatever is left after 10 s."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
-    # Workers that outlived their master would still be in the group.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-
-
 def memory_kib(pid: int) -> dict[str, int]:
     values: dict[str, int] = {}
     with contextlib.suppress(OSError):
@@ -298,40 +125,6 @@ def memory_kib(pid: int) -> dict[str, int]:
 
 
 # --- Fixtures -------------------------------------------------------------------------------
-
-
-def tentacles(count: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": f"tentacle-{index:05d}",
-            "hostname": f"tentacle-{index:05d}.corp.example",
-            "port": 10933,
-            "version": "2.6.5",
-            "communication_style": "listening",
-            "environments": [ENVIRONMENTS[index % len(ENVIRONMENTS)]],
-            "roles": [ROLES[index % len(ROLES)]],
-            "os": "Windows Server 2012 R2",
-            "service_account": "",
-            "restricted_permissions": False,
-            "online": True,
-        }
-        for index in range(count)
-    ]
-
-
-def plan_body(name: str, tentacle_count: int) -> dict[str, Any]:
-    return {
-        "name": name,
-        "server_version": "2.6.5",
-        "target_version": "3.17.14",
-        "can_provision_new_server": True,
-        "sql_server_ready": True,
-        "uses_builtin_feed": False,
-        "backup_size_mb": 300,
-        "polling_port": 10943,
-        "approach": None,
-        "tentacles": tentacles(tentacle_count),
-    }
 
 
 @dataclass
@@ -667,16 +460,14 @@ def measure_creation(
 
 @dataclass
 class MixedFixtures:
-    viewed: list[Any]  # bench.mixed.Viewed
-    editors: list[Any]  # bench.mixed.Editor
+    viewed: list[Viewed]
+    editors: list[Editor]
 
 
 def mixed_fixtures(client: Client) -> MixedFixtures:
     """MIXED_EDITORS plans that editors move, and quiet plans, all of 50 steps; the viewers
     watch MIXED_WATCHED_EDITORS of the edited plans and enough quiet ones to make
     MIXED_VIEWED_PLANS."""
-    from bench.mixed import Editor, Viewed
-
     editors, viewed = [], []
     for index in range(MIXED_EDITORS):
         document = plan_with_steps(client, f"Bench mixed edited {index}", STEPS_FOR_SMALL_PLAN)
@@ -693,29 +484,24 @@ def mixed_fixtures(client: Client) -> MixedFixtures:
 
 def measure_mixed(port: int, fixtures: MixedFixtures) -> list[dict[str, Any]]:
     """The mixed load, with the same schedule against the minimal view before and after."""
-    from bench.mixed import MixedResult, run_mixed
 
-    options: dict[str, Any] = {
-        "viewers": MIXED_VIEWERS,
-        "interval": MIXED_POLL_INTERVAL,
-        "transitions_per_second": MIXED_TRANSITIONS_PER_SECOND,
-    }
+    def load(seconds: float, *, minimal: bool = False, seed: int = 9) -> MixedResult:
+        return run_mixed(
+            port, fixtures.viewed, fixtures.editors, viewers=MIXED_VIEWERS,
+            interval=MIXED_POLL_INTERVAL, transitions_per_second=MIXED_TRANSITIONS_PER_SECOND,
+            seconds=seconds, minimal=minimal, seed=seed,
+        )  # fmt: skip
+
     log(f"mixed load: minimal view on the same schedule for {MIXED_MINIMAL_SECONDS:g} s")
-    baseline = run_mixed(
-        port, fixtures.viewed, fixtures.editors, seconds=MIXED_MINIMAL_SECONDS / 2, minimal=True,
-        **options,
-    )  # fmt: skip
+    baseline = load(MIXED_MINIMAL_SECONDS / 2, minimal=True)
     time.sleep(SETTLE_SECONDS)
     log(
         f"mixed load: {MIXED_VIEWERS} viewers polling every {MIXED_POLL_INTERVAL:g} s + "
         f"{MIXED_TRANSITIONS_PER_SECOND:g} transitions/s for {MIXED_SECONDS:g} s"
     )
-    mixed = run_mixed(port, fixtures.viewed, fixtures.editors, seconds=MIXED_SECONDS, **options)
+    mixed = load(MIXED_SECONDS)
     time.sleep(SETTLE_SECONDS)
-    after = run_mixed(
-        port, fixtures.viewed, fixtures.editors, seconds=MIXED_MINIMAL_SECONDS / 2, minimal=True,
-        seed=10, **options,
-    )  # fmt: skip
+    after = load(MIXED_MINIMAL_SECONDS / 2, minimal=True, seed=10)
     combined = MixedResult(
         baseline.outcomes + after.outcomes, baseline.late + after.late,
         baseline.seconds + after.seconds,
@@ -756,9 +542,6 @@ def measure_enqueue(client: Client, env: dict[str, str], database_url: str) -> d
     verification job in its transaction; after commit the web process relays it to Redis; the
     worker claims it. Timed from the job row's created_at to its started_at (both stamped by
     the application on this machine's clock), one job at a time."""
-    from bench.drill import make_plan
-    from bench.processes import Database, celery_worker, fake_octopus, wait_for, worker_env
-
     body = {"actor": "bench", "reason": "bench job latency"}
     with fake_octopus(version="3.0.0") as fake:
         log("enqueue → job start: starting a Celery worker (prefork, 2 processes)")
@@ -782,7 +565,8 @@ def measure_enqueue(client: Client, env: dict[str, str], database_url: str) -> d
                         " AND state NOT IN ('done', 'failed')",
                         (plan_id, since),
                     )
-                    return rows[0][0] == 0
+                    still_open: int = rows[0][0]
+                    return still_open == 0
 
                 with contextlib.suppress(BenchError):
                     wait_for("the job to run", finished, timeout=JOB_START_WITHIN, interval=0.01)
@@ -841,7 +625,6 @@ def measure_enqueue(client: Client, env: dict[str, str], database_url: str) -> d
 
 def machine_info(database_url: str, redis_url: str) -> dict[str, Any]:
     import django
-    import gunicorn as gunicorn_package
     import psycopg
     import redis
 
@@ -874,7 +657,8 @@ def machine_info(database_url: str, redis_url: str) -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "django": django.get_version(),
-        "gunicorn": gunicorn_package.__version__,
+        # gunicorn ships no type information; its distribution's metadata has the same version.
+        "gunicorn": importlib.metadata.version("gunicorn"),
         "postgresql": pg_version,
         "postgresql_autovacuum": autovacuum,
         "redis": redis_version,
@@ -897,7 +681,7 @@ LEGEND = (
 )
 
 
-def _fmt(value: Any, digits: int = 1) -> str:
+def _fmt(value: object, digits: int = 1) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -1173,8 +957,4 @@ def cli() -> None:
 
 
 if __name__ == "__main__":
-    # Run the importable copy (`python -m bench.run`), so that bench.drill and bench.processes,
-    # which import bench.run, share its classes (BenchError) instead of a second copy.
-    from bench import run as importable
-
-    importable.cli()
+    cli()
