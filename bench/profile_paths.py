@@ -281,7 +281,7 @@ def all_phases(
                 (api, "installation_input", "validate the Tentacle rows (api.installation_input)"),
                 (planner, "make_plan", "plan the steps (planner.make_plan)"),
                 (creation, "_installation_save", "write installation + Tentacles (COPY)"),
-                (creation, "_steps_reconcile", "write steps + dependencies, derive states"),
+                (creation, "steps_reconcile", "write steps + dependencies, derive states"),
                 (reconcile, "_dependencies_insert", "  of which: dependency rows (COPY)"),
                 (reconcile, "_states_rederive", "  of which: derive blocked/ready (UPDATEs)"),
                 (transaction.Atomic, "__exit__", "commit (deferred foreign-key checks, WAL)"),

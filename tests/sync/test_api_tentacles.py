@@ -184,7 +184,7 @@ def test_a_failure_half_way_leaves_nothing_half_applied(client, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(resync, "_steps_reconcile", broken)
+    monkeypatch.setattr(resync, "steps_reconcile", broken)
     with pytest.raises(RuntimeError):
         put(client, created.edit_token, rows([*inventory_of(plan)[1:], tentacle("web-0013")]))
 

@@ -24,7 +24,7 @@ from upgrade_planner.plans.models import (
     hash_token,
     view_token_from_seed,
 )
-from upgrade_planner.plans.services.reconcile import TentacleRef, _plan_fields_set, _steps_reconcile
+from upgrade_planner.plans.services.reconcile import TentacleRef, plan_fields_set, steps_reconcile
 from upgrade_planner.plans.services.text import actor_name
 
 
@@ -76,7 +76,7 @@ def plan_create(
             keys=(old_server_api_key.strip(), new_server_api_key.strip()),
         )
         plan = Plan(installation=saved_installation, name=name)
-        _plan_fields_set(plan, result)
+        plan_fields_set(plan, result)
         plan.save()
         PlanLink.objects.bulk_create(
             [
@@ -89,7 +89,7 @@ def plan_create(
                 ),
             ]
         )
-        _steps_reconcile(
+        steps_reconcile(
             plan=plan,
             planned_steps=result.steps,
             tentacles={t.name: t for t in saved_tentacles},

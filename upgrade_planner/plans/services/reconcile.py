@@ -49,7 +49,7 @@ def step_labels(tentacles: Sequence[TentacleRef | Tentacle]) -> str:
     return "|" + "|".join(sorted(labels)) + "|" if labels else ""
 
 
-def _plan_fields_set(plan: Plan, result: planner.Plan) -> None:
+def plan_fields_set(plan: Plan, result: planner.Plan) -> None:
     plan.approach = result.approach or ""
     plan.recommended_approach = result.recommended_approach or ""
     plan.approach_overridden = result.approach_overridden
@@ -74,7 +74,7 @@ def _plan_fields_set(plan: Plan, result: planner.Plan) -> None:
     plan.content_version = result.content_version
 
 
-def _steps_reconcile(
+def steps_reconcile(
     *,
     plan: Plan,
     planned_steps: tuple[planner.PlannedStep, ...],

@@ -12,7 +12,7 @@ from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.models import Activity, Plan
 from upgrade_planner.plans.services.creation import PlanInputInvalid, planner_settings
 from upgrade_planner.plans.services.locking import plan_lock
-from upgrade_planner.plans.services.reconcile import _plan_fields_set, _steps_reconcile
+from upgrade_planner.plans.services.reconcile import plan_fields_set, steps_reconcile
 from upgrade_planner.plans.services.text import actor_name
 
 
@@ -67,10 +67,10 @@ def plan_change_approach(*, plan: Plan, approach: str | None, actor: str = "") -
     with transaction.atomic():
         plan_lock(plan=plan, reload_all=True)
         previous = plan.approach
-        _plan_fields_set(plan, result)
+        plan_fields_set(plan, result)
         plan.save()
         tentacles = {t.name: t for t in plan.installation.tentacles.all()}
-        changes = _steps_reconcile(plan=plan, planned_steps=result.steps, tentacles=tentacles)
+        changes = steps_reconcile(plan=plan, planned_steps=result.steps, tentacles=tentacles)
         Activity.objects.create(
             plan=plan,
             actor=actor_name(actor),

@@ -23,7 +23,7 @@ from upgrade_planner.plans.services.creation import (
     tentacle_values,
 )
 from upgrade_planner.plans.services.locking import plan_lock
-from upgrade_planner.plans.services.reconcile import TentacleRef, _plan_fields_set, _steps_reconcile
+from upgrade_planner.plans.services.reconcile import TentacleRef, plan_fields_set, steps_reconcile
 from upgrade_planner.plans.services.replans import installation_input_of, tentacle_input_of
 from upgrade_planner.plans.services.text import actor_name
 
@@ -95,7 +95,7 @@ def inventory_preview(
     """What `inventory_replace` would do with `tentacles`. Reads only; a fixed number of
     queries whatever the fleet's size."""
     _inventory_check(tentacles)
-    saved = _saved_tentacles(plan)
+    saved = list(Tentacle.objects.of_installation(plan.installation_id))
     old = [tentacle_input_of(t) for t in saved]
     new = inventory_diff.kept_as_before(tentacles, old)
     diff = inventory_diff.inventory_diff(old, new)
@@ -166,7 +166,7 @@ def inventory_replace(
     with transaction.atomic():
         plan_lock(plan=plan, reload_all=True)
         previous = plan.approach
-        saved = _saved_tentacles(plan)
+        saved = list(Tentacle.objects.of_installation(plan.installation_id))
         old = [tentacle_input_of(t) for t in saved]
         if (
             expected_fingerprint is not None
@@ -185,10 +185,10 @@ def inventory_replace(
             if recommended is not None and approach_choice is None:
                 raise ApproachChangeRequired(current=previous, recommended=recommended)
             refs = _tentacles_replace(plan=plan, saved=saved, new=new, diff=diff)
-            _plan_fields_set(plan, result)
+            plan_fields_set(plan, result)
             plan.save()
             _step_keys_follow_tentacles(plan, result.steps)
-            changes = _steps_reconcile(plan=plan, planned_steps=result.steps, tentacles=refs)
+            changes = steps_reconcile(plan=plan, planned_steps=result.steps, tentacles=refs)
             switched = plan.approach != previous
             Activity.objects.create(
                 plan=plan,
@@ -260,10 +260,6 @@ def _inventory_check(tentacles: Sequence[planner.TentacleInput]) -> None:
             seen[key] = index
     if errors:
         raise PlanInputInvalid(errors)
-
-
-def _saved_tentacles(plan: Plan) -> list[Tentacle]:
-    return list(Tentacle.objects.filter(installation_id=plan.installation_id).order_by("position"))
 
 
 def _inventory_replan(
