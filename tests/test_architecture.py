@@ -24,6 +24,7 @@ PLUMBING = {
     "upgrade_planner.celery",
     "upgrade_planner.cache",
     "upgrade_planner.health",
+    "upgrade_planner.bulk",
 }
 TASK_MODULES = {"upgrade_planner.plans.tasks"}
 

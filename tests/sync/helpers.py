@@ -68,7 +68,7 @@ def activity_ids(plan: Plan) -> set[int]:
 
 
 def inventory_of(plan: Plan) -> list[planner.TentacleInput]:
-    return [services.tentacle_input_of(t) for t in plan.installation.tentacles.all()]
+    return [t.as_input() for t in plan.installation.tentacles.all()]
 
 
 def replaced(

@@ -7,6 +7,7 @@ import uuid
 from django.db import models
 from django.db.models.functions import Lower
 
+from upgrade_planner.domain.planner import TentacleInput
 from upgrade_planner.domain.vocabulary import CommunicationStyle
 
 
@@ -86,3 +87,19 @@ class Tentacle(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def as_input(self) -> TentacleInput:
+        """The planner's input for this saved Tentacle."""
+        return TentacleInput(
+            name=self.name,
+            hostname=self.hostname,
+            port=self.port,
+            version=self.version,
+            communication_style=CommunicationStyle(self.communication_style),
+            environments=tuple(self.environments),
+            roles=tuple(self.roles),
+            os=self.os,
+            service_account=self.service_account,
+            restricted_permissions=self.restricted_permissions,
+            online=self.online,
+        )

@@ -499,7 +499,7 @@ def inventory_page(request: HtmxHttpRequest, token: str) -> HttpResponse:
 def inventory_download(request: HtmxHttpRequest, token: str) -> HttpResponse:
     """The current inventory as CSV, to edit and upload again."""
     link = _editable(request, token)
-    tentacles = [services.tentacle_input_of(t) for t in link.plan.installation.tentacles.all()]
+    tentacles = [t.as_input() for t in link.plan.installation.tentacles.all()]
     response = HttpResponse(to_csv(tentacles), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="inventory.csv"'
     return response

@@ -20,7 +20,6 @@ module that calls it (e.g. `services.transitions._transition`), where the name i
 """
 
 from upgrade_planner.plans.services.creation import (
-    TENTACLE_COLUMNS,
     CreatedPlan,
     PlanInputInvalid,
     new_token,
@@ -63,11 +62,10 @@ from upgrade_planner.plans.services.outbox import (
     verification_request,
     verification_request_in_progress,
 )
-from upgrade_planner.plans.services.reconcile import TentacleRef, step_labels
+from upgrade_planner.plans.services.reconcile import step_labels
 from upgrade_planner.plans.services.replans import (
     installation_input_of,
     plan_change_approach,
-    tentacle_input_of,
 )
 from upgrade_planner.plans.services.resync import (
     ACTIVITY_NAMES_LIMIT,
@@ -114,7 +112,6 @@ __all__ = [
     "RELAY_OUTBOX_TASK",
     "REVERIFY_TASK",
     "RUN_JOB_TASK",
-    "TENTACLE_COLUMNS",
     "ApproachChange",
     "ApproachChangeRequired",
     "BulkOutcome",
@@ -133,7 +130,6 @@ __all__ = [
     "StepHasStartedDependents",
     "StepNotFound",
     "StepNotSkippable",
-    "TentacleRef",
     "TransitionRefused",
     "UnknownAction",
     "activity_log",
@@ -178,7 +174,6 @@ __all__ = [
     "steps_complete_where_ok",
     "summarise_steps",
     "task_by_name",
-    "tentacle_input_of",
     "unsatisfied_prerequisites",
     "verification_request",
     "verification_request_in_progress",

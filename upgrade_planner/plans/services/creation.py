@@ -5,17 +5,13 @@ settings helpers that other services share."""
 from __future__ import annotations
 
 import secrets
-import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
-from upgrade_planner.domain import inventory, planner
-from upgrade_planner.installations import api_keys
-from upgrade_planner.installations.models import Installation, Tentacle
-from upgrade_planner.plans.bulk import insert_rows
+from upgrade_planner.domain import planner
+from upgrade_planner.installations.services import installation_create
 from upgrade_planner.plans.models import (
     Activity,
     LinkKind,
@@ -24,7 +20,7 @@ from upgrade_planner.plans.models import (
     hash_token,
     view_token_from_seed,
 )
-from upgrade_planner.plans.services.reconcile import TentacleRef, plan_fields_set, steps_reconcile
+from upgrade_planner.plans.services.reconcile import plan_fields_set, steps_reconcile
 from upgrade_planner.plans.services.text import actor_name
 
 
@@ -70,10 +66,11 @@ def plan_create(
     edit_token, view_seed = new_token(), new_token()
     view_token = view_token_from_seed(view_seed)
     with transaction.atomic():
-        saved_installation, saved_tentacles = _installation_save(
+        saved_installation, saved_tentacles = installation_create(
             name=name,
             installation=installation,
-            keys=(old_server_api_key.strip(), new_server_api_key.strip()),
+            old_server_api_key=old_server_api_key,
+            new_server_api_key=new_server_api_key,
         )
         plan = Plan(installation=saved_installation, name=name)
         plan_fields_set(plan, result)
@@ -103,40 +100,3 @@ def plan_create(
             details={"approach": plan.approach, "steps": len(result.steps)},
         )
     return CreatedPlan(plan=plan, edit_token=edit_token, view_token=view_token)
-
-
-# A Tentacle row: its id, installation and position, then what the inventory says of it.
-TENTACLE_COLUMNS = ["id", "installation", "position", *inventory.COLUMNS]
-
-
-def tentacle_values(tentacle: planner.TentacleInput) -> list[Any]:
-    """`tentacle`'s inventory.COLUMNS as they are stored (lists, not tuples)."""
-    values = (getattr(tentacle, column) for column in inventory.COLUMNS)
-    return [list(value) if isinstance(value, tuple) else value for value in values]
-
-
-def _installation_save(
-    *, name: str, installation: planner.InstallationInput, keys: tuple[str, str]
-) -> tuple[Installation, list[TentacleRef]]:
-    saved = Installation.objects.create(
-        name=name,
-        **{field: getattr(installation, field) for field in planner.INSTALLATION_FIELDS}
-        | {
-            "server_version": installation.server_version.strip(),
-            "target_version": installation.target_version.strip(),
-        },
-        old_server_api_key=api_keys.encrypt(keys[0]),
-        new_server_api_key=api_keys.encrypt(keys[1]),
-    )
-    tentacles = [TentacleRef.of(uuid.uuid4(), tentacle) for tentacle in installation.tentacles]
-    insert_rows(
-        Tentacle,
-        TENTACLE_COLUMNS,
-        (
-            (ref.id, saved.pk, position, *tentacle_values(tentacle))
-            for position, (ref, tentacle) in enumerate(
-                zip(tentacles, installation.tentacles, strict=True)
-            )
-        ),
-    )
-    return saved, tentacles

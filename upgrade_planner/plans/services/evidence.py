@@ -15,10 +15,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from upgrade_planner.bulk import BULK_BATCH
 from upgrade_planner.domain import evidence
 from upgrade_planner.domain.evidence import StepVerdict
 from upgrade_planner.domain.vocabulary import SATISFIED_STATES, ActivityAction
-from upgrade_planner.plans.bulk import BULK_BATCH
 from upgrade_planner.plans.models import Job, Plan, Step
 from upgrade_planner.plans.services.links import activity_log
 from upgrade_planner.plans.services.locking import plan_lock

@@ -19,7 +19,6 @@ from upgrade_planner.domain import inventory, inventory_diff, planner
 from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.models import FetchState, InventoryFetch, Plan
 from upgrade_planner.plans.services.outbox import INVENTORY_FETCH_TASK, task_by_name
-from upgrade_planner.plans.services.replans import tentacle_input_of
 from upgrade_planner.plans.services.text import actor_name
 
 
@@ -151,7 +150,5 @@ def fetched_tentacles(*, fetch: InventoryFetch) -> list[planner.TentacleInput]:
     """A finished fetch's inventory: its rows, with each field the server does not report
     (service accounts, permissions, OS) kept from the plan's current inventory, validated like
     any inventory. Raises inventory.InventoryInvalid."""
-    current = [
-        tentacle_input_of(t) for t in Tentacle.objects.of_installation(fetch.plan.installation_id)
-    ]
+    current = [t.as_input() for t in Tentacle.objects.of_installation(fetch.plan.installation_id)]
     return inventory.parse_rows(inventory_diff.fill_unreported(fetch.rows, current))

@@ -8,36 +8,15 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from django.utils import timezone
 
+from upgrade_planner.bulk import insert_rows, update_rows
 from upgrade_planner.domain import planner
 from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
 from upgrade_planner.installations.models import Tentacle
-from upgrade_planner.plans.bulk import insert_rows, update_rows
+from upgrade_planner.installations.services import TentacleRef
 from upgrade_planner.plans.models import Plan, Step, StepDependency
-
-
-@dataclass(frozen=True)
-class TentacleRef:
-    """What step rows need to know of a saved Tentacle."""
-
-    id: uuid.UUID
-    name: str
-    environments: list[str]
-    roles: list[str]
-    communication_style: str
-
-    @classmethod
-    def of(cls, row_id: uuid.UUID, tentacle: planner.TentacleInput) -> TentacleRef:
-        return cls(
-            id=row_id,
-            name=tentacle.name,
-            environments=list(tentacle.environments),
-            roles=list(tentacle.roles),
-            communication_style=tentacle.communication_style,
-        )
 
 
 def step_labels(tentacles: Sequence[TentacleRef | Tentacle]) -> str:

@@ -8,29 +8,11 @@ from collections.abc import Sequence
 from django.db import transaction
 
 from upgrade_planner.domain import planner
-from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.models import Activity, Plan
 from upgrade_planner.plans.services.creation import PlanInputInvalid, planner_settings
 from upgrade_planner.plans.services.locking import plan_lock
 from upgrade_planner.plans.services.reconcile import plan_fields_set, steps_reconcile
 from upgrade_planner.plans.services.text import actor_name
-
-
-def tentacle_input_of(t: Tentacle) -> planner.TentacleInput:
-    """The planner's input for a saved Tentacle."""
-    return planner.TentacleInput(
-        name=t.name,
-        hostname=t.hostname,
-        port=t.port,
-        version=t.version,
-        communication_style=t.communication_style,  # type: ignore[arg-type]
-        environments=tuple(t.environments),
-        roles=tuple(t.roles),
-        os=t.os,
-        service_account=t.service_account,
-        restricted_permissions=t.restricted_permissions,
-        online=t.online,
-    )
 
 
 def installation_input_of(
@@ -48,7 +30,7 @@ def installation_input_of(
         tentacles=tuple(
             tentacles
             if tentacles is not None
-            else (tentacle_input_of(t) for t in installation.tentacles.all())
+            else (t.as_input() for t in installation.tentacles.all())
         ),
     )
 

@@ -4,27 +4,22 @@ asking before the recommended approach changes under a plan that follows it."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from django.db import transaction
 
+from upgrade_planner.bulk import BULK_BATCH
 from upgrade_planner.domain import inventory, inventory_diff, planner
 from upgrade_planner.domain.vocabulary import SATISFIED_STATES, Approach, StepState
 from upgrade_planner.installations.models import Tentacle
-from upgrade_planner.plans.bulk import BULK_BATCH, insert_rows, update_rows
+from upgrade_planner.installations.services import tentacles_replace
 from upgrade_planner.plans.models import Activity, Plan, Step
-from upgrade_planner.plans.services.creation import (
-    TENTACLE_COLUMNS,
-    PlanInputInvalid,
-    planner_settings,
-    tentacle_values,
-)
+from upgrade_planner.plans.services.creation import PlanInputInvalid, planner_settings
 from upgrade_planner.plans.services.locking import plan_lock
-from upgrade_planner.plans.services.reconcile import TentacleRef, plan_fields_set, steps_reconcile
-from upgrade_planner.plans.services.replans import installation_input_of, tentacle_input_of
+from upgrade_planner.plans.services.reconcile import plan_fields_set, steps_reconcile
+from upgrade_planner.plans.services.replans import installation_input_of
 from upgrade_planner.plans.services.text import actor_name
 
 APPROACH_CHOICES = ("keep", "switch")
@@ -96,7 +91,7 @@ def inventory_preview(
     queries whatever the fleet's size."""
     _inventory_check(tentacles)
     saved = list(Tentacle.objects.of_installation(plan.installation_id))
-    old = [tentacle_input_of(t) for t in saved]
+    old = [t.as_input() for t in saved]
     new = inventory_diff.kept_as_before(tentacles, old)
     diff = inventory_diff.inventory_diff(old, new)
     fingerprint = inventory_diff.inventory_fingerprint(old)
@@ -167,7 +162,7 @@ def inventory_replace(
         plan_lock(plan=plan, reload_all=True)
         previous = plan.approach
         saved = list(Tentacle.objects.of_installation(plan.installation_id))
-        old = [tentacle_input_of(t) for t in saved]
+        old = [t.as_input() for t in saved]
         if (
             expected_fingerprint is not None
             and inventory_diff.inventory_fingerprint(old) != expected_fingerprint
@@ -184,7 +179,9 @@ def inventory_replace(
             result, recommended = _inventory_replan(plan, new, choice=approach_choice)
             if recommended is not None and approach_choice is None:
                 raise ApproachChangeRequired(current=previous, recommended=recommended)
-            refs = _tentacles_replace(plan=plan, saved=saved, new=new, diff=diff)
+            refs = tentacles_replace(
+                installation_id=plan.installation_id, saved=saved, new=new, diff=diff
+            )
             plan_fields_set(plan, result)
             plan.save()
             _step_keys_follow_tentacles(plan, result.steps)
@@ -318,50 +315,6 @@ def _finished_before_new_work(
         if step.key in finished and any(dep not in finished for dep in step.depends_on):
             titles.append(step.title)
     return titles
-
-
-def _tentacles_replace(
-    *,
-    plan: Plan,
-    saved: list[Tentacle],
-    new: Sequence[planner.TentacleInput],
-    diff: inventory_diff.InventoryDiff,
-) -> dict[str, TentacleRef]:
-    """Make the installation's Tentacle rows match `new`; returns name → ref for the steps."""
-    by_key = {inventory_diff.name_key(t.name): t for t in saved}
-    removed = [by_key[inventory_diff.name_key(t.name)].pk for t in diff.removed]
-    if removed:
-        # Their retired steps keep the name and labels; the link to the row goes (SET_NULL).
-        Tentacle.objects.filter(pk__in=removed).delete()
-    changed = {inventory_diff.name_key(c.name) for c in diff.changed}
-    to_update: list[list[Any]] = []
-    to_move: list[tuple[int, uuid.UUID]] = []  # only the position changes
-    to_insert: list[tuple[int, planner.TentacleInput, uuid.UUID]] = []
-    refs: dict[str, TentacleRef] = {}
-    for position, tentacle in enumerate(new):
-        key = inventory_diff.name_key(tentacle.name)
-        row = by_key.get(key)
-        if row is None:
-            row_id = uuid.uuid4()
-            to_insert.append((position, tentacle, row_id))
-        else:
-            row_id = row.pk
-            if key in changed:
-                to_update.append([*tentacle_values(tentacle), position, row_id])
-            elif row.position != position:
-                to_move.append((position, row_id))
-        refs[tentacle.name] = TentacleRef.of(row_id, tentacle)
-    update_rows(Tentacle, [*inventory.COLUMNS, "position"], to_update)
-    update_rows(Tentacle, ["position"], to_move)
-    insert_rows(
-        Tentacle,
-        TENTACLE_COLUMNS,
-        (
-            (row_id, plan.installation_id, position, *tentacle_values(tentacle))
-            for position, tentacle, row_id in to_insert
-        ),
-    )
-    return refs
 
 
 class _ExistingStep(NamedTuple):
