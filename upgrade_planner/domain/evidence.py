@@ -41,6 +41,7 @@ from typing import Literal
 from uuid import UUID
 
 from upgrade_planner.domain.planner import PlanningError, Version, parse_version
+from upgrade_planner.domain.versions import read_version
 
 __all__ = [
     "SIGNALS",
@@ -138,20 +139,13 @@ class Match:
 # ---------------------------------------------------------------------------------------------
 # Versions
 
-_VERSION_TOKEN = re.compile(
-    r"[vV]?([0-9]{1,9})\.([0-9]{1,9})\.([0-9]{1,9})(?:\.([0-9]{1,9}))?"
-    r"(?:[-+][0-9A-Za-z][0-9A-Za-z.+-]*)?",  # pre-release tag and/or build metadata
-    re.ASCII,
-)
-
 
 def evidence_version(text: str) -> Version | None:
     """A 3- or 4-part version with optional ``v`` and ``-pre``/``+metadata``, else None."""
-    match = _VERSION_TOKEN.fullmatch(text.strip().strip("\"'"))
-    if match is None:
+    read = read_version(text.strip().strip("\"'"))
+    if read is None or read.parts < 3 or read.lts:
         return None
-    major, minor, patch, build = (int(part) if part else 0 for part in match.groups())
-    return Version(major, minor, patch, build)
+    return read.version
 
 
 def _at_least(version: Version, target: Version) -> bool:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from upgrade_planner.domain.planner import TentacleInput
+from upgrade_planner.domain.versions import read_version
 from upgrade_planner.domain.vocabulary import CommunicationStyle
 
 MAX_ROWS = 10_000
@@ -74,7 +75,6 @@ _KNOWN_COLUMNS_TEXT = ", ".join(COLUMNS)
 # Control characters (tabs and line breaks included) and lone surrogates: invisible in a table,
 # and PostgreSQL refuses NUL and unpaired surrogates outright.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-_VERSION = re.compile(r"[vV]?([0-9]{1,9})\.([0-9]{1,9})\.([0-9]{1,9})(?:\.([0-9]{1,9}))?")
 _PORT = re.compile(r"[0-9]{1,5}")
 # Underscores are not valid in DNS names but are common in NetBIOS names, which Tentacles use.
 _HOSTNAME = re.compile(
@@ -196,13 +196,13 @@ def parse_version_text(text: str) -> str:
     stripped = text.strip()
     if not stripped:
         return ""
-    match = _VERSION.fullmatch(stripped)
-    if match is None:
+    read = read_version(stripped)
+    if read is None or read.parts < 3 or read.suffix or read.lts:
         raise ValueError(
             f'Version "{_show(stripped)}" should be 3 or 4 numbers separated by dots, '
             "like 2.6.5 or 2.6.5.1581."
         )
-    return ".".join(str(int(part)) for part in match.groups() if part is not None)
+    return read.normal
 
 
 def _clean_name(text: str) -> str:

@@ -1,4 +1,5 @@
-"""Octopus version strings: parsing and ordering."""
+"""Octopus version strings: one grammar for every version the product reads (server and target
+versions, Tentacle versions in an inventory, versions found in pasted text), and their order."""
 
 from __future__ import annotations
 
@@ -30,11 +31,47 @@ class Version:
         return (self.major, self.minor, self.patch)
 
 
-# Nine digits per part keeps int() far from its digit limit, and no real version comes close.
-_VERSION_RE = re.compile(
-    r"[vV]?([0-9]{1,9})\.([0-9]{1,9})(?:\.([0-9]{1,9})(?:\.([0-9]{1,9}))?)?(?:\s+LTS)?",
+# The grammar: an optional "v", two to four numbers separated by dots, an optional pre-release
+# tag or build metadata ("-beta1", "+abc"), and an optional " LTS". Each reader below says which
+# of those it accepts. Nine digits per part keeps int() far from its digit limit, and no real
+# version comes close.
+_GRAMMAR = re.compile(
+    r"[vV]?([0-9]{1,9})\.([0-9]{1,9})(?:\.([0-9]{1,9})(?:\.([0-9]{1,9}))?)?"
+    r"(?P<suffix>[-+][0-9A-Za-z][0-9A-Za-z.+-]*)?"
+    r"(?P<lts>\s+LTS)?",
     re.IGNORECASE | re.ASCII,
 )
+
+
+@dataclass(frozen=True)
+class VersionText:
+    """What the grammar read in a version string."""
+
+    version: Version
+    parts: int  # how many numbers were written (2 to 4)
+    suffix: str  # a pre-release tag or build metadata, or ""
+    lts: bool
+
+    @property
+    def normal(self) -> str:
+        """The numbers as written, without a "v", leading zeros or anything after them."""
+        numbers = (self.version.major, self.version.minor, self.version.patch, self.version.build)
+        return ".".join(str(number) for number in numbers[: self.parts])
+
+
+def read_version(text: str) -> VersionText | None:
+    """`text` (surrounding spaces ignored) read by the version grammar, or None."""
+    match = _GRAMMAR.fullmatch(text.strip())
+    if match is None:
+        return None
+    numbers = match.groups()[:4]
+    major, minor, patch, build = (int(part) if part else 0 for part in numbers)
+    return VersionText(
+        version=Version(major, minor, patch, build),
+        parts=sum(part is not None for part in numbers),
+        suffix=match["suffix"] or "",
+        lts=bool(match["lts"]),
+    )
 
 
 def quoted(text: str, limit: int = 40) -> str:
@@ -44,16 +81,15 @@ def quoted(text: str, limit: int = 40) -> str:
 
 def parse_version(text: str, field: str = "version") -> Version:
     """Parse `2.6.5`, `2.6.5.1581`, `v3.17.14`, `2018.10 LTS` or `1.6` (read as 1.6.0)."""
-    match = _VERSION_RE.fullmatch(text.strip())
-    if match is None:
+    read = read_version(text)
+    if read is None or read.suffix:
         if not text.strip():
             raise PlanningError(field, "Enter a version number, such as 2.6.5 or 2.6.5.1581.")
         raise PlanningError(
             field,
             f"{quoted(text)} is not a version number: use digits like 2.6.5 or 2.6.5.1581",
         )
-    major, minor, patch, build = (int(part) if part else 0 for part in match.groups())
-    return Version(major, minor, patch, build)
+    return read.version
 
 
 # Inventories repeat a handful of version strings thousands of times.
