@@ -28,7 +28,9 @@ def test_the_grammar_reads_every_form_octopus_writes(
     assert (read.version, read.parts, read.suffix, read.lts) == (version, parts, suffix, lts)
 
 
-@pytest.mark.parametrize("text", ["", "2", "2.x", "2.6.5.1.2", "\u0661.\u0662.\u0663", "2 .6", "2.6 beta"])
+@pytest.mark.parametrize(
+    "text", ["", "2", "2.x", "2.6.5.1.2", "\u0661.\u0662.\u0663", "2 .6", "2.6 beta"]
+)
 def test_the_grammar_refuses_what_is_not_a_version(text: str) -> None:
     assert read_version(text) is None
 
