@@ -29,7 +29,7 @@ def insert_rows(
     model: type[models.Model], field_names: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> int:
     """INSERT every row (values in `field_names` order); returns the number written."""
-    fields = [cast(models.Field, model._meta.get_field(name)) for name in field_names]
+    fields = [cast("models.Field[Any, Any]", model._meta.get_field(name)) for name in field_names]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(cast(str, field.column)) for field in fields)
     row_placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
@@ -84,8 +84,8 @@ def update_rows(
     prepared UPDATE run for every row (executemany; pipelined on PostgreSQL) takes a fraction
     of a second.
     """
-    fields = [cast(models.Field, model._meta.get_field(name)) for name in field_names]
-    key_field = cast(models.Field, model._meta.get_field(key))
+    fields = [cast("models.Field[Any, Any]", model._meta.get_field(name)) for name in field_names]
+    key_field = cast("models.Field[Any, Any]", model._meta.get_field(key))
     quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(cast(str, field.column))} = %s" for field in fields)
     # Only identifiers from the model's own metadata are formatted in; values are parameters.

@@ -127,7 +127,7 @@ def _link_state_sql(vendor: str) -> str:
     sql, params = query.get_compiler(connection=connection).as_sql()
     if list(params) != [""]:
         raise AssertionError(f"unexpected parameters in the link-state query: {params!r}")
-    return sql
+    return str(sql)
 
 
 POLLED_VERSION_SECONDS = 1

@@ -14,7 +14,7 @@ from django.db import models
 from django.utils import timezone
 
 from upgrade_planner.domain.lifecycle import StepAction, offered_actions
-from upgrade_planner.domain.vocabulary import ActivityAction, Approach, StepState
+from upgrade_planner.domain.vocabulary import SATISFIED_STATES, ActivityAction, Approach, StepState
 from upgrade_planner.installations.models import Installation
 
 
@@ -139,6 +139,62 @@ class StepQuerySet(models.QuerySet["Step"]):
         """Steps that are part of the plan now (not retired by an inventory re-sync)."""
         return self.filter(retired=False)
 
+    def of_plan(self, plan: Plan) -> StepQuerySet:
+        """The current steps of `plan`."""
+        return self.current().filter(plan=plan)
+
+    def plan_wide(self) -> StepQuerySet:
+        """Steps that are not per Tentacle, in plan order."""
+        return self.filter(tentacle="").order_by("position")
+
+    def per_tentacle(self) -> StepQuerySet:
+        """Per-Tentacle steps, in plan order, with their Tentacle row."""
+        return self.exclude(tentacle="").select_related("tentacle_ref").order_by("position")
+
+    def matching(
+        self,
+        *,
+        state: str = "",
+        environment: str = "",
+        role: str = "",
+        style: str = "",
+        search: str = "",
+    ) -> StepQuerySet:
+        """Per-Tentacle steps in `state`, of a Tentacle in `environment`, with `role`, of
+        communication `style`, whose name or host contains `search` (blank: any)."""
+        query = self
+        if state:
+            query = query.filter(state=state)
+        for label, value in (("env", environment), ("role", role), ("style", style)):
+            if value:
+                query = query.filter(labels__contains=f"|{label}={value}|")
+        if search:
+            query = query.filter(
+                models.Q(tentacle__icontains=search)
+                | models.Q(tentacle_ref__hostname__icontains=search)
+            )
+        return query
+
+    def state_counts(self) -> dict[str, int]:
+        """How many steps are in each state."""
+        return dict(
+            self.order_by()
+            .values_list("state")
+            .annotate(n=models.Count("id"))
+            .values_list("state", "n")
+        )
+
+    def fleet_counts(self) -> list[tuple[int, str, str, bool, str, int, int]]:
+        """Per-Tentacle steps grouped by (hop, phase, kind, canary, state), with each group's
+        size and first position: how the checklist summarises a fleet in one line."""
+        return list(
+            self.exclude(tentacle="")
+            .order_by()
+            .values_list("hop", "phase", "kind", "canary", "state")
+            .annotate(n=models.Count("id"), first=models.Min("position"))
+            .values_list("hop", "phase", "kind", "canary", "state", "n", "first")
+        )
+
 
 class Step(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -178,6 +234,9 @@ class Step(models.Model):
 
     objects = StepQuerySet.as_manager()
 
+    # Not stored: the words saying what a blocked step waits for, set by the plan page.
+    waiting_for = ""
+
     class Meta:
         ordering = ["position"]
         constraints = [
@@ -202,6 +261,12 @@ class Step(models.Model):
         )
 
 
+class StepDependencyQuerySet(models.QuerySet["StepDependency"]):
+    def unsatisfied(self, step_ids: list[uuid.UUID]) -> StepDependencyQuerySet:
+        """The dependencies of these steps on prerequisites neither done nor skipped."""
+        return self.filter(step_id__in=step_ids).exclude(prerequisite__state__in=SATISFIED_STATES)
+
+
 class StepDependency(models.Model):
     # No index of its own: the unique (step, prerequisite) constraint's index serves
     # lookups by step. Every index here costs 20,000 entries for a 5,000-Tentacle plan.
@@ -213,6 +278,8 @@ class StepDependency(models.Model):
     # still deletes these rows (Django's cascade).
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="+", db_constraint=False)
 
+    objects = StepDependencyQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["step", "prerequisite"], name="dependency_unique"),
@@ -223,6 +290,12 @@ class StepDependency(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step_id} after {self.prerequisite_id}"
+
+
+class ActivityQuerySet(models.QuerySet["Activity"]):
+    def log_of(self, plan: Plan) -> ActivityQuerySet:
+        """The activity log of `plan`, newest first, with the steps named."""
+        return self.filter(plan=plan).select_related("step")
 
 
 class Activity(models.Model):
@@ -239,6 +312,8 @@ class Activity(models.Model):
     plan_version = models.PositiveIntegerField()
     finished_steps = models.PositiveIntegerField(null=True, blank=True)
     at = models.DateTimeField(auto_now_add=True)
+
+    objects = ActivityQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -9,15 +9,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core.paginator import Paginator
-from django.db.models import Count, Min, Q
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Min
 from django.http import HttpRequest, QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
 from upgrade_planner.domain import rollback
 from upgrade_planner.domain.vocabulary import (
-    SATISFIED_STATES,
     Approach,
     CommunicationStyle,
     Phase,
@@ -133,26 +132,11 @@ class PlanPage:
 
     def context(self) -> dict[str, Any]:
         plan = self.plan
-        steps = list(Step.objects.current().filter(plan=plan, tentacle="").order_by("position"))
-        counts = Counter(
-            dict(
-                Step.objects.current()
-                .filter(plan=plan)
-                .values_list("state")
-                .annotate(n=Count("id"))
-                .values_list("state", "n")
-            )
-        )
+        steps = list(Step.objects.of_plan(plan).plan_wide())
+        counts = Counter(Step.objects.of_plan(plan).state_counts())
         fleet_counts: dict[FleetKey, Counter[str]] = defaultdict(Counter)
         fleet_first: dict[FleetKey, int] = {}
-        for hop, phase, kind, canary, state, n, first in (
-            Step.objects.current()
-            .filter(plan=plan)
-            .exclude(tentacle="")
-            .values_list("hop", "phase", "kind", "canary", "state")
-            .annotate(n=Count("id"), first=Min("position"))
-            .values_list("hop", "phase", "kind", "canary", "state", "n", "first")
-        ):
+        for hop, phase, kind, canary, state, n, first in Step.objects.of_plan(plan).fleet_counts():
             key = (hop, phase, kind, canary)
             fleet_counts[key][state] += n
             fleet_first[key] = min(first, fleet_first.get(key, first))
@@ -301,11 +285,10 @@ class PlanPage:
         points = [(self.plan.created_at, 0), *recent] if len(recent) < PROGRESS_POINTS else recent
         return progress_over_time_chart(points, total=total)
 
-    def _activity_page(self) -> Any:
+    def _activity_page(self) -> Page[Activity]:
         """The activity log, newest first, a page at a time."""
         number = page_number(self.request.GET.get("log", "1"))
-        entries = Activity.objects.filter(plan=self.plan).select_related("step")
-        return Paginator(entries, ACTIVITY_SHOWN).get_page(number)
+        return Paginator(Activity.objects.log_of(self.plan), ACTIVITY_SHOWN).get_page(number)
 
     def _share_links(self) -> dict[str, Any]:
         view_link = (
@@ -323,27 +306,19 @@ class PlanPage:
             "view_created": view_link.created_at if view_link else None,
         }
 
-    def _tentacle_page(self) -> Any:
+    def _tentacle_page(self) -> Page[Step]:
         f = self.filters
         query = (
-            Step.objects.current()
-            .filter(plan=self.plan)
-            .exclude(tentacle="")
-            .select_related("tentacle_ref")
-            .order_by("position")
-        )
-        if f.state:
-            query = query.filter(state=f.state)
-        if f.environment:
-            query = query.filter(labels__contains=f"|env={f.environment}|")
-        if f.role:
-            query = query.filter(labels__contains=f"|role={f.role}|")
-        if f.style:
-            query = query.filter(labels__contains=f"|style={f.style}|")
-        if f.search:
-            query = query.filter(
-                Q(tentacle__icontains=f.search) | Q(tentacle_ref__hostname__icontains=f.search)
+            Step.objects.of_plan(self.plan)
+            .per_tentacle()
+            .matching(
+                state=f.state,
+                environment=f.environment,
+                role=f.role,
+                style=f.style,
+                search=f.search,
             )
+        )
         return Paginator(query, TENTACLES_PER_PAGE).get_page(f.page)
 
     def _waiting_for(self, step_ids: list[Any]) -> dict[Any, str]:
@@ -354,9 +329,7 @@ class PlanPage:
         """
         if not step_ids:
             return {}
-        pending = StepDependency.objects.filter(step_id__in=step_ids).exclude(
-            prerequisite__state__in=SATISFIED_STATES
-        )
+        pending = StepDependency.objects.unsatisfied(step_ids)
         singles: dict[Any, list[str]] = defaultdict(list)
         for step_id, title in (
             pending.filter(prerequisite__tentacle="")
