@@ -7,7 +7,7 @@ which plan again; an edit here would leave a plan that contradicts its own insta
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.apps import apps
@@ -25,8 +25,18 @@ from upgrade_planner.installations.models import Installation, Tentacle
 
 TENTACLES_SHOWN = 50
 
+# The admin's classes are generic for type checkers only (they cannot be subscripted at run time).
+if TYPE_CHECKING:
+    ModelAdmin = admin.ModelAdmin[Any]
+    TabularInline = admin.TabularInline[Any, Any]
+    TentacleFormSet = BaseInlineFormSet[Tentacle, Installation, Any]
+else:
+    ModelAdmin = admin.ModelAdmin
+    TabularInline = admin.TabularInline
+    TentacleFormSet = BaseInlineFormSet
 
-class NeverEditedAdmin(admin.ModelAdmin):
+
+class NeverEditedAdmin(ModelAdmin):
     """Rows written only by the services, which keep the plan's version, activity and step
     bookkeeping consistent: the admin may look (and delete, where a subclass allows it) but
     never add or change."""
@@ -45,7 +55,7 @@ class ViewOnlyAdmin(NeverEditedAdmin):
         return False
 
 
-class ViewOnlyInline(admin.TabularInline):
+class ViewOnlyInline(TabularInline):
     extra = 0
     show_change_link = True
 
@@ -75,7 +85,7 @@ def parts_of_an_installation() -> set[str]:
     }
 
 
-class FirstTentaclesFormSet(BaseInlineFormSet):
+class FirstTentaclesFormSet(TentacleFormSet):
     """Only the first Tentacles: a 5,000-Tentacle installation would otherwise render 5,000
     rows; the rest are a link away, in the Tentacle list."""
 
@@ -168,10 +178,9 @@ class InstallationAdmin(NeverEditedAdmin):
             .annotate(count=Count("pk"))
             .values("count")
         )
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(tentacle_total=Coalesce(Subquery(count, output_field=IntegerField()), 0))
+        installations: QuerySet[Installation] = super().get_queryset(request)
+        return installations.annotate(
+            tentacle_total=Coalesce(Subquery(count, output_field=IntegerField()), 0)
         )
 
     # Deleting is allowed: it deletes the plan and everything the plan holds with it, so

@@ -9,7 +9,7 @@ kind and date only: their token hashes and seeds never leave the database.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.db import models
@@ -37,6 +37,12 @@ from upgrade_planner.plans.models import (
     StepDependency,
 )
 
+# Generic for type checkers only (the admin's classes cannot be subscripted at run time).
+if TYPE_CHECKING:
+    PlanModelAdmin = admin.ModelAdmin[Plan]
+else:
+    PlanModelAdmin = admin.ModelAdmin
+
 
 class PlanLinkInline(ViewOnlyInline):
     model = PlanLink
@@ -45,7 +51,7 @@ class PlanLinkInline(ViewOnlyInline):
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(PlanModelAdmin):
     list_display = [
         "name",
         "approach",
@@ -117,7 +123,9 @@ class PlanAdmin(admin.ModelAdmin):
         # the plan alone would leave the installation and its stored API keys behind.
         return False
 
-    def save_model(self, request: HttpRequest, obj: Plan, form: ModelForm, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: Plan, form: ModelForm[Plan], change: bool
+    ) -> None:
         if "name" not in form.changed_data:
             return
         # Only the name, and a new version so that cached pages and ETags move on. Saving the
