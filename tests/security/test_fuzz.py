@@ -26,8 +26,10 @@ FORM_FIELDS = [
     "name", "server_version", "target", "target_other", "can_provision_new_server",
     "sql_server_ready", "uses_builtin_feed", "backup_size_mb", "document_count",
     "history_days_to_keep", "polling_port", "approach", "old_server_url", "new_server_url",
-    "inventory_csv", "t-0-name", "t-0-port", "t-0-version", "t-0-communication_style",
-    "t-0-environments", "t-1-name", "t-99999-name", "add_row", "remove_row",
+    "inventory_csv", "tentacles-TOTAL_FORMS", "tentacles-INITIAL_FORMS", "tentacles-0-name",
+    "tentacles-0-port", "tentacles-0-version", "tentacles-0-communication_style",
+    "tentacles-0-environments", "tentacles-0-online", "tentacles-1-name", "tentacles-99999-name",
+    "add_row", "remove_row",
 ]  # fmt: skip
 PLAN_KEYS = [*api_body(), "old_server_api_key", "new_server_url", "surprise"]
 

@@ -19,7 +19,7 @@ from django.urls import reverse
 from tests.factories import fleet, installation
 from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.installations.models import Installation, Tentacle
-from upgrade_planner.plans import jobs, services
+from upgrade_planner.plans import services
 from upgrade_planner.plans.models import (
     Activity,
     IdempotencyRecord,
@@ -87,7 +87,7 @@ def plan_with_everything(client: Any, name: str = "Prod Octopus") -> Everything:
     )
     plan = created.plan
     rotated_view_token = services.link_rotate(plan=plan, kind="view", actor="Ana")
-    assert jobs.verification_request(plan=plan, actor="Ana")
+    assert services.verification_request(plan=plan, actor="Ana")
     step = Step.objects.filter(plan=plan, state=StepState.READY, tentacle="", optional=False)[0]
     answer = client.post(
         f"/api/v1/plans/{created.edit_token}/steps/{step.id}/complete",

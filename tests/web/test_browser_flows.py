@@ -6,6 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.factories import create_plan, fleet, tentacle
+from upgrade_planner.installations.models import Tentacle
+from upgrade_planner.plans.models import Plan
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -63,6 +65,61 @@ def test_an_invalid_version_is_shown_next_to_its_field(live_server, page, phone_
         current.get_by_role("button", name="Make the plan").click()
         assert "v2.six" in current.locator("#server_version-errors").inner_text()
         screenshot(current, name)
+
+
+def test_a_wrong_typed_row_is_named_beside_it_and_nothing_is_saved(
+    live_server, page, phone_page, screenshot
+):
+    for current, name in ((page, "start-bad-row"), (phone_page, "start-bad-row-phone")):
+        current.goto(live_server.url + "/")
+        current.get_by_label("Plan name").fill("Typo")
+        current.get_by_label("Current Octopus Server version").fill("2.6.5")
+        current.get_by_label("Tentacle 1 name").fill("web-01")
+        current.get_by_label("Tentacle 1 has restricted permissions").check()
+        current.get_by_role("button", name="+ Add a Tentacle").click()
+        current.get_by_label("Tentacle 2 name").fill("web-02")
+        current.get_by_label("Tentacle 2 port").fill("99999")
+
+        current.get_by_role("button", name="Make the plan").click()
+
+        port = current.get_by_label("Tentacle 2 port")
+        expect(port).to_have_value("99999")
+        expect(port).to_have_attribute("aria-invalid", "true")
+        expect(port).to_have_accessible_description(
+            'Tentacle row 2, port: Port "99999" is not a number between 1 and 65535.'
+        )
+        expect(current.get_by_label("Tentacle 1 name")).to_have_value("web-01")
+        expect(current.get_by_label("Tentacle 1 has restricted permissions")).to_be_checked()
+        expect(current.get_by_label("Tentacle 1 environments")).to_have_accessible_description(
+            "Environments: Separate several with “;”."
+        )
+        screenshot(current, name)
+    assert Plan.objects.count() == 0
+
+
+def test_rows_are_added_and_removed_without_javascript(live_server, browser):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(live_server.url + "/")
+    page.get_by_label("Plan name").fill("No script")
+    page.get_by_label("Current Octopus Server version").fill("2.6.5")
+    page.get_by_label("Tentacle 1 name").fill("old-01")
+    page.get_by_role("button", name="+ Add a Tentacle").click()
+    page.get_by_label("Tentacle 2 name").fill("web-01")
+    page.get_by_role("button", name="+ Add a Tentacle").click()
+    page.get_by_label("Tentacle 3 name").fill("app-01")
+    page.get_by_label("Tentacle 3 communication style").select_option("polling")
+    page.get_by_role("button", name="Remove Tentacle 1").click()
+    expect(page.get_by_label("Tentacle 1 name")).to_have_value("web-01")
+
+    page.get_by_role("button", name="Make the plan").click()
+
+    page.wait_for_url(re.compile(r"/p/[\w-]+/$"))
+    context.close()
+    assert sorted(Tentacle.objects.values_list("name", "communication_style")) == [
+        ("app-01", "polling"),
+        ("web-01", "listening"),
+    ]
 
 
 def test_the_in_place_plan_page_with_a_mixed_fleet(live_server, page, phone_page, screenshot):

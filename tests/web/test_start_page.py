@@ -1,15 +1,38 @@
 """The start page: describing an installation and its Tentacles, and what bad input gets."""
 
+import re
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from upgrade_planner.domain.vocabulary import Approach
 from upgrade_planner.installations.models import Installation, Tentacle
 from upgrade_planner.plans.models import Plan
 
 pytestmark = pytest.mark.django_db
 
 
-def form_data(**changes):
+WEB_01 = {
+    "name": "web-01",
+    "hostname": "web-01.corp",
+    "port": "10933",
+    "version": "2.6.5",
+    "communication_style": "listening",
+    "environments": "Production",
+    "roles": "web",
+    "online": "on",
+}
+
+
+def typed_rows(rows):
+    """The POST keys of `rows` typed into the start page's table, with the row count."""
+    data = {"tentacles-TOTAL_FORMS": str(len(rows)), "tentacles-INITIAL_FORMS": "0"}
+    for index, cells in enumerate(rows):
+        data.update({f"tentacles-{index}-{column}": value for column, value in cells.items()})
+    return data
+
+
+def form_data(rows=(WEB_01,), **changes):
     data = {
         "name": "Prod Octopus",
         "server_version": "2.6.5",
@@ -20,14 +43,7 @@ def form_data(**changes):
         "polling_port": "10943",
         "approach": "",
         "inventory_csv": "",
-        "t-0-name": "web-01",
-        "t-0-hostname": "web-01.corp",
-        "t-0-port": "10933",
-        "t-0-version": "2.6.5",
-        "t-0-communication_style": "listening",
-        "t-0-environments": "Production",
-        "t-0-roles": "web",
-        "t-0-online": "on",
+        **typed_rows(rows),
     }
     data.update(changes)
     return {key: value for key, value in data.items() if value is not None}
@@ -42,11 +58,12 @@ def test_the_start_page_shows_the_form_with_sensible_defaults(client):
     assert 'value="10943"' in body
     assert "10934" in body  # the note about the port in the Hydra examples
     assert "3.17.14" in body and "2018.10 LTS" in body
-    assert 'name="t-0-name"' in body
+    assert 'name="tentacles-0-name"' in body
+    assert 'name="tentacles-TOTAL_FORMS" value="1"' in body
 
 
 def test_submitting_typed_rows_creates_the_plan_and_redirects_to_it(client):
-    response = client.post("/", form_data(**{"t-1-name": "db-01", "t-1-online": "on"}))
+    response = client.post("/", form_data(rows=[WEB_01, {"name": "db-01", "online": "on"}]))
 
     assert response.status_code == 302
     plan = Plan.objects.get()
@@ -113,25 +130,31 @@ def test_another_target_needs_a_version(client):
 
 
 def test_bad_rows_are_shown_next_to_the_row(client):
-    response = client.post("/", form_data(**{"t-1-name": "web-01", "t-1-port": "99999"}))
+    response = client.post("/", form_data(rows=[WEB_01, {"name": "web-01", "port": "99999"}]))
 
     body = response.content.decode()
-    assert "Row 2" in body
+    assert "Tentacle row 2, port: Port &quot;99999&quot; is not a number" in body
+    assert (
+        "Tentacle row 2, name: Name &quot;web-01&quot; is already used in Tentacle row 1." in body
+    )
     assert "99999" in body
     assert Plan.objects.count() == 0
 
 
 def test_adding_and_removing_rows_works_without_javascript(client):
     added = client.post("/", form_data(add_row="1"))
-    assert 'name="t-1-name"' in added.content.decode()
+    assert 'name="tentacles-1-name"' in added.content.decode()
+    assert 'name="tentacles-TOTAL_FORMS" value="2"' in added.content.decode()
     assert Plan.objects.count() == 0
 
-    removed = client.post("/", form_data(**{"t-1-name": "db-01", "remove_row": "0"}))
+    two_rows = [WEB_01, {"name": "db-01"}]
+    removed = client.post("/", form_data(rows=two_rows, remove_row="0"))
     body = removed.content.decode()
     assert 'value="db-01"' in body and 'value="web-01"' not in body
+    assert 'name="tentacles-TOTAL_FORMS" value="1"' in body
 
     # A row number int() cannot read removes nothing, and is no error.
-    kept = client.post("/", form_data(**{"t-1-name": "db-01", "remove_row": "²"}))
+    kept = client.post("/", form_data(rows=two_rows, remove_row="²"))
     assert kept.status_code == 200 and 'value="web-01"' in kept.content.decode()
 
 
@@ -141,6 +164,8 @@ def test_adding_a_row_with_htmx_returns_only_the_rows(client):
     body = response.content.decode()
     assert body.lstrip().startswith('<div id="inventory-rows">')
     assert "<html" not in body
+    # The row count travels with the rows it counts.
+    assert 'name="tentacles-TOTAL_FORMS" value="2"' in body
 
 
 def test_the_override_is_recorded(client):
@@ -183,3 +208,158 @@ def test_server_urls_are_checked_and_saved_without_a_trailing_slash(client):
 
     client.post("/", form_data(new_server_url=" https://octopus3.corp/ "))
     assert Plan.objects.get().installation.new_server_url == "https://octopus3.corp"
+
+
+def test_every_wrong_typed_row_is_named_with_its_field_and_nothing_is_saved(client):
+    rows = [
+        {"name": "web-01", "port": "abc"},
+        {"name": "web-02"},
+        {},
+        {"name": "web-04", "hostname": "http://web-04.corp", "version": "two"},
+        {"hostname": "db.corp"},
+    ]
+
+    response = client.post("/", form_data(rows=rows))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Nothing was saved" in body
+    assert "Tentacle row 1, port: Port &quot;abc&quot; is not a number" in body
+    assert "Tentacle row 4, hostname: Hostname &quot;http://web-04.corp&quot;" in body
+    assert "Tentacle row 4, version: Version &quot;two&quot;" in body
+    assert "Tentacle row 5, name: Name is required." in body
+    assert "Tentacle row 2" not in body and "Tentacle row 3" not in body
+    assert Plan.objects.count() == Installation.objects.count() == Tentacle.objects.count() == 0
+
+
+def test_a_wrong_cell_points_at_its_message(client):
+    response = client.post("/", form_data(rows=[{"name": "web-01", "port": "0"}]))
+
+    body = response.content.decode()
+    assert 'aria-invalid="true" aria-describedby="id_tentacles-0-port_error"' in body
+    assert '<li id="id_tentacles-0-port_error">Tentacle row 1, port:' in body
+    assert Plan.objects.count() == 0
+
+
+def test_a_style_that_is_not_offered_is_refused_naming_the_row(client):
+    response = client.post(
+        "/", form_data(rows=[WEB_01, {"name": "app-01", "communication_style": "carrier"}])
+    )
+
+    assert "Tentacle row 2, communication style: Select a valid choice." in (
+        response.content.decode()
+    )
+    assert Plan.objects.count() == 0
+
+
+def test_a_nul_in_a_typed_row_is_refused_naming_the_row_and_the_field(client):
+    response = client.post("/", form_data(rows=[WEB_01, {"name": "app-01", "os": "Win\x00dows"}]))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Tentacle row 2, OS: OS &quot;Win\\x00dows&quot; contains a control character" in body
+    assert Plan.objects.count() == Tentacle.objects.count() == 0
+
+
+def test_blank_rows_are_left_out_wherever_they_are(client):
+    rows = [
+        {"online": "on"},
+        WEB_01,
+        {"communication_style": "polling", "restricted_permissions": "on"},
+        {"name": "  ", "hostname": ""},
+        {"name": "db-01", "communication_style": "polling"},
+    ]
+
+    response = client.post("/", form_data(rows=rows))
+
+    assert response.status_code == 302
+    assert list(Tentacle.objects.order_by("name").values_list("name", "communication_style")) == [
+        ("db-01", "polling"),
+        ("web-01", "listening"),
+    ]
+
+
+def test_typed_rows_are_read_by_the_inventory_rules(client):
+    row = {
+        "name": " app-01 ",
+        "port": "10933",
+        "version": "v2.6.5.1581",
+        "environments": "Production; Staging;",
+        "service_account": "LocalSystem",
+        "restricted_permissions": "on",
+    }
+
+    client.post("/", form_data(rows=[row]))
+
+    tentacle = Tentacle.objects.get()
+    assert (tentacle.name, tentacle.port, tentacle.version) == ("app-01", 10933, "2.6.5.1581")
+    assert tentacle.environments == ["Production", "Staging"]
+    assert tentacle.service_account == ""
+    assert (tentacle.restricted_permissions, tentacle.online) == (True, False)
+
+
+def test_after_a_failed_submit_the_typed_rows_come_back_as_typed(client):
+    rows = [
+        {"name": "web-01", "port": "abc", "roles": "web;api", "restricted_permissions": "on"},
+        {"name": "app-01", "communication_style": "polling", "online": "on"},
+    ]
+
+    response = client.post("/", form_data(rows=rows, server_version="two"))
+
+    body = response.content.decode()
+    assert Plan.objects.count() == 0
+    assert 'name="tentacles-TOTAL_FORMS" value="2"' in body
+    assert 'name="tentacles-0-port" value="abc"' in body
+    assert 'name="tentacles-0-roles" value="web;api"' in body
+    assert re.search(r'name="tentacles-0-restricted_permissions"[^>]*checked', body)
+    assert not re.search(r'name="tentacles-0-online"[^>]*checked', body)
+    assert 'name="tentacles-1-name" value="app-01"' in body
+    assert '<option value="polling" selected>' in body
+    assert re.search(r'name="tentacles-1-online"[^>]*checked', body)
+
+
+def test_a_missing_row_count_is_a_clear_error_not_a_crash(client):
+    data = form_data()
+    del data["tentacles-TOTAL_FORMS"]
+
+    response = client.post("/", data)
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "The typed Tentacle rows could not be read" in body
+    assert "ManagementForm" not in body
+    assert 'name="tentacles-0-name"' in body  # a row to type into again
+    assert Plan.objects.count() == Installation.objects.count() == 0
+
+
+@pytest.mark.parametrize("count", ["abc", "-3", "1e3", ""])
+def test_a_row_count_that_is_no_count_is_a_clear_error(client, count):
+    response = client.post("/", form_data(**{"tentacles-TOTAL_FORMS": count}))
+
+    assert response.status_code == 200
+    assert "The typed Tentacle rows could not be read" in response.content.decode()
+    assert Plan.objects.count() == 0
+
+
+def test_a_huge_row_count_is_refused_and_only_the_typed_rows_are_shown_again(client):
+    response = client.post("/", form_data(**{"tentacles-TOTAL_FORMS": "999999999999"}))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "More than 10,000 Tentacle rows were sent; the limit is 10,000." in body
+    assert body.count('name="tentacles-') == 4 + 11  # the row count, and the one typed row
+    assert 'name="tentacles-TOTAL_FORMS" value="1"' in body  # so that sending again works
+    assert 'name="tentacles-0-name" value="web-01"' in body
+    assert Plan.objects.count() == 0
+
+
+def test_the_approach_choices_are_the_vocabulary(client):
+    body = client.get("/").content.decode()
+
+    select = body[
+        body.index('<select name="approach"') : body.index(
+            "</select>", body.index('<select name="approach"')
+        )
+    ]
+    assert re.findall(r'value="([^"]*)"', select) == ["", *Approach.values]
+    assert "In-place: upgrade every Tentacle with Hydra" in select

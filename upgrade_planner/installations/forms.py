@@ -1,16 +1,24 @@
-"""The installation form: the server, the choices that shape the plan, and the inventory typed
-in as rows, pasted as CSV or uploaded as a file — all validated by the same inventory rules."""
+"""The installation form: the server and what the team can do, and the inventory typed in as
+rows, pasted as CSV or uploaded as a file — all validated by the same inventory rules.
+
+What is said of the plan itself (its name, a chosen approach) is asked by `plans.forms`."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass, field
-from typing import Any
+import typing
+from dataclasses import dataclass
+from typing import Any, Self
 
 from django import forms
+from django.core.validators import ProhibitNullCharactersValidator
+from django.forms.formsets import TOTAL_FORM_COUNT
 from django.http import QueryDict
+from django.utils.functional import cached_property
 
 from upgrade_planner.domain import inventory, planner
+from upgrade_planner.domain.vocabulary import CommunicationStyle
 from upgrade_planner.installations.server_urls import clean_server_url
 
 LAST_3X = "3.17.14"
@@ -20,16 +28,6 @@ TARGET_CHOICES = [
     (LAST_3X, "3.17.14 — the last 3.x release"),
     ("other", "Another version"),
 ]
-APPROACH_CHOICES = [
-    ("", "Let the planner choose (recommended)"),
-    ("new-server", "New server: install 3.x on a new machine and migrate"),
-    ("in-place", "In-place: upgrade every Tentacle with Hydra, then install over 2.6"),
-    ("manual", "Manual: install over 2.6, then upgrade each Tentacle by hand"),
-]
-# A typed row has a box for each inventory column, and a tick box for each flag.
-ROW_FLAGS = ("restricted_permissions", "online")
-ROW_FIELDS = tuple(column for column in inventory.COLUMNS if column not in ROW_FLAGS)
-_ROW_KEY = re.compile(r"^t-(\d{1,5})-([a-z_]+)$")
 
 
 class ServerUrlField(forms.CharField):
@@ -65,11 +63,8 @@ def _planner_version(value: str) -> str:
 
 
 class InstallationForm(forms.Form):
-    name = forms.CharField(
-        max_length=200,
-        label="Plan name",
-        help_text="What your team calls this Octopus installation, e.g. “Production Octopus”.",
-    )
+    """The Octopus server to upgrade, what the team can do, and the inventory as CSV."""
+
     server_version = forms.CharField(
         max_length=40,
         label="Current Octopus Server version",
@@ -130,9 +125,6 @@ class InstallationForm(forms.Form):
         label="Polling port of the new server",
         help_text="10943 is the default. The Hydra examples in the docs use 10934 — check "
         "what your server really listens on; polling Tentacles are pointed at it.",
-    )
-    approach = forms.ChoiceField(
-        choices=APPROACH_CHOICES, required=False, label="Approach", initial=""
     )
     old_server_url = ServerUrlField(
         max_length=500,
@@ -200,87 +192,333 @@ class InstallationForm(forms.Form):
         return str(self.cleaned_data.get("target", ""))
 
 
-def blank_row() -> dict[str, Any]:
-    return {column: "" for column in ROW_FIELDS} | {
-        "restricted_permissions": False,
-        "online": True,
-        "communication_style": "listening",
+def as_typed[FormT: forms.Form](form_class: type[FormT], data: QueryDict) -> FormT:
+    """An unbound `form_class` showing what was typed into `data`, without judging it: the
+    page is drawn again while the user is still writing (a row was added or removed)."""
+    return form_class(initial=_typed_values(form_class(data)))
+
+
+def _typed_values(form: forms.Form) -> dict[str, Any]:
+    """Each field's value as typed (text as sent, a tick box as True or False)."""
+    return {name: form[name].value() for name in form.fields}
+
+
+# --- Tentacles typed in as rows ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """The wording of one inventory column as a cell of a typed row."""
+
+    header: str  # the column heading
+    spoken: str  # follows "Tentacle 2 " in the cell's accessible name, and names it in errors
+    placeholder: str = ""
+    help_text: str = ""
+    narrow: bool = False
+
+
+_LIST_HELP = "Separate several with “;”."
+_CELLS: dict[str, _Cell] = {
+    "name": _Cell("Name", "name", "web-01"),
+    "hostname": _Cell("Hostname", "hostname", "web-01.corp"),
+    "port": _Cell("Port", "port", "10933", narrow=True),
+    "version": _Cell("Version", "version", "2.6.5", narrow=True),
+    "communication_style": _Cell("Style", "communication style"),
+    "environments": _Cell("Environments", "environments", "Production;Staging", _LIST_HELP),
+    "roles": _Cell("Roles", "roles", "web", _LIST_HELP),
+    "os": _Cell("OS", "OS", "Windows Server 2012 R2"),
+    "service_account": _Cell("Service account", "service account", "Local System"),
+    "restricted_permissions": _Cell("Restricted", "has restricted permissions"),
+    "online": _Cell("Online", "is online"),
+}
+
+
+def _cell(column: str) -> _Cell:
+    words = column.replace("_", " ")
+    return _CELLS.get(column) or _Cell(words.capitalize(), words)
+
+
+# The kind of each column's value and its value when left empty, as the planner declares them:
+# a bool is a tick box, the communication style a choice, anything else typed text.
+_KINDS: dict[str, Any] = typing.get_type_hints(planner.TentacleInput)
+_DEFAULTS: dict[str, Any] = {
+    field.name: None if field.default is dataclasses.MISSING else field.default
+    for field in dataclasses.fields(planner.TentacleInput)
+}
+
+
+class _CellText(forms.CharField):
+    """Text typed into a cell. Only the inventory rules judge it: they refuse every control
+    character, NUL included, with a message that names the column."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, **kwargs)
+        self.validators = [
+            validator
+            for validator in self.validators
+            if not isinstance(validator, ProhibitNullCharactersValidator)
+        ]
+
+
+class _CellBoundField(forms.BoundField):
+    """A cell of a typed row. A column's help is said once, under the table, for every row;
+    the cell points at it, and at its own error when it has one."""
+
+    @property
+    def help_id(self) -> str:
+        return f"tentacle-{self.name}-help"
+
+    @property
+    def error_id(self) -> str:
+        return f"{self.auto_id}_error"
+
+    @property
+    def aria_describedby(self) -> str:
+        described_by = [self.help_id] if self.help_text else []
+        if self.errors:
+            described_by.append(self.error_id)
+        return " ".join(described_by)
+
+
+def _cell_field(column: str, row_number: int) -> forms.Field:
+    cell, kind, default = _cell(column), _KINDS[column], _DEFAULTS[column]
+    attrs = {"aria-label": f"Tentacle {row_number} {cell.spoken}"}
+    if kind is bool:
+        return forms.BooleanField(
+            required=False,
+            initial=default,
+            label=cell.header,
+            help_text=cell.help_text,
+            widget=forms.CheckboxInput(attrs),
+        )
+    if kind is CommunicationStyle:
+        return forms.ChoiceField(
+            required=False,
+            choices=CommunicationStyle.choices,
+            initial=default,
+            label=cell.header,
+            help_text=cell.help_text,
+            widget=forms.Select(attrs),
+        )
+    if cell.placeholder:
+        attrs["placeholder"] = cell.placeholder
+    if cell.narrow:
+        attrs["class"] = "narrow"
+    if int in typing.get_args(kind):
+        attrs["inputmode"] = "numeric"
+    return _CellText(label=cell.header, help_text=cell.help_text, widget=forms.TextInput(attrs))
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One error of a typed row, naming the row and the cell; `id` is what the cell's
+    aria-describedby points at ("" for an error about the whole row)."""
+
+    id: str
+    text: str
+
+
+class TentacleRowForm(forms.Form):
+    """One Tentacle typed in as a row of the start page: a cell per inventory column, in the
+    inventory's order, judged by the same inventory rules as a CSV line or an API row."""
+
+    bound_field_class = _CellBoundField
+    tentacle: planner.TentacleInput | None
+
+    def __init__(self, *args: Any, row_number: int = 1, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.row_number = row_number
+        self.tentacle = None
+        for column in inventory.COLUMNS:
+            # Built for each row: the row number is part of every cell's accessible name.
+            self.fields[column] = _cell_field(column, row_number)
+
+    def has_changed(self) -> bool:
+        """Whether anything was typed into the row's text cells. A row without is left out
+        wherever it is among the rows: a style chosen or a box ticked alone is no Tentacle."""
+        return any(
+            str(self[name].data or "").strip()
+            for name, field in self.fields.items()
+            if isinstance(field, _CellText)
+        )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        # A cell refused already (a style none of the choices) is left out: the other cells
+        # are still judged, so that the row's errors are all said at once.
+        try:
+            (tentacle,) = inventory.parse_rows([cleaned])
+        except inventory.InventoryInvalid as invalid:
+            for error in invalid.errors:
+                column = error.field.partition(".")[2]  # "tentacles[0].port" → "port"
+                self.add_error(column if column in self.fields else None, error.message)
+        else:
+            self.tentacle = None if self.errors else tentacle
+        return cleaned
+
+    def error_lines(self) -> list[RowError]:
+        """Every error of the row, about the whole row first, then cell by cell."""
+        lines = [
+            RowError("", f"Tentacle row {self.row_number}: {message}")
+            for message in self.non_field_errors()
+        ]
+        for name in self.fields:
+            cell = self[name]
+            if cell.errors and isinstance(cell, _CellBoundField):
+                messages = " ".join(str(message) for message in cell.errors)
+                lines.append(
+                    RowError(
+                        cell.error_id,
+                        f"Tentacle row {self.row_number}, {_cell(name).spoken}: {messages}",
+                    )
+                )
+        return lines
+
+
+if typing.TYPE_CHECKING:
+    _RowFormSet = forms.BaseFormSet[TentacleRowForm]
+else:
+    _RowFormSet = forms.BaseFormSet
+
+
+# Said when the count of rows the page sent (its management form) is missing or nonsense.
+_ROWS_UNREADABLE = (
+    "The typed Tentacle rows could not be read: the page sent them incomplete. "
+    "Type them again, or reload the page."
+)
+
+
+class BaseTentacleRowFormSet(_RowFormSet):
+    """The typed rows. Any of them may be left blank; a name may be used by one row only."""
+
+    default_error_messages = {
+        "missing_management_form": _ROWS_UNREADABLE,
+        "too_many_forms": (
+            f"More than {inventory.MAX_ROWS:,} Tentacle rows were sent; the limit is "
+            f"{inventory.MAX_ROWS:,}."
+        ),
     }
 
-
-@dataclass
-class InventoryRows:
-    """The rows typed into the page, kept as text so a bad row comes back as it was typed."""
-
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    @classmethod
+    def get_default_prefix(cls) -> str:
+        return "tentacles"
 
     @classmethod
-    def from_post(cls, data: QueryDict | dict[str, Any]) -> InventoryRows:
-        found: dict[int, dict[str, Any]] = {}
-        for key in data:
-            match = _ROW_KEY.match(key)
-            if match and match.group(2) in ROW_FIELDS + ROW_FLAGS:
-                index, column = int(match.group(1)), match.group(2)
-                found.setdefault(index, {})[column] = data.get(key, "")
-        rows = []
-        for index in sorted(found):
-            row: dict[str, Any] = {
-                column: str(found[index].get(column, "")).strip() for column in ROW_FIELDS
-            }
-            for flag in ROW_FLAGS:
-                row[flag] = flag in found[index]
-            rows.append(row)
-        return cls(rows)
+    def showing(cls, rows: list[dict[str, Any]]) -> Self:
+        """Unbound rows showing `rows` (each cell's value as typed), or one blank row."""
+        shown = rows or [{}]
+        formset = cls(initial=shown)
+        formset.extra = len(shown)
+        return formset
 
-    @classmethod
-    def with_blank_row(cls) -> InventoryRows:
-        return cls([blank_row()])
+    def initial_form_count(self) -> int:
+        # Every row is a new Tentacle: none stands for a saved one.
+        return 0
 
-    def edit(self, *, add: bool, remove: str | None) -> None:
-        if add:
-            self.rows.append(blank_row())
-        elif remove and remove.isascii() and remove.isdigit() and int(remove) < len(self.rows):
-            del self.rows[int(remove)]
-        if not self.rows:
-            self.rows.append(blank_row())
-
-    def filled(self) -> list[tuple[int, dict[str, Any]]]:
-        """(index on the page, row) for the rows with anything typed in them."""
+    @cached_property
+    def forms(self) -> list[TentacleRowForm]:
+        # A row the request carries no cell of is left out: it would be blank. A browser sends
+        # every cell of every row it shows, so this only trims a made-up row count, for which
+        # building up to 10,000 forms would cost seconds.
         return [
-            (index, row)
-            for index, row in enumerate(self.rows)
-            if any(row.get(column) for column in ROW_FIELDS if column != "communication_style")
+            self._construct_form(index, **self.get_form_kwargs(index))  # type: ignore[attr-defined]
+            for index in range(self.total_form_count())
+            if not self.is_bound or self._sent(index)
         ]
+
+    def _sent(self, index: int) -> bool:
+        row = self.add_prefix(index)
+        return any(f"{row}-{column}" in self.data for column in inventory.COLUMNS)
+
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        if index is None:
+            return {}
+        # Any row may be left blank, the first one too.
+        return {"row_number": index + 1, "empty_permitted": True}
+
+    def clean(self) -> None:
+        if self._sent_count() < 0:
+            raise forms.ValidationError(_ROWS_UNREADABLE, code="missing_management_form")
+        # Every row with a good name takes part, so a name used twice is said together with
+        # any other error of the row.
+        first_use: dict[str, int] = {}
+        for form in self.forms:
+            name = form.cleaned_data.get("name", "") if "name" not in form.errors else ""
+            if not name:
+                continue
+            earlier = first_use.setdefault(name.casefold(), form.row_number)
+            if earlier != form.row_number:
+                form.add_error("name", f'Name "{name}" is already used in Tentacle row {earlier}.')
+                form.tentacle = None
+
+    def _sent_count(self) -> int:
+        """How many rows the page says it sent (0 if it did not say)."""
+        return int(self.management_form.cleaned_data.get(TOTAL_FORM_COUNT) or 0)
+
+    @property
+    def tentacles(self) -> list[planner.TentacleInput]:
+        """The Tentacles of the rows with something typed in them, in row order; none while
+        any row, or the row count, is wrong."""
+        if not self.is_valid():
+            return []
+        return [form.tentacle for form in self.forms if form.tentacle is not None]
+
+    def edited(self, *, add: bool, remove: str | None) -> Self:
+        """These rows as typed, with a blank row added or the row at index `remove` taken
+        away, and not judged: the user is still writing."""
+        rows = [_typed_values(form) for form in self.forms]
+        if add:
+            rows.append({})
+        elif remove and remove.isascii() and remove.isdigit() and int(remove) < len(rows):
+            del rows[int(remove)]
+        return self.showing(rows)
+
+    def redisplay(self) -> Self:
+        """These rows to show again after a failed submit: as sent, with their errors. When
+        the row count itself was refused, the rows with something typed in them instead, so
+        a tampered count never draws thousands of rows."""
+        if self.management_form.is_valid() and 0 <= self._sent_count() <= self.absolute_max:
+            return self
+        return self.showing([_typed_values(form) for form in self.forms if form.has_changed()])
+
+
+TentacleRowFormSet = typing.cast(
+    type[BaseTentacleRowFormSet],
+    forms.formset_factory(
+        TentacleRowForm,
+        formset=BaseTentacleRowFormSet,
+        extra=1,
+        # The same limit as a pasted or uploaded inventory.
+        max_num=inventory.MAX_ROWS,
+        absolute_max=inventory.MAX_ROWS,
+        validate_max=True,
+    ),
+)
 
 
 @dataclass
 class InventoryResult:
     tentacles: list[planner.TentacleInput]
-    errors: dict[str, list[str]]  # "rows" / "csv" / "file" → messages
-    row_errors: dict[int, list[str]]  # index among the typed rows → messages
+    # "rows" / "csv" / "file" → messages; an error in one typed row is kept by its form.
+    errors: dict[str, list[str]]
+    rows_valid: bool
+
+    @property
+    def valid(self) -> bool:
+        return self.rows_valid and not self.errors
 
 
 def inventory_from_sources(
-    *, rows: InventoryRows, pasted: str, upload: Any | None
+    *, rows: BaseTentacleRowFormSet, pasted: str, upload: Any | None
 ) -> InventoryResult:
     """Collect the Tentacles from every source the user filled, and every error in them."""
     tentacles: list[planner.TentacleInput] = []
     errors: dict[str, list[str]] = {}
-    row_errors: dict[int, list[str]] = {}
-    typed = rows.filled()
-    if typed:
-        try:
-            # Blank cells are left out so that the parser applies its defaults.
-            tentacles += inventory.parse_rows(
-                [{key: value for key, value in row.items() if value != ""} for _, row in typed]
-            )
-        except inventory.InventoryInvalid as invalid:
-            for error in invalid.errors:
-                position = _row_index(error.field)
-                if position is None:
-                    errors.setdefault("rows", []).append(error.message)
-                else:
-                    row_errors.setdefault(typed[position][0], []).append(error.message)
+    rows_valid = rows.is_valid()
+    if rows_valid:
+        tentacles += rows.tentacles
+    elif rows.non_form_errors():
+        errors["rows"] = [str(message) for message in rows.non_form_errors()]
     for source, data in (("csv", pasted), ("file", upload.read() if upload else b"")):
         if not data or (isinstance(data, str) and not data.strip()):
             continue
@@ -288,19 +526,14 @@ def inventory_from_sources(
             tentacles += inventory.parse_csv(data)
         except inventory.InventoryInvalid as invalid:
             errors.setdefault(source, []).extend(error.as_text() for error in invalid.errors)
-    if not errors and not row_errors:
+    if rows_valid and not errors:
         errors.update(_duplicates_across_sources(tentacles))
         if len(tentacles) > inventory.MAX_ROWS:
             errors.setdefault("rows", []).append(
                 f"The inventory has {len(tentacles):,} Tentacles; the limit is "
                 f"{inventory.MAX_ROWS:,}."
             )
-    return InventoryResult(tentacles=tentacles, errors=errors, row_errors=row_errors)
-
-
-def _row_index(field_path: str) -> int | None:
-    match = re.match(r"^tentacles\[(\d+)\]", field_path)
-    return int(match.group(1)) if match else None
+    return InventoryResult(tentacles=tentacles, errors=errors, rows_valid=rows_valid)
 
 
 def _duplicates_across_sources(tentacles: list[planner.TentacleInput]) -> dict[str, list[str]]:

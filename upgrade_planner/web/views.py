@@ -9,7 +9,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.forms import BooleanField
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,13 +21,14 @@ from django_htmx.middleware import HtmxDetails
 from upgrade_planner.domain import planner
 from upgrade_planner.domain.inventory import InventoryInvalid, to_csv
 from upgrade_planner.domain.lifecycle import PERSON_ACTIONS
-from upgrade_planner.domain.vocabulary import CommunicationStyle
 from upgrade_planner.installations.forms import (
+    BaseTentacleRowFormSet,
     InstallationForm,
     InventoryApplyForm,
     InventoryFetchForm,
-    InventoryRows,
     InventoryUpdateForm,
+    TentacleRowFormSet,
+    as_typed,
     inventory_from_sources,
 )
 from upgrade_planner.plans import services
@@ -38,6 +38,7 @@ from upgrade_planner.plans.access import (
     link_for_token,
     polled_version,
 )
+from upgrade_planner.plans.forms import PlanForm
 from upgrade_planner.plans.models import FetchState, InventoryFetch, PlanLink
 from upgrade_planner.web import page_cache
 from upgrade_planner.web.pages import APPROACH_LABELS, PlanPage, TentacleFilters, view_query
@@ -69,52 +70,55 @@ def forget_plan(request: HttpRequest, token: str) -> None:
 @require_http_methods(["GET", "HEAD", "POST"])
 def home(request: HtmxHttpRequest) -> HttpResponse:
     if request.method != "POST":
-        return _home_render(request, InstallationForm(), InventoryRows.with_blank_row())
-    rows = InventoryRows.from_post(request.POST)
+        return _home_render(request, PlanForm(), InstallationForm(), TentacleRowFormSet())
+    rows = TentacleRowFormSet(request.POST)
     if "add_row" in request.POST or "remove_row" in request.POST:
-        rows.edit(add="add_row" in request.POST, remove=request.POST.get("remove_row"))
         # Show what was typed again without judging it: the user is still writing.
-        return _home_render(request, InstallationForm(initial=form_initial(request)), rows)
+        return _home_render(
+            request,
+            as_typed(PlanForm, request.POST),
+            as_typed(InstallationForm, request.POST),
+            rows.edited(add="add_row" in request.POST, remove=request.POST.get("remove_row")),
+        )
 
+    plan_form = PlanForm(request.POST)
     form = InstallationForm(request.POST, request.FILES)
-    form_valid = form.is_valid()
-    data = form.cleaned_data if form_valid else {}
+    # Every part is judged, so that all the errors are shown at once.
+    plan_valid, form_valid = plan_form.is_valid(), form.is_valid()
     result = inventory_from_sources(
         rows=rows,
         pasted=request.POST.get("inventory_csv", ""),
-        upload=data.get("inventory_file"),
+        upload=form.cleaned_data.get("inventory_file") if form_valid else None,
     )
-    if not form_valid or result.errors or result.row_errors:
-        return _home_render(request, form, rows, result.errors, result.row_errors)
+    if not (plan_valid and form_valid and result.valid):
+        return _home_render(request, plan_form, form, rows.redisplay(), result.errors)
     try:
         created = services.plan_create(
-            name=data["name"].strip(),
-            installation=installation_input(form, result.tentacles),
+            name=plan_form.cleaned_data["name"].strip(),
+            installation=installation_input(
+                form, result.tentacles, approach=plan_form.cleaned_data["approach"]
+            ),
             actor=request.session.get("actor", ""),
-            old_server_api_key=data["old_server_api_key"],
-            new_server_api_key=data["new_server_api_key"],
+            old_server_api_key=form.cleaned_data["old_server_api_key"],
+            new_server_api_key=form.cleaned_data["new_server_api_key"],
         )
     except services.PlanInputInvalid as invalid:
         for field, field_messages in invalid.errors.items():
             for message in field_messages:
-                form.add_error(form.field_for_error(field), message)
-        return _home_render(request, form, rows)
+                if field in plan_form.fields:
+                    plan_form.add_error(field, message)
+                else:
+                    form.add_error(form.field_for_error(field), message)
+        return _home_render(request, plan_form, form, rows)
     remember_plan(request, token=created.edit_token, name=created.plan.name, kind="edit")
     return redirect("plan-edit", token=created.edit_token)
 
 
-def form_initial(request: HtmxHttpRequest) -> dict[str, Any]:
-    initial: dict[str, Any] = {
-        name: request.POST.get(name, "") for name in InstallationForm.base_fields
-    }
-    for name, form_field in InstallationForm.base_fields.items():
-        if isinstance(form_field, BooleanField):
-            initial[name] = name in request.POST
-    return initial
-
-
 def installation_input(
-    form: InstallationForm, tentacles: list[planner.TentacleInput]
+    form: InstallationForm,
+    tentacles: list[planner.TentacleInput],
+    *,
+    approach: planner.Approach | None,
 ) -> planner.InstallationInput:
     data = form.cleaned_data
     return planner.InstallationInput(
@@ -123,20 +127,19 @@ def installation_input(
             field: data[field] for field in planner.INSTALLATION_FIELDS if field != "target_version"
         },
         target_version=form.target_version,
-        approach=data["approach"] or None,
+        approach=approach,
         tentacles=tuple(tentacles),
     )
 
 
 def _home_render(
     request: HtmxHttpRequest,
+    plan_form: PlanForm,
     form: InstallationForm,
-    rows: InventoryRows,
+    rows: BaseTentacleRowFormSet,
     inventory_errors: dict[str, list[str]] | None = None,
-    row_errors: dict[int, list[str]] | None = None,
 ) -> HttpResponse:
     inventory_errors = inventory_errors or {}
-    row_errors = row_errors or {}
     editing_rows = "add_row" in request.POST or "remove_row" in request.POST
     template = (
         "plans/home.html#inventory-rows" if request.htmx and editing_rows else "plans/home.html"
@@ -145,15 +148,14 @@ def _home_render(
         request,
         template,
         {
+            "plan_form": plan_form,
             "form": form,
-            "rows": [
-                {"index": index, "values": row, "errors": row_errors.get(index, [])}
-                for index, row in enumerate(rows.rows)
-            ],
+            "rows": rows,
             "inventory_errors": inventory_errors,
-            "has_errors": bool(form.errors or inventory_errors or row_errors),
+            "has_errors": bool(
+                plan_form.errors or form.errors or inventory_errors or rows.total_error_count()
+            ),
             "recent_plans": request.session.get(RECENT_PLANS_KEY, []),
-            "styles": CommunicationStyle.choices,
         },
     )
 
