@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -79,7 +80,7 @@ class TentacleFilters:
             page=page_number(query.get("page", "1")),
         )
 
-    def query(self, **changes: Any) -> str:
+    def query(self, **changes: str | int) -> str:
         values = {
             "state": self.state,
             "environment": self.environment,
@@ -104,13 +105,35 @@ def view_query(query: QueryDict) -> str:
     return "&".join(part for part in parts if part)
 
 
+@dataclass(frozen=True)
+class FleetSummary:
+    """One line of the checklist standing for many per-Tentacle steps of one kind."""
+
+    hop: int
+    phase: str
+    kind: str
+    label: str
+    canary: bool
+    total: int
+    done: int
+    by_state: list[tuple[str, int]]
+
+
 @dataclass
 class ChecklistGroup:
     hop: int
     phase: str
     label: str
     steps: list[Step] = field(default_factory=list)
-    fleets: list[dict[str, Any]] = field(default_factory=list)
+    fleets: list[FleetSummary] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ShareLinks:
+    edit_url: str
+    edit_created: datetime
+    view_url: str
+    view_created: datetime | None
 
 
 class PlanPage:
@@ -290,21 +313,21 @@ class PlanPage:
         number = page_number(self.request.GET.get("log", "1"))
         return Paginator(Activity.objects.log_of(self.plan), ACTIVITY_SHOWN).get_page(number)
 
-    def _share_links(self) -> dict[str, Any]:
+    def _share_links(self) -> ShareLinks:
         view_link = (
             PlanLink.objects.filter(plan=self.plan, kind=LinkKind.VIEW, replaced_at__isnull=True)
             .only("seed", "created_at")
             .first()
         )
         build = self.request.build_absolute_uri
-        return {
-            "edit_url": build(reverse("plan-edit", kwargs={"token": self.token})),
-            "edit_created": self.link.created_at,
-            "view_url": build(reverse("plan-view", kwargs={"token": view_link.view_token}))
+        return ShareLinks(
+            edit_url=build(reverse("plan-edit", kwargs={"token": self.token})),
+            edit_created=self.link.created_at,
+            view_url=build(reverse("plan-view", kwargs={"token": view_link.view_token}))
             if view_link
             else "",
-            "view_created": view_link.created_at if view_link else None,
-        }
+            view_created=view_link.created_at if view_link else None,
+        )
 
     def _tentacle_page(self) -> Page[Step]:
         f = self.filters
@@ -321,7 +344,7 @@ class PlanPage:
         )
         return Paginator(query, TENTACLES_PER_PAGE).get_page(f.page)
 
-    def _waiting_for(self, step_ids: list[Any]) -> dict[Any, str]:
+    def _waiting_for(self, step_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
         """For each blocked step on screen, the words saying what it waits for.
 
         A fleet gate waits on thousands of Tentacle steps; those are counted in SQL, and only
@@ -330,7 +353,7 @@ class PlanPage:
         if not step_ids:
             return {}
         pending = StepDependency.objects.unsatisfied(step_ids)
-        singles: dict[Any, list[str]] = defaultdict(list)
+        singles: dict[uuid.UUID, list[str]] = defaultdict(list)
         for step_id, title in (
             pending.filter(prerequisite__tentacle="")
             .order_by("prerequisite__position")
@@ -380,39 +403,34 @@ class PlanPage:
         fleet_first: dict[FleetKey, int],
     ) -> list[ChecklistGroup]:
         # Per-Tentacle work is summarised in place, at the position of its first step.
-        entries: list[tuple[int, str, Any]] = [(s.position, "step", s) for s in steps]
+        entries: list[tuple[int, Step | FleetSummary]] = [(s.position, s) for s in steps]
         has_canary = any(key[3] for key in fleet_counts)
         for key, by_state in fleet_counts.items():
             hop, phase, kind, canary = key
             label = FLEET_LABELS.get(kind, kind)
             if kind == "upgrade-tentacle" and has_canary:
                 label = "Upgrade the canary Tentacles" if canary else "Upgrade the other Tentacles"
-            entries.append(
-                (
-                    fleet_first[key],
-                    "fleet",
-                    {
-                        "hop": hop,
-                        "phase": phase,
-                        "kind": kind,
-                        "label": label,
-                        "canary": canary,
-                        "total": sum(by_state.values()),
-                        "done": by_state[StepState.DONE] + by_state[StepState.SKIPPED],
-                        "by_state": [(s, by_state[s]) for s in STATE_ORDER if by_state[s]],
-                    },
-                )
+            summary = FleetSummary(
+                hop=hop,
+                phase=phase,
+                kind=kind,
+                label=label,
+                canary=canary,
+                total=sum(by_state.values()),
+                done=by_state[StepState.DONE] + by_state[StepState.SKIPPED],
+                by_state=[(s, by_state[s]) for s in STATE_ORDER if by_state[s]],
             )
+            entries.append((fleet_first[key], summary))
         groups: list[ChecklistGroup] = []
-        for _, what, item in sorted(entries, key=lambda entry: entry[0]):
-            hop = item.hop if what == "step" else item["hop"]
-            phase = item.phase if what == "step" else item["phase"]
-            if not groups or (groups[-1].hop, groups[-1].phase) != (hop, phase):
-                groups.append(ChecklistGroup(hop=hop, phase=phase, label=Phase(phase).label))
-            if what == "step":
-                groups[-1].steps.append(item)
-            else:
+        for _, item in sorted(entries, key=lambda entry: entry[0]):
+            if not groups or (groups[-1].hop, groups[-1].phase) != (item.hop, item.phase):
+                groups.append(
+                    ChecklistGroup(hop=item.hop, phase=item.phase, label=Phase(item.phase).label)
+                )
+            if isinstance(item, FleetSummary):
                 groups[-1].fleets.append(item)
+            else:
+                groups[-1].steps.append(item)
         return groups
 
 
