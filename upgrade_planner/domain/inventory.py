@@ -36,7 +36,7 @@ from typing import Any
 
 from upgrade_planner.domain.planner import TentacleInput
 from upgrade_planner.domain.versions import read_version
-from upgrade_planner.domain.vocabulary import CommunicationStyle
+from upgrade_planner.domain.vocabulary import OCTOPUS_STYLE_NAMES, CommunicationStyle
 
 MAX_ROWS = 10_000
 MAX_BYTES = 5 * 1024 * 1024
@@ -91,8 +91,7 @@ _QUOTE_OR_LINE_BREAK = re.compile(r'["\r\n]')
 _STYLES: dict[str, CommunicationStyle] = {
     **{str(style): style for style in CommunicationStyle},
     # The names Octopus's own API uses, so an export of /api/machines can be pasted in.
-    "tentaclepassive": CommunicationStyle.LISTENING,
-    "tentacleactive": CommunicationStyle.POLLING,
+    **OCTOPUS_STYLE_NAMES,
 }
 _TRUE = frozenset({"yes", "y", "true", "1"})
 _FALSE = frozenset({"no", "n", "false", "0"})
@@ -340,7 +339,7 @@ _OPTIONAL_FIELDS: tuple[tuple[str, Callable[[str], object], object], ...] = (
     ("hostname", _clean_hostname, ""),
     ("port", _clean_port, None),
     ("version", _clean_version, ""),
-    ("communication_style", _clean_style, "listening"),
+    ("communication_style", _clean_style, CommunicationStyle.LISTENING),
     ("environments", _clean_environments, ()),
     ("roles", _clean_roles, ()),
     ("os", _clean_os, ""),

@@ -242,7 +242,10 @@ def _reasons(m: Migration, values: Mapping[str, object]) -> list[str]:
                 )
             )
         polling = sum(
-            1 for x in m.hydra_machines for t in x.tentacles if t.communication_style == "polling"
+            1
+            for x in m.hydra_machines
+            for t in x.tentacles
+            if t.communication_style == CommunicationStyle.POLLING
         )
         if polling:
             reasons.append(_reason("polling", {**values, "polling_count": polling}))

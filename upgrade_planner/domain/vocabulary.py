@@ -71,6 +71,14 @@ class CommunicationStyle(Term):
     POLLING = "polling", "Polling"
 
 
+# The names Octopus's own API gives the two styles (a machine's Endpoint.CommunicationStyle),
+# case-folded.
+OCTOPUS_STYLE_NAMES: dict[str, CommunicationStyle] = {
+    "tentaclepassive": CommunicationStyle.LISTENING,
+    "tentacleactive": CommunicationStyle.POLLING,
+}
+
+
 class Phase(Term):
     """Groups the checklist on the page; steps are still ordered by their dependencies."""
 

@@ -29,13 +29,13 @@ from urllib.parse import urljoin, urlsplit
 from django.views.decorators.debug import sensitive_variables
 
 from upgrade_planner.domain import inventory
+from upgrade_planner.domain.vocabulary import OCTOPUS_STYLE_NAMES, CommunicationStyle
 
 PAGE_SIZE = 500
 MAX_PAGES = 200
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 USER_AGENT = "octopus-upgrade-planner"
 
-_STYLES = {"tentaclepassive": "listening", "tentacleactive": "polling"}
 # Deployment targets that are not Tentacles: nothing of this upgrade applies to them.
 _NOT_TENTACLES = {
     "ssh": "an SSH target",
@@ -359,7 +359,7 @@ def machine_row(
     )
     if style_text is None:
         return "It has no communication style, so it is not clear that it is a Tentacle."
-    style = _STYLES.get(style_text.lower())
+    style = OCTOPUS_STYLE_NAMES.get(style_text.lower())
     if style is None:
         kind = _NOT_TENTACLES.get(style_text.lower())
         if kind is not None:
@@ -368,7 +368,7 @@ def machine_row(
 
     row: dict[str, Any] = {"name": name, "communication_style": style}
     uri = _text(endpoint.get("Uri")) or _text(machine.get("Uri"))
-    if style == "listening":
+    if style == CommunicationStyle.LISTENING:
         # A polling Tentacle's URI (poll://SQ-…/) names its subscription, not its host.
         if not uri or urlsplit(uri).scheme.lower() not in {"http", "https"}:
             return "It is a listening Tentacle without an https:// address."

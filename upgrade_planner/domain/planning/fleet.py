@@ -12,6 +12,7 @@ from typing import Literal
 from upgrade_planner.domain.planning.content import catalogue
 from upgrade_planner.domain.planning.types import TentacleInput
 from upgrade_planner.domain.versions import try_version
+from upgrade_planner.domain.vocabulary import CommunicationStyle
 
 _DEFAULT_ACCOUNTS = {"", "localsystem", "local system", "system", "nt authority\\system"}
 
@@ -62,7 +63,7 @@ class Machine:
 
     @functools.cached_property
     def polling(self) -> bool:
-        return any(t.communication_style == "polling" for t in self.tentacles)
+        return any(t.communication_style == CommunicationStyle.POLLING for t in self.tentacles)
 
     @functools.cached_property
     def features(self) -> frozenset[tuple[str, str]]:

@@ -40,7 +40,7 @@ from upgrade_planner.domain.planning.types import (
     UpgradeMethod,
 )
 from upgrade_planner.domain.versions import Version, parse_version, try_version
-from upgrade_planner.domain.vocabulary import Approach, Phase
+from upgrade_planner.domain.vocabulary import Approach, CommunicationStyle, Phase
 
 STEP_KINDS: dict[str, str] = {
     # The 2.6 → 3.x / 2018.10 LTS migration (product.md §5.3).
@@ -358,7 +358,7 @@ def migration_values(m: Migration) -> dict[str, object]:
 
 def _mapping_text(m: Migration, values: Mapping[str, object]) -> str:
     polling = [t for x in m.machines if m.method(x) == "hydra" for t in x.tentacles]
-    polling = [t for t in polling if t.communication_style == "polling"]
+    polling = [t for t in polling if t.communication_style == CommunicationStyle.POLLING]
     if not polling:
         return fragment("mapping_listening")
     variant = "mapping_new_server" if m.approach == "new-server" else "mapping_in_place"

@@ -15,7 +15,7 @@ from upgrade_planner.domain.planning.types import (
     Severity,
     TentacleInput,
 )
-from upgrade_planner.domain.vocabulary import WARNING_CODES
+from upgrade_planner.domain.vocabulary import WARNING_CODES, CommunicationStyle
 
 _SEVERITY_RANK: dict[Severity, int] = {"critical": 0, "high": 1, "medium": 2, "info": 3}
 
@@ -112,11 +112,12 @@ def migration_warnings(
             )
         )
 
-    polling = [t.name for t in tentacles if t.communication_style == "polling"]
+    polling = [t.name for t in tentacles if t.communication_style == CommunicationStyle.POLLING]
     hydra_polling = [
         t.name
         for t in tentacles
-        if t.communication_style == "polling" and m.method(by_name[t.name]) == "hydra"
+        if t.communication_style == CommunicationStyle.POLLING
+        and m.method(by_name[t.name]) == "hydra"
     ]
     if hydra_polling:
         risk = _part(
