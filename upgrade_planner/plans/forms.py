@@ -1,11 +1,22 @@
-"""What the start page asks about the plan itself: its name, and an approach the team chooses
-over the planner's recommendation. The installation is asked by `installations.forms`."""
+"""What people send about a plan: on the start page, its name and an approach the team chooses
+over the planner's recommendation (the installation is asked by `installations.forms`); on the
+plan page, step actions, a new approach, their name and pasted evidence.
+
+The forms shape and bound the input. The rules of the plan stay in the services: a reason
+needed to skip, a NUL character refused naming the field, a blocked step."""
 
 from __future__ import annotations
 
-from django import forms
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
 
+from django import forms
+from django.core.validators import ProhibitNullCharactersValidator
+
+from upgrade_planner.domain.lifecycle import PERSON_ACTIONS, StepAction
 from upgrade_planner.domain.vocabulary import Approach
+from upgrade_planner.plans import services
 
 # What each approach means, in the words of the start page's choice.
 APPROACH_DESCRIPTIONS: dict[Approach, str] = {
@@ -26,6 +37,11 @@ APPROACH_CHOICES = [
 ]
 
 
+def _approach_or_none(value: str) -> Approach | None:
+    """A blank choice leaves the approach to the planner."""
+    return Approach(value) if value else None
+
+
 class PlanForm(forms.Form):
     """The plan's name, and the approach if the team has chosen one."""
 
@@ -39,5 +55,170 @@ class PlanForm(forms.Form):
     )
 
     def clean_approach(self) -> Approach | None:
-        value: str = self.cleaned_data["approach"]
-        return Approach(value) if value else None
+        return _approach_or_none(self.cleaned_data["approach"])
+
+
+# --- The plan page ---------------------------------------------------------------------------
+
+REASON_MAX = 500
+MAX_EVIDENCE_CHARS = 1_000_000
+SELECT_STEPS_AND_ACTION = "Select one or more Tentacle steps and an action."
+EVIDENCE_MISSING = (
+    "Paste some evidence first: Tentacle.exe version output, a health-check log, or a CSV of "
+    "machine names and versions."
+)
+EVIDENCE_TOO_LONG = "That paste is over 1 MB; paste it in parts."
+
+
+def return_address(value: object, *, page: str) -> str:
+    """Where to send the browser back to: `value` when it is `page` itself, perhaps with the
+    query (filters, page numbers) and fragment it was viewed with; otherwise `page`. Another
+    site, another plan or another page of this one is never a return address."""
+    if not isinstance(value, str) or not value.isprintable():
+        return page
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed "[" where an IPv6 host would be
+        return page
+    if parts.scheme or parts.netloc or parts.path != page:
+        return page
+    return value
+
+
+def problems(form: forms.Form) -> list[str]:
+    """Each problem with what was sent, once: two fields may say the same thing."""
+    found = (str(message) for errors in form.errors.values() for message in errors)
+    return list(dict.fromkeys(found))
+
+
+class RawText(forms.CharField):
+    """Text passed on with any NUL character in it: whether one is refused with the field's
+    name or dropped is decided where the text is used (the services, the evidence parser),
+    not before with a message of Django's own."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators = [
+            validator
+            for validator in self.validators
+            if not isinstance(validator, ProhibitNullCharactersValidator)
+        ]
+
+
+class ReasonField(RawText):
+    """Why a step was skipped, reopened or completed; the services say when one is needed."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", REASON_MAX)
+        kwargs.setdefault(
+            "error_messages",
+            {
+                "max_length": "The reason is too long: at most %(limit_value)d characters "
+                "(it has %(show_value)d)."
+            },
+        )
+        super().__init__(**kwargs)
+
+
+class StepIdsField(forms.Field):
+    """The ids of the ticked steps. A value that is no id at all is dropped: a stale or
+    tampered checkbox does not spoil the rest of the selection."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: object) -> list[uuid.UUID]:
+        ids = []
+        for item in value if isinstance(value, list) else []:
+            try:
+                ids.append(uuid.UUID(item))
+            except (TypeError, ValueError, AttributeError):
+                continue
+        return ids
+
+
+class PlanPageForm(forms.Form):
+    """A form posted from the plan page, which then shows the page again as it was viewed:
+    `next` is that address, and `return_to` is the one to use."""
+
+    next = forms.Field(required=False)
+
+    def __init__(self, data: Any, *, page: str) -> None:
+        super().__init__(data)
+        self.page = page
+
+    def clean_next(self) -> str:
+        return return_address(self.cleaned_data["next"], page=self.page)
+
+    @property
+    def return_to(self) -> str:
+        """The judged `next`, also when another field is refused: `clean_next` never refuses,
+        it falls back to the plan page."""
+        self.is_valid()  # judges the form, once
+        cleaned: dict[str, Any] = getattr(self, "cleaned_data", {})
+        return str(cleaned.get("next") or self.page)
+
+
+class StepActionForm(PlanPageForm):
+    """A step's Done, Start, Skip or Reopen control. `confirm` is the box ticked to acknowledge
+    a point of no return, which sends "yes"."""
+
+    reason = ReasonField()
+    confirm = forms.Field(required=False)
+
+    def clean_confirm(self) -> bool:
+        return bool(self.cleaned_data["confirm"] == "yes")
+
+
+class StepsBulkForm(PlanPageForm):
+    """One action for the Tentacle steps ticked in the table."""
+
+    action = forms.ChoiceField(
+        choices=[(str(action), action.name.lower()) for action in PERSON_ACTIONS],
+        error_messages={
+            "required": SELECT_STEPS_AND_ACTION,
+            "invalid_choice": SELECT_STEPS_AND_ACTION,
+        },
+    )
+    step = StepIdsField(error_messages={"required": SELECT_STEPS_AND_ACTION})
+    reason = ReasonField()
+
+    def clean_action(self) -> StepAction:
+        return StepAction(self.cleaned_data["action"])
+
+
+class EvidenceForm(PlanPageForm):
+    """What a team without credentials pastes: Tentacle.exe version output, a health-check log
+    or a CSV. Kept as pasted; the parser reads it line by line."""
+
+    evidence = RawText(required=False, strip=False)
+
+    def clean_evidence(self) -> str:
+        text: str = self.cleaned_data["evidence"]
+        if not text.strip():
+            raise forms.ValidationError(EVIDENCE_MISSING, code="required")
+        if len(text) > MAX_EVIDENCE_CHARS:
+            raise forms.ValidationError(EVIDENCE_TOO_LONG, code="max_length")
+        return text
+
+
+class ApproachForm(forms.Form):
+    """Re-plan with another approach, or blank: the planner's recommendation."""
+
+    approach = forms.ChoiceField(
+        choices=APPROACH_CHOICES,
+        required=False,
+        error_messages={"invalid_choice": "Unknown approach %(value)r."},
+    )
+
+    def clean_approach(self) -> Approach | None:
+        return _approach_or_none(self.cleaned_data["approach"])
+
+
+class ActorForm(forms.Form):
+    """The name someone goes by in the activity log; blank forgets it."""
+
+    actor = RawText(required=False, strip=False)
+
+    def clean_actor(self) -> str:
+        return services.actor_name(self.cleaned_data["actor"])

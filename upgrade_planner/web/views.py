@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,7 +21,6 @@ from django_htmx.middleware import HtmxDetails
 
 from upgrade_planner.domain import planner
 from upgrade_planner.domain.inventory import InventoryInvalid, to_csv
-from upgrade_planner.domain.lifecycle import PERSON_ACTIONS
 from upgrade_planner.installations.forms import (
     BaseTentacleRowFormSet,
     InstallationForm,
@@ -38,7 +38,16 @@ from upgrade_planner.plans.access import (
     link_for_token,
     polled_version,
 )
-from upgrade_planner.plans.forms import PlanForm
+from upgrade_planner.plans.forms import (
+    ActorForm,
+    ApproachForm,
+    EvidenceForm,
+    PlanForm,
+    PlanPageForm,
+    StepActionForm,
+    StepsBulkForm,
+    problems,
+)
 from upgrade_planner.plans.models import FetchState, InventoryFetch, PlanLink
 from upgrade_planner.web import page_cache
 from upgrade_planner.web.pages import APPROACH_LABELS, PlanPage, TentacleFilters, view_query
@@ -274,21 +283,34 @@ def _editable(request: HttpRequest, token: str) -> PlanLink:
     return link
 
 
+def _plan_url(token: str) -> str:
+    return reverse("plan-edit", kwargs={"token": token})
+
+
 def _actor(request: HtmxHttpRequest) -> str:
-    actor = services.actor_name(request.POST.get("actor", "")) or request.session.get("actor", "")
+    """The name given with this request, else the one this browser gave before; kept for the
+    next request."""
+    form = ActorForm(request.POST)
+    given = form.cleaned_data["actor"] if form.is_valid() else ""
+    actor = given or request.session.get("actor", "")
     if actor:
         request.session["actor"] = actor
     return str(actor)
 
 
-def _after_change(request: HtmxHttpRequest, link: PlanLink, token: str) -> HttpResponse:
+def _refuse(request: HttpRequest, form: Form) -> None:
+    for message in problems(form):
+        messages.error(request, message)
+
+
+def _after_change(
+    request: HtmxHttpRequest, link: PlanLink, token: str, form: PlanPageForm
+) -> HttpResponse:
+    """The sections that changed for htmx; else the page again, as `form` was posted from."""
     if request.htmx:
         link.plan.refresh_from_db()  # the change moved the version: show what it is now
         return _live_update(request, token, read_only=False, version=link.plan.version, link=link)
-    back = request.POST.get("next", "")
-    if not back.startswith(f"/p/{token}/"):
-        back = reverse("plan-edit", kwargs={"token": token})
-    return redirect(back)
+    return redirect(form.return_to)
 
 
 @require_POST
@@ -296,14 +318,18 @@ def step_action(
     request: HtmxHttpRequest, token: str, step_id: uuid.UUID, action: str
 ) -> HttpResponse:
     link = _editable(request, token)
+    form = StepActionForm(request.POST, page=_plan_url(token))
+    if not form.is_valid():
+        _refuse(request, form)
+        return _after_change(request, link, token, form)
     try:
         step = services.step_act(
             plan=link.plan,
             step_id=step_id,
             action=action,
             actor=_actor(request),
-            reason=request.POST.get("reason", ""),
-            confirmed=request.POST.get("confirm") == "yes",
+            reason=form.cleaned_data["reason"],
+            confirmed=form.cleaned_data["confirm"],
         )
     except services.TransitionRefused as refused:
         messages.error(request, refused.message)
@@ -311,23 +337,23 @@ def step_action(
         raise Http404(str(missing)) from None
     else:
         messages.success(request, f"{PAST_TENSE[action]}: {step.title}")
-    return _after_change(request, link, token)
+    return _after_change(request, link, token, form)
 
 
 @require_POST
 def steps_bulk(request: HtmxHttpRequest, token: str) -> HttpResponse:
     link = _editable(request, token)
-    action = request.POST.get("action", "")
-    ids = [value for value in request.POST.getlist("step") if _is_uuid(value)]
-    if action not in PERSON_ACTIONS or not ids:
-        messages.error(request, "Select one or more Tentacle steps and an action.")
-        return _after_change(request, link, token)
+    form = StepsBulkForm(request.POST, page=_plan_url(token))
+    if not form.is_valid():
+        _refuse(request, form)
+        return _after_change(request, link, token, form)
+    action = form.cleaned_data["action"]
     outcome = services.steps_bulk(
         plan=link.plan,
-        step_ids=[uuid.UUID(value) for value in ids],
+        step_ids=form.cleaned_data["step"],
         action=action,
         actor=_actor(request),
-        reason=request.POST.get("reason", ""),
+        reason=form.cleaned_data["reason"],
     )
     if outcome.changed:
         messages.success(request, f"{PAST_TENSE[action]}: {outcome.changed} steps.")
@@ -335,15 +361,19 @@ def steps_bulk(request: HtmxHttpRequest, token: str) -> HttpResponse:
         messages.error(request, message)
     if len(outcome.refusals) > 5:
         messages.error(request, f"…and {len(outcome.refusals) - 5} more refused.")
-    return _after_change(request, link, token)
+    return _after_change(request, link, token, form)
 
 
 @require_POST
 def change_approach(request: HtmxHttpRequest, token: str) -> HttpResponse:
     link = _editable(request, token)
+    form = ApproachForm(request.POST)
+    if not form.is_valid():
+        _refuse(request, form)
+        return redirect(_plan_url(token))
     try:
         plan = services.plan_change_approach(
-            plan=link.plan, approach=request.POST.get("approach") or None, actor=_actor(request)
+            plan=link.plan, approach=form.cleaned_data["approach"], actor=_actor(request)
         )
     except services.PlanInputInvalid as invalid:
         for field_messages in invalid.errors.values():
@@ -355,7 +385,7 @@ def change_approach(request: HtmxHttpRequest, token: str) -> HttpResponse:
             f"Re-planned with the {plan.get_approach_display().lower()} approach. Steps that "
             "exist in both plans kept their progress.",
         )
-    return redirect(reverse("plan-edit", kwargs={"token": token}))
+    return redirect(_plan_url(token))
 
 
 @require_POST
@@ -380,6 +410,7 @@ def rotate_link(request: HtmxHttpRequest, token: str, kind: str) -> HttpResponse
 @require_POST
 def verify_now(request: HtmxHttpRequest, token: str) -> HttpResponse:
     link = _editable(request, token)
+    form = PlanPageForm(request.POST, page=_plan_url(token))
     requested = services.verification_request(plan=link.plan, actor=_actor(request))
     if requested:
         messages.info(
@@ -392,29 +423,22 @@ def verify_now(request: HtmxHttpRequest, token: str) -> HttpResponse:
             request,
             "Nothing to check yet: give the server URLs and API keys, or start a Tentacle step.",
         )
-    return _after_change(request, link, token)
-
-
-MAX_EVIDENCE_CHARS = 1_000_000
+    return _after_change(request, link, token, form)
 
 
 @require_POST
 def paste_evidence(request: HtmxHttpRequest, token: str) -> HttpResponse:
     link = _editable(request, token)
-    text = request.POST.get("evidence", "")
-    if not text.strip():
-        messages.error(
-            request,
-            "Paste some evidence first: Tentacle.exe version output, a "
-            "health-check log, or a CSV of machine names and versions.",
-        )
-    elif len(text) > MAX_EVIDENCE_CHARS:
-        messages.error(request, "That paste is over 1 MB; paste it in parts.")
-    else:
-        result = services.evidence_paste(plan=link.plan, text=text, actor=_actor(request))
-        for message in paste_summary(result):
-            messages.info(request, message)
-    return _after_change(request, link, token)
+    form = EvidenceForm(request.POST, page=_plan_url(token))
+    if not form.is_valid():
+        _refuse(request, form)
+        return _after_change(request, link, token, form)
+    result = services.evidence_paste(
+        plan=link.plan, text=form.cleaned_data["evidence"], actor=_actor(request)
+    )
+    for message in paste_summary(result):
+        messages.info(request, message)
+    return _after_change(request, link, token, form)
 
 
 def paste_summary(result: services.PasteResult) -> list[str]:
@@ -437,19 +461,13 @@ def paste_summary(result: services.PasteResult) -> list[str]:
 @require_POST
 def set_actor(request: HtmxHttpRequest, token: str) -> HttpResponse:
     _load(request, token)
-    request.session["actor"] = services.actor_name(request.POST.get("actor", ""))
-    return redirect(reverse("plan-edit", kwargs={"token": token}))
+    form = ActorForm(request.POST)
+    # Always valid: a name is only cleaned, and a blank one forgets the name.
+    request.session["actor"] = form.cleaned_data["actor"] if form.is_valid() else ""
+    return redirect(_plan_url(token))
 
 
 PAST_TENSE = {"start": "Started", "complete": "Done", "skip": "Skipped", "reopen": "Reopened"}
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 # --- Inventory re-sync ----------------------------------------------------------------------
