@@ -77,3 +77,10 @@ def test_only_skip_and_reopen_and_fail_need_a_reason() -> None:
 def test_an_unknown_state_is_refused() -> None:
     with pytest.raises(ValueError, match="paused"):
         allowed_actions("paused", optional=False, per_tentacle=False)
+
+
+def test_reopening_or_failing_a_step_is_refused_while_its_dependents_are_under_way() -> None:
+    assert {a for a, rule in RULES.items() if rule.check_dependents} == {
+        REOPEN,
+        StepAction.FAIL,
+    }

@@ -245,3 +245,37 @@ def test_api_keys_are_stored_encrypted_and_never_shown(octopus, client):
     assert "API-SECRET-123" not in page and stored not in page
     assert "API-SECRET-123" not in document and stored not in document
     assert "stored (hidden)" in page
+
+
+def test_a_late_failure_never_fails_a_step_whose_dependents_have_started(
+    octopus, django_capture_on_commit_callbacks
+):
+    plan = plan_with(octopus)
+    install = step(plan, "install-server-new-machine")
+    finish_prerequisites(plan, install)
+    services.step_start(step_id=install.id, plan=plan)
+    octopus.overrides["/api"] = lambda query: (500, {"ErrorMessage": "boom"})
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services.verification_request(plan=plan)[0]
+    # Meanwhile the team finished the install by hand and went on to the next step.
+    services.step_complete(step_id=install.id, plan=plan, actor="Ana")
+    dependent = (
+        Step.objects.filter(plan=plan, state=StepState.READY, position__gt=install.position)
+        .order_by("position")
+        .first()
+    )
+    services.step_start(step_id=dependent.id, plan=plan, actor="Ana")
+
+    Job.objects.filter(pk=job.pk).update(attempts=job.max_attempts - 1)
+    for _ in range(2):
+        Job.objects.filter(pk=job.pk).update(available_at=job.created_at)
+        services.jobs_publish()
+
+    job.refresh_from_db()
+    install.refresh_from_db()
+    dependent.refresh_from_db()
+    assert job.state == JobState.FAILED
+    assert install.state == StepState.DONE
+    assert dependent.state == StepState.IN_PROGRESS
+    assert install.evidence[-1]["ok"] is False
+    assert "HTTP 500" in install.evidence[-1]["detail"]

@@ -69,11 +69,15 @@ RULES: dict[StepAction, Rule] = {
         needs_reason=True,
         check_dependents=True,
     ),
+    # A failure that arrives once work built on the step has started (a late check result)
+    # must not pull the step out from under it: product.md §4 keeps a step's dependents from
+    # running ahead of it. The failure is then kept as evidence on the step instead.
     StepAction.FAIL: Rule(
         StepAction.FAIL,
         frozenset({StepState.READY, StepState.IN_PROGRESS, StepState.DONE}),
         StepState.FAILED,
         needs_reason=True,
+        check_dependents=True,
     ),
 }
 

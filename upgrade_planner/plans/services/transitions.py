@@ -207,8 +207,9 @@ def _transition(
                 .only("id", "title", "kind", "tentacle")
             )
             if started:
+                moved = "reopened" if action == StepAction.REOPEN else "marked as failed"
                 raise StepHasStartedDependents(
-                    f"“{step.title}” cannot be reopened while steps that depend on it are "
+                    f"“{step.title}” cannot be {moved} while steps that depend on it are "
                     f"started or done: {summarise_steps(started)}. Reopen those first.",
                     dependents=[str(s.id) for s in started],
                 )
