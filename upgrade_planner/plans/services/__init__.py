@@ -10,6 +10,7 @@
 - `fetches`: reading the inventory from an Octopus server in a job.
 - `links`: rotating share links; recording plan-level events.
 - `text`: free text from people (actor names, reasons) made fit to store.
+- `idempotency`: the stored first response to an API request sent with an Idempotency-Key.
 
 Callers use the names below as `services.X`. To patch a function for a test, patch it in the
 module that calls it (e.g. `services.transitions._transition`), where the name is looked up.
@@ -29,6 +30,16 @@ from upgrade_planner.plans.services.fetches import (
     inventory_fetch_fail,
     inventory_fetch_run,
     inventory_fetch_start,
+)
+from upgrade_planner.plans.services.idempotency import (
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    IdempotencyRefused,
+    IdempotentResponse,
+    idempotent_response_claim,
+    idempotent_response_record,
+    idempotent_response_run,
+    request_fingerprint,
 )
 from upgrade_planner.plans.services.links import activity_log, link_rotate
 from upgrade_planner.plans.services.reconcile import TentacleRef, step_labels
@@ -90,6 +101,10 @@ __all__ = [
     "ConfirmationRequired",
     "CreatedPlan",
     "FetchOutcome",
+    "IdempotencyKeyInvalid",
+    "IdempotencyKeyReused",
+    "IdempotencyRefused",
+    "IdempotentResponse",
     "InvalidTransition",
     "InventoryChangedSincePreview",
     "InventoryPreview",
@@ -108,6 +123,9 @@ __all__ = [
     "actor_name",
     "fetched_tentacles",
     "has_nul",
+    "idempotent_response_claim",
+    "idempotent_response_record",
+    "idempotent_response_run",
     "installation_input_of",
     "inventory_change_summary",
     "inventory_fetch_fail",
@@ -120,6 +138,7 @@ __all__ = [
     "plan_change_approach",
     "plan_create",
     "planner_settings",
+    "request_fingerprint",
     "step_complete",
     "step_fail",
     "step_labels",
