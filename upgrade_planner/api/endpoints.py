@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import Field, NinjaAPI, Schema
 from ninja.errors import HttpError, ValidationError
@@ -34,7 +32,7 @@ from upgrade_planner.plans.documents import (
     step_document,
 )
 from upgrade_planner.plans.exports import checklist_csv, checklist_markdown
-from upgrade_planner.plans.models import IdempotencyRecord, Plan, PlanLink
+from upgrade_planner.plans.models import Plan, PlanLink
 
 API_DESCRIPTION = """\
 Plans an Octopus Deploy upgrade and tracks it step by step.
@@ -220,6 +218,11 @@ def installation_input(payload: PlanIn) -> planner.InstallationInput:
     )
 
 
+@api.exception_handler(services.IdempotencyRefused)
+def idempotency_refused(request: HttpRequest, exc: services.IdempotencyRefused) -> HttpResponse:
+    return errors_response({"Idempotency-Key": [exc.message]})
+
+
 @api.exception_handler(services.PlanInputInvalid)
 def plan_input_invalid(request: HttpRequest, exc: services.PlanInputInvalid) -> HttpResponse:
     return errors_response(exc.errors)
@@ -348,35 +351,19 @@ def step_action(request: HttpRequest, token: str, step_id: str, action: str) -> 
     if errors:
         return errors_response(errors)
     key = request.headers.get("Idempotency-Key", "").strip()
-    if key and not key.isprintable():
-        return errors_response({"Idempotency-Key": ["Use printable characters only."]})
     if not key:
         status, payload = _act(link.plan, step_uuid, action, body)
         return JsonResponse(payload, status=status)
-    if len(key) > 200:
-        return errors_response({"Idempotency-Key": ["At most 200 characters."]})
-    fingerprint = hashlib.sha256(
-        json.dumps([str(step_uuid), action, body], sort_keys=True).encode()
-    ).hexdigest()
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    plan=link.plan, key=key, fingerprint=fingerprint
-                )
-        except IntegrityError:
-            first = IdempotencyRecord.objects.get(plan=link.plan, key=key)
-            if first.fingerprint != fingerprint:
-                return errors_response(
-                    {"Idempotency-Key": ["This key was already used for a different request."]}
-                )
-            response = JsonResponse(first.body, status=first.status_code)
-            response["Idempotent-Replayed"] = "true"
-            return response
-        status, payload = _act(link.plan, step_uuid, action, body)
-        record.status_code, record.body = status, payload
-        record.save(update_fields=["status_code", "body"])
-    return JsonResponse(payload, status=status)
+    answer = services.idempotent_response_run(
+        plan=link.plan,
+        key=key,
+        request=[str(step_uuid), action, body],
+        respond=lambda: _act(link.plan, step_uuid, action, body),
+    )
+    response = JsonResponse(answer.body, status=answer.status_code)
+    if answer.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
 
 
 def _act(
