@@ -18,23 +18,6 @@ def old_octopus():
 
 
 @pytest.fixture(autouse=True)
-def eager_tasks(request):
-    """Run tasks in-process unless the test is about a live worker, whatever REDIS_URL says."""
-    if request.node.get_closest_marker("services"):
-        yield
-        return
-    from kombu import pools
-
-    from upgrade_planner.celery import app
-
-    keys = ("task_always_eager", "broker_url")
-    saved = {key: app.conf.get(key) for key in keys}
-    app.conf.update(task_always_eager=True, broker_url="memory://")
-    pools.reset()
-    app._pool = None
-    app.amqp._producer_pool = None
-    yield
-    app.conf.update(saved)
-    pools.reset()
-    app._pool = None
-    app.amqp._producer_pool = None
+def jobs_run_in_process(eager_tasks):
+    """Every test here runs its jobs in-process (see tests/conftest.py: eager_tasks)."""
+    return

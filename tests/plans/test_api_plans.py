@@ -1,6 +1,7 @@
 """POST /api/v1/plans and GET /api/v1/plans/<token>: the contract of product.md §5.2."""
 
 import json
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -194,3 +195,18 @@ def test_exports_give_the_checklist_as_markdown_and_csv(client):
     lines = csv_response.content.decode().splitlines()
     assert lines[0].startswith("number,id,hop,phase,kind,title")
     assert len(lines) == 1 + Step.objects.count()
+
+
+def test_the_links_in_the_create_answer_lead_to_the_plan(client):
+    response = post_plan(client, api_body())
+    created = response.json()
+
+    by_location = client.get(response["Location"])
+    edit_page = client.get(urlsplit(created["edit_url"]).path)
+    view_page = client.get(urlsplit(created["view_url"]).path)
+
+    assert response["Location"] == f"/api/v1/plans/{created['view_token']}"
+    assert by_location.status_code == 200 and by_location.json()["id"] == created["id"]
+    assert edit_page.status_code == view_page.status_code == 200
+    assert "Prod Octopus" in view_page.content.decode()
+    assert created["edit_url"].startswith("http://testserver/p/")

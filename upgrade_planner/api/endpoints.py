@@ -1,20 +1,51 @@
-"""The JSON API under /api/v1/, described by /api/v1/openapi.json."""
+"""The JSON API under /api/v1/, described by /api/v1/openapi.json.
+
+Every operation declares each answer it can give (`response=`), with the schemas of
+`api.schemas`, so the OpenAPI document tells a client all of them, errors included. The views
+build their answers as plain JSON responses, which django-ninja passes through as they are: the
+plan document of a 5,000-step plan is never validated field by field on a read.
+
+Request bodies are validated by the `...In` schemas; Tentacle rows, which a CSV file can carry
+too, by the inventory parser, which reports every row's errors at once.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+import pydantic
 from django.core.exceptions import RequestDataTooBig
-from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from ninja import Field, NinjaAPI, Schema
+from django.urls import reverse
+from ninja import NinjaAPI, Schema
 from ninja.errors import HttpError, ValidationError
-from pydantic import ConfigDict, field_validator
-from pydantic_core import PydanticCustomError
+from ninja.openapi.schema import REF_TEMPLATE, OpenAPISchema
+from ninja.schema import NinjaGenerateJsonSchema
 
+from upgrade_planner.api.schemas import (
+    ActionIn,
+    ApproachChangeRefusal,
+    Errors,
+    Gone,
+    InventoryIn,
+    InventoryOptions,
+    InventoryReplacedOut,
+    JobsOut,
+    NotFound,
+    PlanCreated,
+    PlanIn,
+    PlanOut,
+    RateLimited,
+    ReadOnly,
+    Refusal,
+    StepOut,
+    TentacleIn,
+    Unavailable,
+    UnsupportedMediaType,
+)
 from upgrade_planner.domain import inventory, planner
 from upgrade_planner.domain.lifecycle import PERSON_ACTIONS
 from upgrade_planner.domain.vocabulary import Approach
@@ -35,7 +66,9 @@ from upgrade_planner.plans.documents import (
     step_document,
 )
 from upgrade_planner.plans.exports import checklist_csv, checklist_markdown
-from upgrade_planner.plans.models import IdempotencyRecord, Plan, PlanLink
+from upgrade_planner.plans.models import Plan, PlanLink
+from upgrade_planner.plans.services import idempotency
+from upgrade_planner.plans.services.text import ACTOR_MAX
 
 API_DESCRIPTION = """\
 Plans an Octopus Deploy upgrade and tracks it step by step.
@@ -46,7 +79,30 @@ listed below.
 
 """ + "\n".join(f"- `{kind}`: {text}" for kind, text in sorted(planner.STEP_KINDS.items()))
 
-api = NinjaAPI(
+# Bodies the operations read themselves rather than through django-ninja: a step action answers
+# 422 (not 400) to malformed JSON, and the inventory may come as JSON or as CSV.
+BODIES_READ_BY_HAND: tuple[type[Schema], ...] = (ActionIn, InventoryIn)
+
+
+class PlannerAPI(NinjaAPI):
+    """A NinjaAPI whose OpenAPI document also holds the schemas of BODIES_READ_BY_HAND, which
+    the operations' `openapi_extra` refer to."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        document = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        components = document["components"]["schemas"]
+        for model in BODIES_READ_BY_HAND:
+            schema = model.model_json_schema(
+                ref_template=REF_TEMPLATE, schema_generator=NinjaGenerateJsonSchema
+            )
+            components.update(schema.pop("$defs", {}))
+            components[model.__name__] = schema
+        return document
+
+
+api = PlannerAPI(
     title="Octopus Upgrade Planner",
     version="1",
     description=API_DESCRIPTION,
@@ -57,40 +113,39 @@ api = NinjaAPI(
 )
 
 
-class PlanIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+def ref(schema: type[pydantic.BaseModel]) -> dict[str, str]:
+    return {"$ref": REF_TEMPLATE.format(model=schema.__name__)}
 
-    name: str = Field(..., min_length=1, max_length=200)
-    server_version: str = Field(..., max_length=40, examples=["2.6.5"])
-    target_version: str = Field(..., max_length=40, examples=["3.17.14"])
-    can_provision_new_server: bool = True
-    sql_server_ready: bool = False
-    uses_builtin_feed: bool = False
-    backup_size_mb: int | None = Field(None, ge=0, le=10_000_000)
-    document_count: int | None = Field(None, ge=0, le=1_000_000_000)
-    history_days_to_keep: int | None = Field(None, ge=1, le=36_500)
-    polling_port: int = Field(10943, ge=1, le=65535)
-    approach: Approach | None = None
-    old_server_url: str = Field("", max_length=500)
-    old_server_api_key: str = Field("", max_length=200, json_schema_extra={"writeOnly": True})
-    new_server_url: str = Field("", max_length=500)
-    new_server_api_key: str = Field("", max_length=200, json_schema_extra={"writeOnly": True})
-    tentacles: list[dict[str, Any]] = Field(
-        default_factory=list,
-        description=(
-            "One object per Tentacle: name (required), hostname, port, version, "
-            "communication_style (listening|polling), environments, roles, os, "
-            "service_account, restricted_permissions, online."
-        ),
-        max_length=inventory.MAX_ROWS,
-    )
 
-    @field_validator("*")
-    @classmethod
-    def no_nul(cls, value: Any) -> Any:
-        if isinstance(value, str) and services.has_nul(value):
-            raise PydanticCustomError("nul_character", services.NUL_REFUSED)
-        return value
+def header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string"}}
+
+
+ETAG = {"ETag": header("The plan's version; send it as If-None-Match to be answered 304.")}
+RETRY_AFTER = {"Retry-After": header("Seconds to wait before trying again.")}
+# What every operation on a link can answer besides its own answers: an unknown, replaced or
+# guessed-at link, and (like every operation) 503 while the database is unreachable.
+LINK_ANSWERS: dict[int, type[pydantic.BaseModel]] = {
+    404: NotFound,
+    410: Gone,
+    429: RateLimited,
+    503: Unavailable,
+}
+LINK_HEADERS: dict[int, dict[str, Any]] = {
+    429: {"headers": RETRY_AFTER},
+    503: {"headers": RETRY_AFTER},
+}
+
+
+def validated[S: Schema](schema: type[S], data: object) -> S:
+    """`data` checked by `schema`, for bodies read by hand; errors answer 422 as for a body
+    django-ninja read."""
+    try:
+        return schema.model_validate(data)
+    except pydantic.ValidationError as invalid:
+        raise ValidationError(
+            [dict(error) for error in invalid.errors(include_url=False)]
+        ) from None
 
 
 def errors_response(errors: dict[str, list[str]], status: int = 422) -> JsonResponse:
@@ -226,7 +281,23 @@ def plan_input_invalid(request: HttpRequest, exc: services.PlanInputInvalid) -> 
     return errors_response(exc.errors)
 
 
-@api.post("/plans", response={201: dict[str, Any]}, summary="Create a plan")
+@api.post(
+    "/plans",
+    summary="Create a plan",
+    response={201: PlanCreated, 400: Errors, 422: Errors, 503: Unavailable},
+    by_alias=True,
+    openapi_extra={
+        "responses": {
+            201: {
+                "headers": {
+                    **ETAG,
+                    "Location": header("Where the plan document reads, by its view token."),
+                }
+            },
+            503: {"headers": RETRY_AFTER},
+        }
+    },
+)
 def create_plan(request: HttpRequest, payload: PlanIn) -> HttpResponse:
     created = services.plan_create(
         name=payload.name.strip(),
@@ -238,16 +309,29 @@ def create_plan(request: HttpRequest, payload: PlanIn) -> HttpResponse:
     document.update(
         edit_token=created.edit_token,
         view_token=created.view_token,
-        edit_url=request.build_absolute_uri(f"/p/{created.edit_token}/"),
-        view_url=request.build_absolute_uri(f"/v/{created.view_token}/"),
+        edit_url=request.build_absolute_uri(
+            reverse("plan-edit", kwargs={"token": created.edit_token})
+        ),
+        view_url=request.build_absolute_uri(
+            reverse("plan-view", kwargs={"token": created.view_token})
+        ),
     )
     response = JsonResponse(document, status=201)
     response["ETag"] = etag_for(created.plan)
-    response["Location"] = f"/api/v1/plans/{created.view_token}"
+    response["Location"] = reverse("api:plan", kwargs={"token": created.view_token})
     return response
 
 
-@api.get("/plans/{token}", response={200: dict[str, Any]}, summary="Read a plan")
+@api.get(
+    "/plans/{token}",
+    url_name="plan",
+    summary="Read a plan",
+    description="By its edit or read-only token. Send the ETag back as If-None-Match: while the "
+    "plan is unchanged the answer is 304, without a body.",
+    response={200: PlanOut, 304: None, **LINK_ANSWERS},
+    by_alias=True,
+    openapi_extra={"responses": {200: {"headers": ETAG}, 304: {"headers": ETAG}, **LINK_HEADERS}},
+)
 def read_plan(request: HttpRequest, token: str) -> HttpResponse:
     client = client_address(request.META)
     plan_id, version, *_ = current_version(token, client=client)
@@ -264,7 +348,11 @@ def read_plan(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _export(
-    request: HttpRequest, token: str, render: Any, content_type: str, extension: str
+    request: HttpRequest,
+    token: str,
+    render: Callable[[dict[str, Any]], str],
+    content_type: str,
+    extension: str,
 ) -> HttpResponse:
     link = link_for_token(token, client=client_address(request.META))
     response = HttpResponse(render(plan_document(link.plan)), content_type=content_type)
@@ -273,56 +361,78 @@ def _export(
     return response
 
 
-@api.get("/plans/{token}/export.md", summary="The checklist as Markdown")
-def export_markdown(request: HttpRequest, token: str) -> HttpResponse:
-    return _export(request, token, checklist_markdown, "text/markdown; charset=utf-8", "md")
-
-
-@api.get("/plans/{token}/export.csv", summary="The checklist as CSV")
-def export_csv(request: HttpRequest, token: str) -> HttpResponse:
-    return _export(request, token, checklist_csv, "text/csv; charset=utf-8", "csv")
-
-
-ACTION_BODY = {
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "actor": {"type": "string", "description": "Who is acting, for the log"},
-                    "reason": {
-                        "type": "string",
-                        "description": "Required for skip and reopen",
-                    },
-                },
-            }
+def export_answers(content_type: str, description: str) -> dict[str, Any]:
+    """The OpenAPI answers of an export: a file of `content_type`, or a link's errors."""
+    return {
+        "responses": {
+            200: {
+                "description": description,
+                "content": {content_type: {"schema": {"type": "string"}}},
+                "headers": {"Content-Disposition": header("attachment, named after the plan.")},
+            },
+            **LINK_HEADERS,
         }
-    },
-    "required": False,
-}
+    }
+
+
+MARKDOWN = "text/markdown; charset=utf-8"
+CSV = "text/csv; charset=utf-8"
+
+
+@api.get(
+    "/plans/{token}/export.md",
+    summary="The checklist as Markdown",
+    response={200: None, **LINK_ANSWERS},
+    openapi_extra=export_answers("text/markdown", "The checklist, one task-list item a step."),
+)
+def export_markdown(request: HttpRequest, token: str) -> HttpResponse:
+    return _export(request, token, checklist_markdown, MARKDOWN, "md")
+
+
+@api.get(
+    "/plans/{token}/export.csv",
+    summary="The checklist as CSV",
+    response={200: None, **LINK_ANSWERS},
+    openapi_extra=export_answers("text/csv", "The checklist, one row a step, header first."),
+)
+def export_csv(request: HttpRequest, token: str) -> HttpResponse:
+    return _export(request, token, checklist_csv, CSV, "csv")
+
+
+@api.exception_handler(services.IdempotencyRefused)
+def idempotency_refused(request: HttpRequest, exc: services.IdempotencyRefused) -> HttpResponse:
+    return errors_response({"Idempotency-Key": [exc.message]})
 
 
 @api.post(
     "/plans/{token}/steps/{step_id}/{action}",
     summary="Start, complete, skip or reopen a step",
+    description="Answers the step document, or says why the step cannot move (409) or what to "
+    "fix (422). With an Idempotency-Key, a retry gets the first answer again (with "
+    "Idempotent-Replayed: true) and nothing acts twice; the same key with another request is "
+    "refused (422).",
+    response={
+        200: StepOut,
+        403: ReadOnly,
+        409: Refusal,
+        422: Errors,
+        **LINK_ANSWERS,
+    },
     openapi_extra={
-        "requestBody": ACTION_BODY,
+        "requestBody": {
+            "content": {"application/json": {"schema": ref(ActionIn)}},
+            "required": False,
+        },
         "parameters": [
             {
                 "name": "Idempotency-Key",
                 "in": "header",
                 "required": False,
-                "schema": {"type": "string", "maxLength": 200},
+                "schema": {"type": "string", "maxLength": idempotency.KEY_MAX_LENGTH},
                 "description": "A replay with the same key returns the first response.",
             }
         ],
-    },
-    response={
-        200: dict[str, Any],
-        403: dict[str, Any],
-        404: dict[str, Any],
-        409: dict[str, Any],
-        422: dict[str, Any],
+        "responses": LINK_HEADERS,
     },
 )
 def step_action(request: HttpRequest, token: str, step_id: str, action: str) -> HttpResponse:
@@ -339,57 +449,33 @@ def step_action(request: HttpRequest, token: str, step_id: str, action: str) -> 
         return errors_response({"body": ["The body is not valid JSON."]})
     if not isinstance(body, dict):
         return errors_response({"body": ["The body must be a JSON object."]})
-    errors: dict[str, list[str]] = {}
-    for field in ("actor", "reason"):
-        value = body.get(field, "")
-        if not isinstance(value, str):
-            errors[field] = ["Must be text."]
-        elif services.has_nul(value):
-            errors[field] = [services.NUL_REFUSED]
-    if errors:
-        return errors_response(errors)
+    given = validated(ActionIn, body)
     key = request.headers.get("Idempotency-Key", "").strip()
-    if key and not key.isprintable():
-        return errors_response({"Idempotency-Key": ["Use printable characters only."]})
     if not key:
-        status, payload = _act(link.plan, step_uuid, action, body)
+        status, payload = _act(link.plan, step_uuid, action, given)
         return JsonResponse(payload, status=status)
-    if len(key) > 200:
-        return errors_response({"Idempotency-Key": ["At most 200 characters."]})
-    fingerprint = hashlib.sha256(
-        json.dumps([str(step_uuid), action, body], sort_keys=True).encode()
-    ).hexdigest()
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    plan=link.plan, key=key, fingerprint=fingerprint
-                )
-        except IntegrityError:
-            first = IdempotencyRecord.objects.get(plan=link.plan, key=key)
-            if first.fingerprint != fingerprint:
-                return errors_response(
-                    {"Idempotency-Key": ["This key was already used for a different request."]}
-                )
-            response = JsonResponse(first.body, status=first.status_code)
-            response["Idempotent-Replayed"] = "true"
-            return response
-        status, payload = _act(link.plan, step_uuid, action, body)
-        record.status_code, record.body = status, payload
-        record.save(update_fields=["status_code", "body"])
-    return JsonResponse(payload, status=status)
+    answer = services.idempotent_response_run(
+        plan=link.plan,
+        key=key,
+        request=[str(step_uuid), action, body],
+        respond=lambda: _act(link.plan, step_uuid, action, given),
+    )
+    response = JsonResponse(answer.body, status=answer.status_code)
+    if answer.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
 
 
 def _act(
-    plan: Plan, step_id: uuid.UUID, action: str, body: dict[str, Any]
+    plan: Plan, step_id: uuid.UUID, action: str, given: ActionIn
 ) -> tuple[int, dict[str, Any]]:
     try:
         step = services.step_act(
             plan=plan,
             step_id=step_id,
             action=action,
-            actor=body.get("actor", ""),
-            reason=body.get("reason", ""),
+            actor=given.actor,
+            reason=given.reason,
         )
     except services.StepNotFound:
         return 404, {"error": "not-found", "detail": "No such step in this plan."}
@@ -402,7 +488,8 @@ def _act(
 
 @api.post(
     "/plans/{token}/verify",
-    response={202: dict[str, Any], 403: dict[str, Any]},
+    response={202: JobsOut, 403: ReadOnly, **LINK_ANSWERS},
+    openapi_extra={"responses": LINK_HEADERS},
     summary="Run every verification that applies now",
     description=(
         "Queues background jobs that read the servers' `GET /api` and `GET /api/machines` and "
@@ -417,50 +504,10 @@ def verify_plan(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
-TENTACLE_ROW_SCHEMA = {
-    "type": "object",
-    "required": ["name"],
-    "properties": {
-        "name": {"type": "string"},
-        "hostname": {"type": "string"},
-        "port": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
-        "version": {"type": "string"},
-        "communication_style": {"type": "string", "enum": ["listening", "polling"]},
-        "environments": {"type": "array", "items": {"type": "string"}},
-        "roles": {"type": "array", "items": {"type": "string"}},
-        "os": {"type": "string"},
-        "service_account": {"type": "string"},
-        "restricted_permissions": {"type": "boolean"},
-        "online": {"type": "boolean"},
-    },
-}
-APPROACH_CHOICE_SCHEMA = {
-    "type": ["string", "null"],
-    "enum": ["keep", "switch", None],
-    "description": (
-        "Needed only when the new inventory changes the recommended approach of a plan that "
-        'follows the recommendation (the answer is then 409 "approach-change"): "keep" stays '
-        'with the current approach, recorded as an override; "switch" re-plans with the new '
-        "recommendation. Steps that exist in both plans keep their progress either way."
-    ),
-}
 TENTACLES_BODY = {
     "content": {
         "application/json": {
-            "schema": {
-                "oneOf": [
-                    {"type": "array", "items": TENTACLE_ROW_SCHEMA},
-                    {
-                        "type": "object",
-                        "required": ["tentacles"],
-                        "properties": {
-                            "tentacles": {"type": "array", "items": TENTACLE_ROW_SCHEMA},
-                            "approach_choice": APPROACH_CHOICE_SCHEMA,
-                            "actor": {"type": "string", "description": "Who, for the log"},
-                        },
-                    },
-                ]
-            }
+            "schema": {"oneOf": [{"type": "array", "items": ref(TentacleIn)}, ref(InventoryIn)]}
         },
         "text/csv": {
             "schema": {
@@ -476,18 +523,18 @@ TENTACLES_PARAMETERS = [
         "name": "approach_choice",
         "in": "query",
         "required": False,
-        "schema": {"type": "string", "enum": ["keep", "switch"]},
+        "schema": {"type": "string", "enum": list(services.APPROACH_CHOICES)},
         "description": "The same as the body's approach_choice; for CSV bodies and JSON lists.",
     },
     {
         "name": "actor",
         "in": "query",
         "required": False,
-        "schema": {"type": "string", "maxLength": 100},
+        "schema": {"type": "string", "maxLength": ACTOR_MAX},
         "description": "Who is acting, for the activity log.",
     },
 ]
-_INVENTORY_BODY_KEYS = {"tentacles", "approach_choice", "actor"}
+_INVENTORY_BODY_KEYS = frozenset(InventoryIn.model_fields)
 
 
 @api.put(
@@ -501,15 +548,19 @@ _INVENTORY_BODY_KEYS = {"tentacles", "approach_choice", "actor"}
         "re-planned. All or nothing: an invalid row changes nothing. Replacing the inventory "
         "with the same one changes nothing, not even the version."
     ),
-    openapi_extra={"requestBody": TENTACLES_BODY, "parameters": TENTACLES_PARAMETERS},
+    openapi_extra={
+        "requestBody": TENTACLES_BODY,
+        "parameters": TENTACLES_PARAMETERS,
+        "responses": {200: {"headers": ETAG}, **LINK_HEADERS},
+    },
     response={
-        200: dict[str, Any],
-        403: dict[str, Any],
-        404: dict[str, Any],
-        409: dict[str, Any],
-        413: dict[str, Any],
-        415: dict[str, Any],
-        422: dict[str, Any],
+        200: InventoryReplacedOut,
+        403: ReadOnly,
+        409: ApproachChangeRefusal,
+        413: Errors,
+        415: UnsupportedMediaType,
+        422: Errors,
+        **LINK_ANSWERS,
     },
 )
 def replace_tentacles(request: HttpRequest, token: str) -> HttpResponse:
@@ -540,17 +591,13 @@ def replace_tentacles(request: HttpRequest, token: str) -> HttpResponse:
             )
     except services.PlanInputInvalid as invalid:
         return errors_response(invalid.errors)
-    choice, actor = options["approach_choice"], options["actor"]
-    errors: dict[str, list[str]] = {}
-    if choice is not None and choice not in services.APPROACH_CHOICES:
-        errors["approach_choice"] = ['Choose "keep", "switch" or null.']
-    if not isinstance(actor, str):
-        errors["actor"] = ["Must be text."]
-    if errors:
-        return errors_response(errors)
+    given = validated(InventoryOptions, options)
     try:
         outcome = services.inventory_replace(
-            plan=link.plan, tentacles=tentacles, actor=actor, approach_choice=choice
+            plan=link.plan,
+            tentacles=tentacles,
+            actor=given.actor,
+            approach_choice=given.approach_choice,
         )
     except services.ApproachChangeRequired as change:
         return JsonResponse(

@@ -14,6 +14,7 @@
   name), and a job's own lifecycle.
 - `evidence`: what checks and pasted outputs found, recorded on steps; steps they confirm.
 - `text`: free text from people (actor names, reasons) made fit to store.
+- `idempotency`: the stored first response to an API request sent with an Idempotency-Key.
 
 Callers use the names below as `services.X`. To patch a function for a test, patch it in the
 module that calls it (e.g. `services.transitions._transition`), where the name is looked up.
@@ -41,6 +42,16 @@ from upgrade_planner.plans.services.fetches import (
     inventory_fetch_fail,
     inventory_fetch_run,
     inventory_fetch_start,
+)
+from upgrade_planner.plans.services.idempotency import (
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    IdempotencyRefused,
+    IdempotentResponse,
+    idempotent_response_claim,
+    idempotent_response_record,
+    idempotent_response_run,
+    request_fingerprint,
 )
 from upgrade_planner.plans.services.links import activity_log, link_rotate
 from upgrade_planner.plans.services.locking import plan_lock
@@ -118,6 +129,10 @@ __all__ = [
     "ConfirmationRequired",
     "CreatedPlan",
     "FetchOutcome",
+    "IdempotencyKeyInvalid",
+    "IdempotencyKeyReused",
+    "IdempotencyRefused",
+    "IdempotentResponse",
     "InvalidTransition",
     "InventoryChangedSincePreview",
     "InventoryPreview",
@@ -140,6 +155,9 @@ __all__ = [
     "fetch_kwargs_shown",
     "fetched_tentacles",
     "has_nul",
+    "idempotent_response_claim",
+    "idempotent_response_record",
+    "idempotent_response_run",
     "installation_input_of",
     "inventory_change_summary",
     "inventory_fetch_fail",
@@ -162,6 +180,7 @@ __all__ = [
     "plan_create",
     "plan_lock",
     "planner_settings",
+    "request_fingerprint",
     "started_step_check_queue",
     "step_act",
     "step_complete",

@@ -1,0 +1,491 @@
+"""What the JSON API takes and answers, as schemas (django-ninja's for request bodies, plain
+pydantic models for answers): the OpenAPI document is built from these.
+
+Request bodies are validated by the `...In` schemas. The answers are built elsewhere — the plan
+and step documents by `plans.documents`, in a fixed number of queries and without validating a
+5,000-step plan field by field — and returned as they are; the `...Out` schemas and the error
+schemas describe them, and the API's tests check real answers against them. Their `extra=
+"forbid"` makes a key added to an answer but not to its schema fail those tests.
+
+Every fixed vocabulary is taken from where it is defined (`domain.vocabulary`, the planner's step
+kinds, the services' refusal codes, the verification checks), never restated here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from ninja import Field, Schema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
+
+from upgrade_planner.domain import inventory, planner
+from upgrade_planner.domain.vocabulary import (
+    WARNING_CODES,
+    Approach,
+    CommunicationStyle,
+    Phase,
+    StepState,
+)
+from upgrade_planner.plans import jobs, services
+
+
+def one_of(allowed: Collection[str]) -> Callable[[str], str]:
+    """A check that a string is one of `allowed`, for vocabularies that are not enums."""
+
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise PydanticCustomError(
+                "enum", "Expected one of: {expected}.", {"expected": ", ".join(allowed)}
+            )
+        return value
+
+    return check
+
+
+def enum_schema(allowed: Collection[str]) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "enum": list(allowed)})
+
+
+def must_be_text(value: object) -> object:
+    """The API's own message for a value that is not text (not pydantic's)."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("text_type", "Must be text.")
+    return value
+
+
+def without_nul(value: object) -> object:
+    if isinstance(value, str) and services.has_nul(value):
+        raise PydanticCustomError("nul_character", services.NUL_REFUSED)
+    return value
+
+
+# The refusals a step action can answer with 409. ReasonRequired and ReasonInvalid answer 422
+# (a field to fix), and the API always sends confirmed=True, so ConfirmationRequired never
+# reaches it.
+REFUSAL_CODES: tuple[str, ...] = tuple(
+    refused.code
+    for refused in (
+        services.StepBlocked,
+        services.StepNotSkippable,
+        services.StepHasStartedDependents,
+        services.InvalidTransition,
+    )
+)
+CHECK_KINDS: tuple[str, ...] = tuple(jobs.CHECKS)
+STEP_KINDS: tuple[str, ...] = tuple(sorted(planner.STEP_KINDS))
+
+StepKind = Annotated[str, AfterValidator(one_of(STEP_KINDS)), enum_schema(STEP_KINDS)]
+WarningCode = Annotated[str, AfterValidator(one_of(WARNING_CODES)), enum_schema(WARNING_CODES)]
+CheckKind = Annotated[str, AfterValidator(one_of(CHECK_KINDS)), enum_schema(CHECK_KINDS)]
+RefusalCode = Annotated[str, AfterValidator(one_of(REFUSAL_CODES)), enum_schema(REFUSAL_CODES)]
+# Text, with the API's messages; CleanText also refuses a NUL character. (Before-validators run
+# last to first: the type is checked before the NUL.)
+Text = Annotated[str, BeforeValidator(must_be_text)]
+CleanText = Annotated[str, BeforeValidator(without_nul), BeforeValidator(must_be_text)]
+# A key that some answers leave out rather than send as null.
+Absent = SkipJsonSchema[None]
+
+
+class Answer(BaseModel):
+    """An answer's schema: every key it may carry, and no other. A plain pydantic model (not a
+    ninja Schema, which reads attributes off ORM objects): answers are dicts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- Request bodies ----------------------------------------------------------------------------
+
+
+class TentacleIn(Schema):
+    """One Tentacle of the inventory, as the API takes it (product.md §5.5 has the CSV form).
+
+    Values follow the CSV rules: lists may also be `;`-separated text, the port numeric text,
+    booleans `yes`/`no`/`1`/`0`; null means "not given". Rows are checked all at once, and each
+    error names its row and field (`tentacles[3].port`).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., max_length=inventory.MAX_TEXT, examples=["web-01"])
+    hostname: str = Field("", max_length=inventory.MAX_HOSTNAME, examples=["web-01.corp"])
+    port: int | None = Field(None, ge=1, le=65535, examples=[10933])
+    version: str = Field("", description="The Tentacle's version, e.g. 2.6.5.1581.")
+    communication_style: CommunicationStyle = CommunicationStyle.LISTENING
+    environments: list[str] = Field(default_factory=list, examples=[["Production"]])
+    roles: list[str] = Field(default_factory=list, examples=[["web"]])
+    os: str = Field("", max_length=inventory.MAX_TEXT, examples=["Windows Server 2012 R2"])
+    service_account: str = Field(
+        "", max_length=inventory.MAX_TEXT, description='A custom account; "" is Local System.'
+    )
+    restricted_permissions: bool = False
+    online: bool = True
+
+
+def unchanged(value: Any) -> Any:
+    return value
+
+
+# A Tentacle row is validated by the inventory parser (the same rules as a CSV file, every error
+# at once); the schema only documents it as a TentacleIn.
+TentacleRow = Annotated[
+    dict[str, Any], BeforeValidator(unchanged, json_schema_input_type=TentacleIn)
+]
+
+
+class PlanIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., min_length=1, max_length=200)
+    server_version: str = Field(..., max_length=40, examples=["2.6.5"])
+    target_version: str = Field(..., max_length=40, examples=["3.17.14"])
+    can_provision_new_server: bool = True
+    sql_server_ready: bool = False
+    uses_builtin_feed: bool = False
+    backup_size_mb: int | None = Field(None, ge=0, le=10_000_000)
+    document_count: int | None = Field(None, ge=0, le=1_000_000_000)
+    history_days_to_keep: int | None = Field(None, ge=1, le=36_500)
+    polling_port: int = Field(10943, ge=1, le=65535)
+    approach: Approach | None = Field(
+        None, description="Overrides the recommended approach; null follows the recommendation."
+    )
+    old_server_url: str = Field("", max_length=500)
+    old_server_api_key: str = Field("", max_length=200, json_schema_extra={"writeOnly": True})
+    new_server_url: str = Field("", max_length=500)
+    new_server_api_key: str = Field("", max_length=200, json_schema_extra={"writeOnly": True})
+    tentacles: list[TentacleRow] = Field(
+        default_factory=list,
+        description="The Tentacles, one object each; only `name` is required.",
+        max_length=inventory.MAX_ROWS,
+    )
+
+    @field_validator("*")
+    @classmethod
+    def no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and services.has_nul(value):
+            raise PydanticCustomError("nul_character", services.NUL_REFUSED)
+        return value
+
+
+class ActionIn(Schema):
+    """The body of a step action. Other keys are ignored; an empty body is `{}`."""
+
+    actor: CleanText = Field("", description="Who is acting, for the activity log.")
+    reason: CleanText = Field("", description="Why; required for skip and reopen.")
+
+
+class InventoryOptions(Schema):
+    """How an inventory replacement is recorded; from the query string or the JSON body."""
+
+    approach_choice: Annotated[str, enum_schema(services.APPROACH_CHOICES)] | None = Field(
+        None,
+        description=(
+            "Needed only when the new inventory changes the recommended approach of a plan that "
+            'follows the recommendation (the answer is then 409 "approach-change"): "keep" stays '
+            'with the current approach, recorded as an override; "switch" re-plans with the new '
+            "recommendation. Steps that exist in both plans keep their progress either way."
+        ),
+    )
+    actor: Text = Field("", description="Who is acting, for the activity log.")
+
+    @field_validator("approach_choice", mode="before")
+    @classmethod
+    def known_choice(cls, value: object) -> object:
+        if value is not None and value not in services.APPROACH_CHOICES:
+            choices = ", ".join(f'"{choice}"' for choice in services.APPROACH_CHOICES)
+            raise PydanticCustomError("approach_choice", f"Choose {choices} or null.")
+        return value
+
+
+class InventoryIn(InventoryOptions):
+    """The object form of an inventory replacement (a bare list of Tentacles works too)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tentacles: list[TentacleIn] = Field(..., max_length=inventory.MAX_ROWS)
+
+
+# --- The plan document (product.md §5.2) -------------------------------------------------------
+
+
+class TentacleOut(Answer):
+    name: str
+    hostname: str
+    port: int | None
+    version: str
+    communication_style: CommunicationStyle
+    environments: list[str]
+    roles: list[str]
+    os: str
+    service_account: str
+    restricted_permissions: bool
+    online: bool
+
+
+class InstanceOut(Answer):
+    """The installation as it was described (API keys are never returned)."""
+
+    server_version: str
+    target_version: str
+    can_provision_new_server: bool
+    sql_server_ready: bool
+    uses_builtin_feed: bool
+    backup_size_mb: int | None
+    document_count: int | None
+    history_days_to_keep: int | None
+    polling_port: int
+    old_server_url: str
+    new_server_url: str
+    tentacles: list[TentacleOut]
+
+
+class AlternativeOut(Answer):
+    approach: Approach
+    why_not: str
+
+
+class PathHopOut(Answer):
+    """One hop of the version path; a step's `hop` is its index in `path`."""
+
+    from_: str = Field(..., alias="from", examples=["2.6.5"])
+    to: str = Field(..., examples=["3.17.14"])
+    kind: str = Field(..., examples=["2.6-migration"])
+    reason: str
+    source: str = Field(..., description="The documentation page this hop comes from.")
+
+
+class WarningOut(Answer):
+    code: WarningCode
+    severity: planner.Severity
+    text: str = Field(..., description="What the risk is.")
+    action: str = Field(..., description="What to do about it.")
+    source: str
+
+
+class MigrationOut(Answer):
+    """Sizing of the 2.6 data migration: migrator flags, RAM and a time range."""
+
+    migrator_flags: list[str]
+    command: str
+    ram_advice: str
+    prune_first: bool
+    duration_low_hours: float
+    duration_high_hours: float
+    notes: list[str]
+
+
+class ProgressOut(Answer):
+    total: int
+    done: int
+    skipped: int
+    blocked: int
+    ready: int
+    in_progress: int
+    failed: int
+
+
+class EvidenceOut(Answer):
+    check: str = Field(
+        ...,
+        description=(
+            "The verification that produced it (" + ", ".join(CHECK_KINDS) + "), or "
+            "pasted-evidence."
+        ),
+    )
+    at: datetime
+    ok: bool | None = Field(..., description="null when the evidence only informs.")
+    detail: str
+    job: uuid.UUID | Absent = Field(None, description="The job; absent for pasted evidence.")
+
+
+class StepOut(Answer):
+    """A step of the checklist. Also the answer to a step action."""
+
+    id: uuid.UUID
+    key: str = Field(..., description="Stable across re-plans of the same input.")
+    kind: StepKind
+    title: str
+    hop: int = Field(..., description="Index into the plan's `path`.")
+    phase: Phase
+    tentacle: str | None = Field(..., description="The Tentacle's name for per-Tentacle steps.")
+    tentacles: list[str] = Field(..., description="Every Tentacle instance the step covers.")
+    optional: bool
+    canary: bool
+    method: planner.UpgradeMethod | None
+    point_of_no_return: bool
+    fleet_gate: bool
+    state: StepState
+    depends_on: list[uuid.UUID]
+    source: str
+    detail: str
+    evidence: list[EvidenceOut]
+
+
+class PlanOut(Answer):
+    """The plan document. `steps` are listed in an order that respects every dependency."""
+
+    id: uuid.UUID
+    name: str
+    version: int = Field(..., description="Moves on every change; the ETag carries it.")
+    content_version: str
+    created_at: datetime
+    instance: InstanceOut
+    approach: Approach | None = Field(..., description="null when no hop is a 2.6 migration.")
+    recommended_approach: Approach | None
+    approach_overridden: bool
+    reasons: list[str]
+    alternatives: list[AlternativeOut]
+    assumptions: list[str]
+    path: list[PathHopOut]
+    warnings: list[WarningOut]
+    migration: MigrationOut | None
+    canary: list[str] = Field(..., description="Names of the Tentacles upgraded first.")
+    progress: ProgressOut
+    steps: list[StepOut]
+
+
+class PlanCreated(PlanOut):
+    """The plan document with both share links. The tokens are shown this once."""
+
+    edit_token: str
+    view_token: str
+    edit_url: str = Field(..., description="The plan's page, editable.")
+    view_url: str = Field(..., description="The plan's page, read-only.")
+
+
+# --- Other answers -----------------------------------------------------------------------------
+
+
+class JobOut(Answer):
+    id: uuid.UUID
+    check: CheckKind
+
+
+class JobsOut(Answer):
+    """The verification jobs queued (or still open from before)."""
+
+    jobs: list[JobOut]
+
+
+class StepChangesOut(Answer):
+    created: int
+    kept: int
+    retired: int
+
+
+class TentacleChangeOut(Answer):
+    name: str
+    fields: list[str]
+
+
+class InventoryDiffOut(Answer):
+    added: list[str]
+    removed: list[str]
+    changed: list[TentacleChangeOut]
+
+
+class InventoryReplacedOut(Answer):
+    """What replacing the inventory did: Tentacles by outcome, steps, and the plan's approach."""
+
+    added: int
+    removed: int
+    changed: int
+    unchanged: int
+    version: int
+    approach: Approach | None
+    approach_overridden: bool
+    steps: StepChangesOut
+    diff: InventoryDiffOut
+
+
+class Errors(Answer):
+    """Input that cannot be used; nothing was saved."""
+
+    errors: dict[str, list[str]] = Field(
+        ...,
+        description=(
+            "Messages by field: a body field (`name`), a Tentacle's field "
+            "(`tentacles[3].port`), `body`, `csv` (one message per line of the file) or the "
+            "`Idempotency-Key` header."
+        ),
+    )
+
+
+class Refusal(Answer):
+    """The step cannot make this move now (product.md §4)."""
+
+    error: RefusalCode
+    detail: str = Field(..., description="Why, written for people.")
+    blocked_by: list[uuid.UUID] | Absent = Field(
+        None, description='With "blocked": the prerequisites it waits for.'
+    )
+    dependents: list[uuid.UUID] | Absent = Field(
+        None, description='With "has-started-dependents": the steps to reopen first.'
+    )
+
+
+class ApproachChangeRefusal(Answer):
+    """The new inventory changes the recommended approach: send it again with
+    approach_choice "keep" or "switch"."""
+
+    error: Annotated[
+        str,
+        AfterValidator(one_of([services.ApproachChangeRequired.code])),
+        enum_schema([services.ApproachChangeRequired.code]),
+    ]
+    current: Approach
+    recommended: Approach
+    detail: str
+
+
+class Problem(Answer):
+    """An answer that is not the resource: `error` says which, `detail` says it for people."""
+
+    error: str
+    detail: str
+
+
+class ReadOnly(Problem):
+    """A change was asked of a read-only link."""
+
+    error: Literal["read-only"]
+
+
+class NotFound(Problem):
+    """No plan has this link, or the plan has no such step or action."""
+
+    error: Literal["not-found"]
+
+
+class Gone(Problem):
+    """The link was replaced by an editor; the new one works."""
+
+    error: Literal["link-replaced"]
+
+
+class RateLimited(Problem):
+    """Too many unknown links were tried from this address; try again after Retry-After."""
+
+    error: Literal["rate-limited"]
+
+
+class UnsupportedMediaType(Problem):
+    error: Literal["unsupported-media-type"]
+
+
+class Unavailable(Problem):
+    """The database is unreachable for a moment; nothing was changed. Try again after
+    Retry-After."""
+
+    error: Literal["unavailable"]
