@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from upgrade_planner.domain import inventory
 from upgrade_planner.installations.api_keys import masked
 from upgrade_planner.installations.models import Installation, Tentacle
 
@@ -243,19 +244,4 @@ class TentacleAdmin(ViewOnlyAdmin):
     list_filter = ["communication_style", "online", "restricted_permissions", "version"]
     search_fields = ["name", "hostname", "installation__name"]
     list_select_related = ["installation"]
-    fields = [
-        "id",
-        "installation",
-        "position",
-        "name",
-        "hostname",
-        "port",
-        "version",
-        "communication_style",
-        "environments",
-        "roles",
-        "os",
-        "service_account",
-        "restricted_permissions",
-        "online",
-    ]
+    fields = ["id", "installation", "position", *inventory.COLUMNS]

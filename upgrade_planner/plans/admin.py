@@ -50,6 +50,22 @@ class PlanLinkInline(ViewOnlyInline):
     show_change_link = False
 
 
+# What the planner computed for a plan, shown read-only.
+PLANNED_FIELDS: tuple[str, ...] = (
+    "approach",
+    "recommended_approach",
+    "approach_overridden",
+    "content_version",
+    "path",
+    "reasons",
+    "alternatives",
+    "assumptions",
+    "warnings",
+    "migration",
+    "canary",
+)
+
+
 @admin.register(Plan)
 class PlanAdmin(PlanModelAdmin):
     list_display = [
@@ -74,21 +90,7 @@ class PlanAdmin(PlanModelAdmin):
         ),
         (
             "What the planner recommends",
-            {
-                "fields": [
-                    "approach",
-                    "recommended_approach",
-                    "approach_overridden",
-                    "content_version",
-                    "path",
-                    "reasons",
-                    "alternatives",
-                    "assumptions",
-                    "warnings",
-                    "migration",
-                    "canary",
-                ]
-            },
+            {"fields": PLANNED_FIELDS},
         ),
     ]
     # Everything but the name was computed by the planner or is kept by the services.
@@ -100,17 +102,7 @@ class PlanAdmin(PlanModelAdmin):
         "version",
         "finished_steps",
         "records",
-        "approach",
-        "recommended_approach",
-        "approach_overridden",
-        "content_version",
-        "path",
-        "reasons",
-        "alternatives",
-        "assumptions",
-        "warnings",
-        "migration",
-        "canary",
+        *PLANNED_FIELDS,
     ]
     inlines = [PlanLinkInline]
 
