@@ -86,8 +86,8 @@ JOBS_AFTER_REDIS_WITHIN = 90.0
 KILLS = 10
 KILL_PLANS = 30
 SLOW_CHECK_SECONDS = 4.0
-# services/outbox.py (job_claim) re-claims a job left `running` CELERY_TASK_TIME_LIMIT (90 s) + 30 s after it started;
-# the relay runs every 10 s; then the check itself takes SLOW_CHECK_SECONDS.
+# services/outbox.py (job_claim) re-claims a job left `running` CELERY_TASK_TIME_LIMIT (90 s)
+# + 30 s after it started; the relay runs every 10 s; then the check takes SLOW_CHECK_SECONDS.
 JOBS_AFTER_KILLS_WITHIN = 240.0
 
 # c) PostgreSQL restart
