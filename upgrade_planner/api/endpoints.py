@@ -604,7 +604,14 @@ NO_CSV_HEADER = (
         "requestBody": TENTACLES_BODY,
         "parameters": TENTACLES_PARAMETERS,
         "responses": {
-            200: {"headers": ETAG},
+            200: {
+                "headers": {
+                    "ETag": header(
+                        "The plan's version after the change (as it was, after a dry run); "
+                        "send it as If-Match with the next change."
+                    )
+                }
+            },
             412: {"headers": {"ETag": header("The plan's current version.")}},
             **LINK_HEADERS,
         },
