@@ -51,9 +51,10 @@ EXPECTED: dict[tuple[str, str], dict[int, str | None]] = {
     },
     ("post", VERIFY): {202: "JobsOut", 403: "ReadOnly", **LINK_ERRORS},
     ("put", TENTACLES): {
-        200: "InventoryReplacedOut",
+        200: "InventoryOutcome",
         403: "ReadOnly",
-        409: "ApproachChangeRefusal",
+        409: "InventoryRefusal",
+        412: "PlanChanged",
         413: "Errors",
         415: "UnsupportedMediaType",
         422: "Errors",
@@ -132,10 +133,35 @@ def test_bodies_read_by_hand_are_documented_with_their_schemas(document):
 
     assert step_body["schema"] == {"$ref": "#/components/schemas/ActionIn"}
     assert set(document["components"]["schemas"]["ActionIn"]["properties"]) == {"actor", "reason"}
-    assert {"$ref": "#/components/schemas/InventoryIn"} in inventory_body["application/json"][
-        "schema"
-    ]["oneOf"]
+    assert {"$ref": "#/components/schemas/InventoryReplaceIn"} in inventory_body[
+        "application/json"
+    ]["schema"]["oneOf"]
+    assert set(document["components"]["schemas"]["InventoryReplaceIn"]["properties"]) == {
+        "tentacles",
+        "approach_choice",
+        "actor",
+        "confirm_removals",
+        "dry_run",
+    }
     assert "text/csv" in inventory_body
+
+
+def test_the_inventory_replacement_documents_its_safety_switches(document):
+    operation = document["paths"][TENTACLES]["put"]
+    parameters = {parameter["name"]: parameter for parameter in operation["parameters"]}
+    components = document["components"]["schemas"]
+
+    assert {"confirm_removals", "dry_run", "If-Match"} <= set(parameters)
+    assert parameters["confirm_removals"]["schema"] == {"type": "boolean", "default": False}
+    assert parameters["If-Match"]["in"] == "header"
+    assert "removals-need-confirmation" in operation["description"]
+    refusals = {ref["$ref"].rsplit("/", 1)[1] for ref in components["InventoryRefusal"]["anyOf"]}
+    assert refusals == {"ApproachChangeRefusal", "RemovalsRefusal"}
+    assert components["RemovalsRefusal"]["properties"]["error"]["enum"] == [
+        "removals-need-confirmation"
+    ]
+    outcomes = {ref["$ref"].rsplit("/", 1)[1] for ref in components["InventoryOutcome"]["anyOf"]}
+    assert outcomes == {"InventoryReplacedOut", "InventoryDryRunOut"}
 
 
 def test_a_real_409_answer_validates_against_its_documented_schema(client, document):
@@ -403,6 +429,9 @@ def same_inventory(w: World) -> list[dict[str, Any]]:
 
 
 answer("put", TENTACLES, 200, "one Tentacle fewer")(lambda w: w.put(w.edit, same_inventory(w)[:-1]))
+answer("put", TENTACLES, 200, "dry run")(
+    lambda w: w.put(w.edit, same_inventory(w)[1:], query="?dry_run=true")
+)
 answer("put", TENTACLES, 403, "view token")(lambda w: w.put(w.view, same_inventory(w)))
 
 
@@ -410,6 +439,21 @@ answer("put", TENTACLES, 403, "view token")(lambda w: w.put(w.view, same_invento
 def approach_change(w: World) -> Any:
     changing = in_place_plan_with_progress()
     return w.put(changing.edit_token, rows(inventory_of(changing.plan)[:9]))
+
+
+answer("put", TENTACLES, 409, "removals need confirmation")(lambda w: w.put(w.edit, []))
+
+
+@answer("put", TENTACLES, 412, "stale If-Match")
+def stale_if_match(w: World) -> Any:
+    etag = read(w, w.edit)["ETag"]
+    w.act(w.edit, w.ready_step().id, "start")
+    return w.client.put(
+        f"/api/v1/plans/{w.edit}/tentacles",
+        data=json.dumps(same_inventory(w)[:-1]),
+        content_type="application/json",
+        HTTP_IF_MATCH=etag,
+    )
 
 
 @answer("put", TENTACLES, 413, "too large")
@@ -422,6 +466,7 @@ answer("put", TENTACLES, 415, "plain text")(
     lambda w: w.put(w.edit, "name\nweb-01\n", content_type="text/plain")
 )
 answer("put", TENTACLES, 422, "bad row")(lambda w: w.put(w.edit, [{"name": "a", "port": "x"}]))
+answer("put", TENTACLES, 422, "empty body")(lambda w: w.put(w.edit, "", content_type="text/csv"))
 answer("put", TENTACLES, 422, "bad choice")(
     lambda w: w.put(w.edit, {"tentacles": same_inventory(w), "approach_choice": "maybe"})
 )

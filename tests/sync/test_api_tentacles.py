@@ -186,7 +186,12 @@ def test_a_failure_half_way_leaves_nothing_half_applied(client, monkeypatch):
 
     monkeypatch.setattr(resync, "steps_reconcile", broken)
     with pytest.raises(RuntimeError):
-        put(client, created.edit_token, rows([*inventory_of(plan)[1:], tentacle("web-0013")]))
+        put(
+            client,
+            created.edit_token,
+            rows([*inventory_of(plan)[1:], tentacle("web-0013")]),
+            query="?confirm_removals=true",
+        )
 
     assert state_of(plan) == before
 

@@ -61,6 +61,10 @@ def test_pasting_a_new_inventory_shows_the_diff_and_applies_it_on_confirm(
     expect(page.get_by_text("with progress will be retired")).to_be_visible()
     screenshot(page, "resync-preview")
     assert Tentacle.objects.filter(name="web-0013").count() == 0  # nothing yet
+    # web-0003 was upgraded: removing it takes a tick next to its name.
+    removals = page.get_by_role("group", name="Tentacles with progress would be removed")
+    expect(removals.get_by_role("list", name="Tentacles to remove")).to_have_text("web-0003")
+    removals.get_by_label("Remove 1 Tentacle with progress and retire its steps").check()
 
     page.get_by_role("button", name="Apply these changes").click()
 

@@ -109,6 +109,7 @@ def test_confirming_applies_exactly_the_reviewed_inventory(client):
         {
             "inventory_csv": hidden(body, "inventory_csv"),
             "fingerprint": hidden(body, "fingerprint"),
+            "confirm_removals": "on",  # web-0003 was upgraded: its removal is confirmed
             "actor": "Ana",
         },
     )

@@ -66,7 +66,7 @@ def test_removing_a_tentacle_retires_its_steps_but_keeps_them_and_their_history(
     before = snapshot(plan)
 
     outcome = services.inventory_replace(
-        plan=plan, tentacles=without(inventory_of(plan), "web-0003")
+        plan=plan, tentacles=without(inventory_of(plan), "web-0003"), confirm_removals=True
     )
 
     assert outcome.diff.counts()["removed"] == 1
@@ -91,7 +91,7 @@ def test_a_rename_is_a_removal_and_an_addition():
     before = snapshot(plan)
     renamed = replaced(inventory_of(plan), "web-0002", name="web-0002-new")
 
-    outcome = services.inventory_replace(plan=plan, tentacles=renamed)
+    outcome = services.inventory_replace(plan=plan, tentacles=renamed, confirm_removals=True)
 
     assert [t.name for t in outcome.diff.added] == ["web-0002-new"]
     assert [t.name for t in outcome.diff.removed] == ["web-0002"]
@@ -213,7 +213,9 @@ def test_the_last_but_one_instance_leaving_a_host_keeps_the_machines_progress():
     machine = Step.objects.get(plan=plan, kind="upgrade-tentacle", tentacles=["app-a", "app-b"])
     Step.objects.filter(pk=machine.pk).update(state=StepState.DONE)
 
-    outcome = services.inventory_replace(plan=plan, tentacles=without(inventory_of(plan), "app-b"))
+    outcome = services.inventory_replace(
+        plan=plan, tentacles=without(inventory_of(plan), "app-b"), confirm_removals=True
+    )
 
     machine.refresh_from_db()
     assert machine.key == "0:upgrade-tentacle:app-a"

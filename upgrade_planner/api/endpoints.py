@@ -12,6 +12,7 @@ too, by the inventory parser, which reports every row's errors at once.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -27,14 +28,15 @@ from ninja.schema import NinjaGenerateJsonSchema
 
 from upgrade_planner.api.schemas import (
     ActionIn,
-    ApproachChangeRefusal,
     Errors,
     Gone,
-    InventoryIn,
-    InventoryOptions,
-    InventoryReplacedOut,
+    InventoryOutcome,
+    InventoryRefusal,
+    InventoryReplaceIn,
+    InventoryReplaceOptions,
     JobsOut,
     NotFound,
+    PlanChanged,
     PlanCreated,
     PlanIn,
     PlanOut,
@@ -81,7 +83,7 @@ listed below.
 
 # Bodies the operations read themselves rather than through django-ninja: a step action answers
 # 422 (not 400) to malformed JSON, and the inventory may come as JSON or as CSV.
-BODIES_READ_BY_HAND: tuple[type[Schema], ...] = (ActionIn, InventoryIn)
+BODIES_READ_BY_HAND: tuple[type[Schema], ...] = (ActionIn, InventoryReplaceIn)
 
 
 class PlannerAPI(NinjaAPI):
@@ -507,17 +509,34 @@ def verify_plan(request: HttpRequest, token: str) -> HttpResponse:
 TENTACLES_BODY = {
     "content": {
         "application/json": {
-            "schema": {"oneOf": [{"type": "array", "items": ref(TentacleIn)}, ref(InventoryIn)]}
+            "schema": {
+                "oneOf": [{"type": "array", "items": ref(TentacleIn)}, ref(InventoryReplaceIn)]
+            }
         },
         "text/csv": {
             "schema": {
                 "type": "string",
-                "description": "The inventory CSV of the product brief §5.5 (header row first).",
+                "description": "The inventory CSV of the product brief §5.5. The header row is "
+                "required, even for an inventory without Tentacles.",
             }
         },
     },
     "required": True,
 }
+
+
+def query_switch(name: str) -> dict[str, Any]:
+    """A boolean query parameter documented from InventoryReplaceOptions."""
+    field = InventoryReplaceOptions.model_fields[name]
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "boolean", "default": False},
+        "description": f"{field.description} The same as the body's {name}.",
+    }
+
+
 TENTACLES_PARAMETERS = [
     {
         "name": "approach_choice",
@@ -533,8 +552,29 @@ TENTACLES_PARAMETERS = [
         "schema": {"type": "string", "maxLength": ACTOR_MAX},
         "description": "Who is acting, for the activity log.",
     },
+    query_switch("confirm_removals"),
+    query_switch("dry_run"),
+    {
+        "name": "If-Match",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "The plan's ETag, as read: the inventory is replaced only if the plan "
+        "is still at that version, else 412 and nothing is saved. Without it (or with `*`) "
+        "the replacement applies to whatever version the plan is at.",
+    },
 ]
-_INVENTORY_BODY_KEYS = frozenset(InventoryIn.model_fields)
+_INVENTORY_BODY_KEYS = tuple(InventoryReplaceIn.model_fields)
+_OPTION_KEYS = tuple(InventoryReplaceOptions.model_fields)
+EMPTY_BODY = (
+    "The body is empty. Send the whole new inventory: a JSON list of Tentacles, "
+    '{"tentacles": [...]}, or a CSV file with a header row. To remove every Tentacle, send [] '
+    "with confirm_removals=true."
+)
+NO_CSV_HEADER = (
+    "The CSV file has no header row: its first line must name the columns, such as "
+    f'"name,hostname,port". The columns are: {", ".join(inventory.COLUMNS)}.'
+)
 
 
 @api.put(
@@ -546,17 +586,41 @@ _INVENTORY_BODY_KEYS = frozenset(InventoryIn.model_fields)
         "evidence, added Tentacles get new steps, steps of removed ones are retired (the "
         "activity log keeps them), changed ones are re-planned; gates and warnings are "
         "re-planned. All or nothing: an invalid row changes nothing. Replacing the inventory "
-        "with the same one changes nothing, not even the version."
+        "with the same one changes nothing, not even the version.\n\n"
+        "An inventory is never wiped by accident:\n"
+        "- an empty body, a CSV file without a header row, or JSON without a list of "
+        "Tentacles is refused (422);\n"
+        "- removing every Tentacle, or any Tentacle with a step in progress, done, skipped or "
+        "failed, needs `confirm_removals=true`: without it the answer is 409 "
+        '`"removals-need-confirmation"` naming those Tentacles, and nothing is saved;\n'
+        "- with `If-Match: <the plan's ETag>`, the replacement is made only if the plan has "
+        "not changed since it was read (412 otherwise);\n"
+        "- `dry_run=true` answers what the replacement would do (the diff, the steps created "
+        "and retired, what needs confirming) and saves nothing.\n\n"
+        "The options (`approach_choice`, `actor`, `confirm_removals`, `dry_run`) go in the "
+        "query string, or in the body when it is a JSON object."
     ),
     openapi_extra={
         "requestBody": TENTACLES_BODY,
         "parameters": TENTACLES_PARAMETERS,
-        "responses": {200: {"headers": ETAG}, **LINK_HEADERS},
+        "responses": {
+            200: {
+                "headers": {
+                    "ETag": header(
+                        "The plan's version after the change (as it was, after a dry run); "
+                        "send it as If-Match with the next change."
+                    )
+                }
+            },
+            412: {"headers": {"ETag": header("The plan's current version.")}},
+            **LINK_HEADERS,
+        },
     },
     response={
-        200: InventoryReplacedOut,
+        200: InventoryOutcome,
         403: ReadOnly,
-        409: ApproachChangeRefusal,
+        409: InventoryRefusal,
+        412: PlanChanged,
         413: Errors,
         415: UnsupportedMediaType,
         422: Errors,
@@ -573,9 +637,10 @@ def replace_tentacles(request: HttpRequest, token: str) -> HttpResponse:
             status=413,
         )
     options: dict[str, Any] = {
-        "approach_choice": request.GET.get("approach_choice") or None,
-        "actor": request.GET.get("actor", ""),
+        key: request.GET[key] for key in _OPTION_KEYS if request.GET.get(key)
     }
+    if not body.strip():
+        return errors_response({"body": [EMPTY_BODY]})
     try:
         if request.content_type == "text/csv":
             tentacles = _tentacles_from_csv(body)
@@ -591,13 +656,42 @@ def replace_tentacles(request: HttpRequest, token: str) -> HttpResponse:
             )
     except services.PlanInputInvalid as invalid:
         return errors_response(invalid.errors)
-    given = validated(InventoryOptions, options)
+    given = validated(InventoryReplaceOptions, options)
     try:
+        expected_version = _version_matched(request, link.plan)
+        if given.dry_run:
+            preview = services.inventory_preview(
+                plan=link.plan, tentacles=tentacles, approach_choice=given.approach_choice
+            )
+            response = JsonResponse(_dry_run_answer(link.plan, preview))
+            response["ETag"] = etag_for(link.plan)
+            return response
         outcome = services.inventory_replace(
             plan=link.plan,
             tentacles=tentacles,
             actor=given.actor,
             approach_choice=given.approach_choice,
+            expected_version=expected_version,
+            confirm_removals=given.confirm_removals,
+        )
+    except services.PlanChangedSinceRead as moved:
+        response = JsonResponse(
+            {"error": moved.code, "detail": moved.detail, "version": moved.current}, status=412
+        )
+        response["ETag"] = etag_of(link.plan.id, moved.current)
+        return response
+    except services.RemovalsNeedConfirmation as refused:
+        removals = refused.removals
+        return JsonResponse(
+            {
+                "error": refused.code,
+                "removing": removals.to_confirm,
+                "with_progress": removals.with_progress,
+                "every_tentacle": removals.every_tentacle,
+                "detail": f"{refused.detail} To go ahead, send the same inventory again with "
+                "confirm_removals=true.",
+            },
+            status=409,
         )
     except services.ApproachChangeRequired as change:
         return JsonResponse(
@@ -625,33 +719,103 @@ def replace_tentacles(request: HttpRequest, token: str) -> HttpResponse:
     return response
 
 
+def _version_matched(request: HttpRequest, plan: Plan) -> int | None:
+    """The plan's version if If-Match names its current ETag; None without the header or with
+    `*`. Raises PlanChangedSinceRead otherwise. The service checks the version again under the
+    plan's lock, so a change made in between is refused as well."""
+    header_value = request.headers.get("If-Match")
+    if header_value is None:
+        return None
+    # A proxy that compresses answers turns the ETag into a weak one (W/"..."); the version it
+    # carries is still exact, so it counts.
+    tags = {tag.strip().removeprefix("W/") for tag in header_value.split(",")}
+    if "*" in tags:
+        return None
+    if etag_for(plan) in tags:
+        return plan.version
+    raise services.PlanChangedSinceRead(expected=None, current=plan.version)
+
+
+def _dry_run_answer(plan: Plan, preview: services.InventoryPreview) -> dict[str, Any]:
+    change = preview.approach_change
+    return {
+        "dry_run": True,
+        **preview.diff.counts(),
+        "version": plan.version,
+        "diff": preview.diff.names(),
+        "steps": preview.steps or {"created": 0, "kept": 0, "retired": 0},
+        "created_steps": [{"key": key, "title": title} for key, title in preview.created_steps],
+        "retired_steps": [
+            {"key": key, "title": title, "state": state}
+            for key, title, state in preview.retired_steps
+        ],
+        "approach_change": None
+        if change is None
+        else {
+            "current": change.current,
+            "recommended": change.recommended,
+            "effects": change.effects,
+        },
+        "removals_to_confirm": preview.removals.to_confirm,
+        "removes_every_tentacle": preview.removals.every_tentacle,
+    }
+
+
 def _tentacles_from_csv(body: bytes) -> list[planner.TentacleInput]:
     try:
-        return inventory.parse_csv(body)
+        tentacles = inventory.parse_csv(body)
     except inventory.InventoryInvalid as invalid:
         # Keyed "csv" with the line (and column) in each message: a person fixes a file by line.
         raise services.PlanInputInvalid(
             {"csv": [error.as_text() for error in invalid.errors]}
         ) from None
+    if not tentacles and not _csv_has_header(body):
+        raise services.PlanInputInvalid({"body": [NO_CSV_HEADER]})
+    return tentacles
+
+
+# What a CSV file without a header can still hold: blank lines, empty cells, a byte-order mark.
+_CSV_FILLER = re.compile(r'[\s,;"\ufeff]+')
+
+
+def _csv_has_header(body: bytes) -> bool:
+    """Whether a file the parser read as holding no Tentacles has a header row: one that holds
+    only blank lines, empty cells or Excel's `sep=` hint has none, and saying "no Tentacles"
+    takes a header row."""
+    lines = [
+        line
+        for line in body.decode("utf-8", errors="replace").splitlines()
+        if _CSV_FILLER.sub("", line)
+    ]
+    if lines and _CSV_FILLER.sub("", lines[0]).lower() == "sep=":
+        lines = lines[1:]
+    return bool(lines)
 
 
 def _tentacles_from_json(body: bytes, options: dict[str, Any]) -> list[planner.TentacleInput]:
     try:
-        data = json.loads(body or b"null")
+        data = json.loads(body)
     except ValueError:
         raise services.PlanInputInvalid({"body": ["The body is not valid JSON."]}) from None
     if isinstance(data, dict):
-        unknown = sorted(set(data) - _INVENTORY_BODY_KEYS)
+        unknown = sorted(set(data) - set(_INVENTORY_BODY_KEYS))
         if unknown:
+            fields = ", ".join(_INVENTORY_BODY_KEYS)
             raise services.PlanInputInvalid(
-                {
-                    key: ["Unknown field. The fields are: tentacles, approach_choice, actor."]
-                    for key in unknown
-                }
+                {key: [f"Unknown field. The fields are: {fields}."] for key in unknown}
             )
         if "tentacles" not in data:
             raise services.PlanInputInvalid({"tentacles": ["This field is required."]})
-        for key in ("approach_choice", "actor"):
+        if data["tentacles"] is None:
+            raise services.PlanInputInvalid(
+                {
+                    "tentacles": [
+                        "Send a list of Tentacles, not null. To remove every Tentacle, send [] "
+                        "with confirm_removals=true."
+                    ]
+                }
+            )
+        for key in _OPTION_KEYS:
             if key in data:
                 options[key] = data[key]
         rows = data["tentacles"]

@@ -24,6 +24,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    RootModel,
     WithJsonSchema,
     field_validator,
 )
@@ -214,6 +215,34 @@ class InventoryIn(InventoryOptions):
     model_config = ConfigDict(extra="forbid")
 
     tentacles: list[TentacleIn] = Field(..., max_length=inventory.MAX_ROWS)
+
+
+class InventoryReplaceOptions(InventoryOptions):
+    """How an inventory replacement is made: InventoryOptions, and the two safety switches.
+    From the query string (any body) or the JSON object body."""
+
+    confirm_removals: bool = Field(
+        False,
+        description=(
+            "Needed to remove every Tentacle, or any Tentacle with a step in progress, done, "
+            "skipped or failed; without it such a replacement answers 409 "
+            '"removals-need-confirmation", naming the Tentacles, and saves nothing.'
+        ),
+    )
+    dry_run: bool = Field(
+        False,
+        description=(
+            "Answer what the replacement would do (the diff, the steps created and retired, "
+            "what needs confirming) and save nothing."
+        ),
+    )
+
+
+class InventoryReplaceIn(InventoryIn, InventoryReplaceOptions):
+    """The object form of an inventory replacement. With a bare list of Tentacles or a CSV
+    file, the options go in the query string."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 # --- The plan document (product.md §5.2) -------------------------------------------------------
@@ -409,6 +438,61 @@ class InventoryReplacedOut(Answer):
     diff: InventoryDiffOut
 
 
+class PlannedStepOut(Answer):
+    key: str = Field(..., description="The key the step will have; stable across re-plans.")
+    title: str
+
+
+class RetiredStepOut(Answer):
+    key: str
+    title: str
+    state: StepState = Field(..., description="Kept as it is: a retired step keeps its history.")
+
+
+class ApproachEffectsOut(Answer):
+    """What each answer to an approach change would do to the steps."""
+
+    keep: StepChangesOut
+    switch: StepChangesOut
+
+
+class ApproachChangeOut(Answer):
+    current: Approach
+    recommended: Approach
+    effects: ApproachEffectsOut
+
+
+class InventoryDryRunOut(Answer):
+    """What replacing the inventory would do (dry_run): nothing was saved. The steps are those
+    of the approach_choice sent, of the current approach when none is."""
+
+    dry_run: Literal[True]
+    added: int
+    removed: int
+    changed: int
+    unchanged: int
+    version: int = Field(
+        ...,
+        description="The plan's version, unchanged. Send the answer's ETag as If-Match to "
+        "apply the same change only if the plan has not moved on meanwhile.",
+    )
+    diff: InventoryDiffOut
+    steps: StepChangesOut
+    created_steps: list[PlannedStepOut]
+    retired_steps: list[RetiredStepOut]
+    approach_change: ApproachChangeOut | None = Field(
+        ..., description="Set when applying needs approach_choice."
+    )
+    removals_to_confirm: list[str] = Field(
+        ..., description="The Tentacles whose removal needs confirm_removals=true; [] if none."
+    )
+    removes_every_tentacle: bool
+
+
+class InventoryOutcome(RootModel[InventoryReplacedOut | InventoryDryRunOut]):
+    """What replacing the inventory did, or, with dry_run, would do."""
+
+
 class Errors(Answer):
     """Input that cannot be used; nothing was saved."""
 
@@ -447,6 +531,31 @@ class ApproachChangeRefusal(Answer):
     current: Approach
     recommended: Approach
     detail: str
+
+
+class RemovalsRefusal(Answer):
+    """The new inventory removes every Tentacle, or Tentacles whose steps have started or
+    finished: nothing was saved. Send it again with confirm_removals=true to go ahead."""
+
+    error: Annotated[
+        str,
+        AfterValidator(one_of([services.RemovalsNeedConfirmation.code])),
+        enum_schema([services.RemovalsNeedConfirmation.code]),
+    ]
+    removing: list[str] = Field(
+        ...,
+        description="The Tentacles to confirm removing: every one when all would go, else "
+        "those with progress.",
+    )
+    with_progress: list[str] = Field(
+        ..., description="Removed Tentacles with a step in progress, done, skipped or failed."
+    )
+    every_tentacle: bool = Field(..., description="No Tentacle of the plan would stay.")
+    detail: str
+
+
+class InventoryRefusal(RootModel[ApproachChangeRefusal | RemovalsRefusal]):
+    """The replacement needs a decision first: an approach_choice, or confirm_removals."""
 
 
 class Problem(Answer):
@@ -489,3 +598,15 @@ class Unavailable(Problem):
     Retry-After."""
 
     error: Literal["unavailable"]
+
+
+class PlanChanged(Problem):
+    """If-Match named a version of the plan that is no longer current: nothing was saved.
+    Read the plan again and decide again; the answer's ETag is the current version."""
+
+    error: Annotated[
+        str,
+        AfterValidator(one_of([services.PlanChangedSinceRead.code])),
+        enum_schema([services.PlanChangedSinceRead.code]),
+    ]
+    version: int = Field(..., description="The plan's current version.")

@@ -608,6 +608,8 @@ class InventoryApplyForm(forms.Form):
         choices=[("keep", "Keep the current approach"), ("switch", "Switch")],
         widget=forms.RadioSelect,
     )
+    # The service refuses, without it, to remove every Tentacle or any with progress.
+    confirm_removals = forms.BooleanField(required=False)
 
     tentacles: list[planner.TentacleInput]
 

@@ -554,7 +554,16 @@ def inventory_apply(request: HtmxHttpRequest, token: str) -> HttpResponse:
             actor=_actor(request),
             approach_choice=form.cleaned_data["approach_choice"] or None,
             expected_fingerprint=form.cleaned_data["fingerprint"],
+            confirm_removals=form.cleaned_data["confirm_removals"],
         )
+    except services.RemovalsNeedConfirmation as refused:
+        form.add_error(
+            "confirm_removals",
+            f"{refused.detail} Tick the box to remove "
+            f"{'them' if len(refused.removals.to_confirm) > 1 else 'it'} anyway, or cancel.",
+        )
+        preview = services.inventory_preview(plan=link.plan, tentacles=tentacles)
+        return _inventory_render(request, link, token, preview=preview, apply_form=form)
     except services.ApproachChangeRequired:
         form.add_error("approach_choice", "Choose whether to keep the approach or switch.")
         preview = services.inventory_preview(plan=link.plan, tentacles=tentacles)

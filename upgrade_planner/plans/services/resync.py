@@ -1,10 +1,13 @@
 """Inventory re-sync: previewing and replacing a plan's Tentacles with a new inventory and
 re-planning, keeping progress (steps follow their Tentacles when only a key changes) and
-asking before the recommended approach changes under a plan that follows it."""
+asking before the recommended approach changes under a plan that follows it, and before a
+replacement removes every Tentacle or any Tentacle whose work has started: an inventory is
+never wiped by accident, whichever page or API call sends it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -48,6 +51,89 @@ class InventoryChangedSincePreview(Exception):
     """The saved inventory is no longer the one the person reviewed the changes against."""
 
 
+class PlanChangedSinceRead(Exception):
+    """The plan moved on from the version the caller read (an API client's If-Match)."""
+
+    code = "plan-changed"
+
+    def __init__(self, *, expected: int | None, current: int) -> None:
+        self.expected = expected
+        self.current = current
+        read = f"version {expected}; " if expected is not None else ""
+        self.detail = (
+            f"The plan has changed since you read it ({read}it is now at version {current}). "
+            "Read it again, check that this inventory is still the one you mean, and send it "
+            "with the new ETag."
+        )
+        super().__init__(self.detail)
+
+
+# A step in one of these states has been worked on: removing its Tentacle needs a person's
+# explicit say-so, whatever the step then becomes.
+STARTED_STATES: frozenset[StepState] = frozenset(
+    {StepState.IN_PROGRESS, StepState.DONE, StepState.SKIPPED, StepState.FAILED}
+)
+
+
+@dataclass(frozen=True)
+class Removals:
+    """The Tentacles a replacement removes, and whether someone must confirm removing them.
+
+    Removing every Tentacle, or any Tentacle with a step that has started or finished, is what
+    an empty, truncated or wrong file does; it is done only when asked for explicitly."""
+
+    removed: list[str]  # every Tentacle the replacement removes, in the saved order
+    with_progress: list[str]  # those with a step in progress, done, skipped or failed
+    every_tentacle: bool  # none of the saved Tentacles stays
+
+    @property
+    def confirmation_needed(self) -> bool:
+        return self.every_tentacle or bool(self.with_progress)
+
+    @property
+    def to_confirm(self) -> list[str]:
+        """The Tentacles to name when asking: all of them when every one goes."""
+        if not self.confirmation_needed:
+            return []
+        return self.removed if self.every_tentacle else self.with_progress
+
+
+NO_REMOVALS = Removals(removed=[], with_progress=[], every_tentacle=False)
+
+
+class RemovalsNeedConfirmation(Exception):
+    """The new inventory removes every Tentacle, or Tentacles whose steps have started or
+    finished; nothing is saved until the caller confirms the removals."""
+
+    code = "removals-need-confirmation"
+
+    def __init__(self, removals: Removals) -> None:
+        self.removals = removals
+        if removals.every_tentacle:
+            count = len(removals.removed)
+            self.detail = (
+                f"This inventory removes every Tentacle of the plan ({count:,}): all their "
+                "steps would be retired. Retired steps are kept, with their history, but the "
+                "plan would no longer track any machine."
+            )
+        else:
+            names = removals.with_progress
+            self.detail = (
+                f"This inventory removes {_names_text(names)}, whose "
+                f"{'steps have' if len(names) > 1 else 'step has'} started or finished. "
+                "Their steps would be retired; the activity log keeps what was done."
+            )
+        super().__init__(self.detail)
+
+
+def _names_text(names: Sequence[str], shown: int = 5) -> str:
+    if len(names) == 1:
+        return names[0]
+    if len(names) > shown:
+        return f"{', '.join(names[:shown])} and {len(names) - shown:,} more"
+    return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def _approach_words(approach: str) -> str:
     return str(Approach(approach).label).lower() if approach in Approach.values else approach
 
@@ -73,6 +159,12 @@ class InventoryPreview:
     retiring_with_progress: list[tuple[str, str]]
     # Finished steps that would come after new, unfinished work (e.g. a passed fleet gate).
     finished_before_new_work: list[str]
+    # What applying needs confirmed; see `inventory_replace`'s confirm_removals.
+    removals: Removals = NO_REMOVALS
+    # Steps that would be created, as (key, title), and retired, as (key, title, state); with
+    # an approach change, as for the approach chosen (kept when none is).
+    created_steps: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    retired_steps: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -85,10 +177,17 @@ class InventoryReplaced:
 
 
 def inventory_preview(
-    *, plan: Plan, tentacles: Sequence[planner.TentacleInput]
+    *,
+    plan: Plan,
+    tentacles: Sequence[planner.TentacleInput],
+    approach_choice: str | None = None,
 ) -> InventoryPreview:
     """What `inventory_replace` would do with `tentacles`. Reads only; a fixed number of
-    queries whatever the fleet's size."""
+    queries whatever the fleet's size.
+
+    With an approach change, the steps are those of `approach_choice` ("keep" when None: a
+    plan never switches silently); `approach_change` has the effects of both answers."""
+    _approach_choice_check(approach_choice)
     _inventory_check(tentacles)
     saved = list(Tentacle.objects.of_installation(plan.installation_id))
     old = [t.as_input() for t in saved]
@@ -110,24 +209,31 @@ def inventory_preview(
                 "switch": _step_effects(result.steps, existing),
             },
         )
-        result = kept
+        if approach_choice != "switch":
+            result = kept
     moved = _moved(existing, _key_moves(result.steps, existing))
     wanted = {step.key for step in result.steps}
-    retiring = [
-        (step.title, step.state)
-        for step in moved
-        if step.key not in wanted
-        and not step.retired
-        and step.state not in (StepState.BLOCKED, StepState.READY)
-    ]
+    current = {step.key for step in moved if not step.retired}
+    retired = [step for step in moved if step.key not in wanted and not step.retired]
     return InventoryPreview(
         diff=diff,
         tentacles=new,
         fingerprint=fingerprint,
         approach_change=change,
         steps=_step_effects(result.steps, existing),
-        retiring_with_progress=retiring,
+        retiring_with_progress=[
+            (step.title, step.state)
+            for step in retired
+            if step.state not in (StepState.BLOCKED, StepState.READY)
+        ],
         finished_before_new_work=_finished_before_new_work(result.steps, moved),
+        removals=_removals(
+            diff,
+            saved=len(old),
+            started=((step.state, step.tentacles) for step in existing if not step.retired),
+        ),
+        created_steps=[(step.key, step.title) for step in result.steps if step.key not in current],
+        retired_steps=[(step.key, step.title, step.state) for step in retired],
     )
 
 
@@ -138,6 +244,8 @@ def inventory_replace(
     actor: str = "",
     approach_choice: str | None = None,
     expected_fingerprint: str | None = None,
+    expected_version: int | None = None,
+    confirm_removals: bool = False,
 ) -> InventoryReplaced:
     """Replace the plan's Tentacles with `tentacles` and re-plan, keeping progress.
 
@@ -147,19 +255,27 @@ def inventory_replace(
     steps keep their progress where they still exist). Gates, warnings and the canary are
     re-planned for the whole fleet.
 
-    If the new inventory changes the recommended approach of a plan that follows the
-    recommendation, `approach_choice` says what to do: "keep" stays with the current approach
-    (recorded as an override), "switch" takes the new recommendation; None raises
-    ApproachChangeRequired. `expected_fingerprint` (from `inventory_preview`) refuses with
-    InventoryChangedSincePreview if the inventory changed after it was reviewed. Replacing the
-    inventory with an identical one changes nothing, not even the plan's version.
+    Checked in this order, each refusal saving nothing:
+    - `expected_version` (the version an API client read) refuses with PlanChangedSinceRead
+      if the plan has moved on since;
+    - `expected_fingerprint` (from `inventory_preview`) refuses with
+      InventoryChangedSincePreview if the inventory changed after it was reviewed;
+    - a replacement that removes every Tentacle, or any Tentacle with a step in progress, done,
+      skipped or failed, raises RemovalsNeedConfirmation unless `confirm_removals`;
+    - if the new inventory changes the recommended approach of a plan that follows the
+      recommendation, `approach_choice` says what to do: "keep" stays with the current
+      approach (recorded as an override), "switch" takes the new recommendation; None raises
+      ApproachChangeRequired.
+    Replacing the inventory with an identical one changes nothing, not even the plan's version.
     """
-    if approach_choice is not None and approach_choice not in APPROACH_CHOICES:
-        raise PlanInputInvalid({"approach_choice": ['Choose "keep" or "switch".']})
+    _approach_choice_check(approach_choice)
     _inventory_check(tentacles)
     changes = {"created": 0, "kept": 0, "retired": 0}
     with transaction.atomic():
         plan_lock(plan=plan, reload_all=True)
+        # plan_lock has just moved the version on: the caller read the one before it.
+        if expected_version is not None and plan.version - 1 != expected_version:
+            raise PlanChangedSinceRead(expected=expected_version, current=plan.version - 1)
         previous = plan.approach
         saved = list(Tentacle.objects.of_installation(plan.installation_id))
         old = [t.as_input() for t in saved]
@@ -176,6 +292,10 @@ def inventory_replace(
         if diff.empty:
             transaction.set_rollback(True)  # nothing to do: not even the version moves
         else:
+            if diff.removed and not confirm_removals:
+                removals = _removals(diff, saved=len(old), started=_started_steps(plan))
+                if removals.confirmation_needed:
+                    raise RemovalsNeedConfirmation(removals)
             result, recommended = _inventory_replan(plan, new, choice=approach_choice)
             if recommended is not None and approach_choice is None:
                 raise ApproachChangeRequired(current=previous, recommended=recommended)
@@ -211,6 +331,45 @@ def inventory_replace(
         steps=changes,
         approach_before=previous,
         approach_after=plan.approach,
+    )
+
+
+def _approach_choice_check(approach_choice: str | None) -> None:
+    if approach_choice is not None and approach_choice not in APPROACH_CHOICES:
+        raise PlanInputInvalid({"approach_choice": ['Choose "keep" or "switch".']})
+
+
+def _removals(
+    diff: inventory_diff.InventoryDiff,
+    *,
+    saved: int,
+    started: Iterable[tuple[str, Sequence[str]]],
+) -> Removals:
+    """What `diff` removes, given the (state, Tentacle names) of the plan's current steps."""
+    if not diff.removed:
+        return NO_REMOVALS
+    removed = [t.name for t in diff.removed]
+    gone = {inventory_diff.name_key(name) for name in removed}
+    worked_on: set[str] = set()
+    for state, names in started:
+        if state in STARTED_STATES:
+            worked_on.update(
+                key for name in names if (key := inventory_diff.name_key(name)) in gone
+            )
+    return Removals(
+        removed=removed,
+        with_progress=[name for name in removed if inventory_diff.name_key(name) in worked_on],
+        every_tentacle=len(removed) == saved,
+    )
+
+
+def _started_steps(plan: Plan) -> list[tuple[str, list[str]]]:
+    """(state, Tentacle names) of the plan's current steps that have started; only
+    per-Tentacle steps name Tentacles."""
+    return list(
+        Step.objects.filter(plan=plan, retired=False, state__in=STARTED_STATES).values_list(
+            "state", "tentacles"
+        )
     )
 
 
