@@ -1,6 +1,7 @@
 """The one settings module. Everything that differs between machines comes from the
 environment; with nothing set you get a local SQLite database and eager Celery tasks."""
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -261,7 +262,7 @@ UNKNOWN_TOKEN_LIMIT_PER_MINUTE = int(os.environ.get("UNKNOWN_TOKEN_LIMIT_PER_MIN
 
 # --- Verification jobs ----------------------------------------------------------------
 # A Fernet key (base64, 32 bytes) for the Octopus API keys kept for verification. Unset: one
-# derived from SECRET_KEY (rotating SECRET_KEY then forgets the stored API keys).
+# derived from SECRET_KEY (readable after a rotation while the old one is in the fallbacks).
 API_KEY_ENCRYPTION_KEY = os.environ.get("API_KEY_ENCRYPTION_KEY", "")
 VERIFY_HTTP_TIMEOUT = float(os.environ.get("VERIFY_HTTP_TIMEOUT", "10"))
 VERIFY_TCP_TIMEOUT = float(os.environ.get("VERIFY_TCP_TIMEOUT", "3"))
@@ -276,3 +277,22 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
 }
+
+# --- Key rotation and verification targets ----------------------------------------------
+# Earlier secret keys, newest first: read-only links and API keys made with them keep working
+# (Django's own setting, read from the environment here).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
+# Fernet keys for the stored Octopus API keys, newest first: the first encrypts, all decrypt
+# (API_KEY_ENCRYPTION_KEY above still works, as one more).
+API_KEY_ENCRYPTION_KEYS = env_list("API_KEY_ENCRYPTION_KEYS")
+# Networks the checks never connect to (default: link-local, where cloud metadata services
+# answer), and, when set, the only networks they connect to.
+VERIFY_DENIED_NETWORKS = env_list(
+    "VERIFY_DENIED_NETWORKS", "169.254.0.0/16,fe80::/10,fd00:ec2::254/128"
+)
+VERIFY_ALLOWED_NETWORKS = env_list("VERIFY_ALLOWED_NETWORKS")
+for _network in [*VERIFY_DENIED_NETWORKS, *VERIFY_ALLOWED_NETWORKS]:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _error:
+        raise ImproperlyConfigured(f"{_network!r} is not a network: {_error}") from None

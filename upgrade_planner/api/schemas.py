@@ -39,6 +39,7 @@ from upgrade_planner.domain.vocabulary import (
     Phase,
     StepState,
 )
+from upgrade_planner.installations import api_keys
 from upgrade_planner.plans import jobs, services
 
 
@@ -145,6 +146,18 @@ TentacleRow = Annotated[
 ]
 
 
+def api_key_shape(value: str) -> str:
+    """An Octopus API key, or "" for none; the error never quotes it."""
+    try:
+        return api_keys.clean_api_key(value)
+    except ValueError as error:
+        raise PydanticCustomError("api_key_shape", str(error)) from None
+
+
+ApiKey = Annotated[str, AfterValidator(api_key_shape)]
+API_KEY_SCHEMA: dict[str, Any] = {"writeOnly": True, "pattern": "^(API-[A-Za-z0-9]+)?$"}
+
+
 class PlanIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
@@ -162,9 +175,9 @@ class PlanIn(Schema):
         None, description="Overrides the recommended approach; null follows the recommendation."
     )
     old_server_url: str = Field("", max_length=500)
-    old_server_api_key: str = Field("", max_length=200, json_schema_extra={"writeOnly": True})
+    old_server_api_key: ApiKey = Field("", max_length=200, json_schema_extra=API_KEY_SCHEMA)
     new_server_url: str = Field("", max_length=500)
-    new_server_api_key: str = Field("", max_length=200, json_schema_extra={"writeOnly": True})
+    new_server_api_key: ApiKey = Field("", max_length=200, json_schema_extra=API_KEY_SCHEMA)
     tentacles: list[TentacleRow] = Field(
         default_factory=list,
         description="The Tentacles, one object each; only `name` is required.",

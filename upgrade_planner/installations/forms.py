@@ -6,7 +6,6 @@ What is said of the plan itself (its name, a chosen approach) is asked by `plans
 from __future__ import annotations
 
 import dataclasses
-import re
 import typing
 from dataclasses import dataclass
 from typing import Any, Self
@@ -19,6 +18,7 @@ from django.utils.functional import cached_property
 
 from upgrade_planner.domain import inventory, planner
 from upgrade_planner.domain.vocabulary import CommunicationStyle
+from upgrade_planner.installations import api_keys
 from upgrade_planner.installations.server_urls import clean_server_url
 
 LAST_3X = "3.17.14"
@@ -39,6 +39,23 @@ class ServerUrlField(forms.CharField):
             return clean_server_url(text)
         except ValueError as error:
             raise forms.ValidationError(str(error)) from error
+
+
+class ApiKeyField(forms.CharField):
+    """An Octopus API key, typed into a password box that never shows it again, checked by
+    `api_keys.clean_api_key`; no error message ever quotes it."""
+
+    widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"})
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=200, **kwargs)
+
+    def clean(self, value: Any) -> str:
+        text: str = super().clean(value)
+        try:
+            return api_keys.clean_api_key(text)
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
 
 
 class CsvFileField(forms.FileField):
@@ -139,19 +156,15 @@ class InstallationForm(forms.Form):
         help_text="Optional, e.g. https://octopus3.corp — also fills in the Hydra server "
         "mapping for polling Tentacles.",
     )
-    old_server_api_key = forms.CharField(
-        max_length=200,
+    old_server_api_key = ApiKeyField(
         required=False,
         label="API key for the 2.6 server",
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Optional. Lets the planner confirm upgraded Tentacles no longer answer it. "
         "Stored encrypted, never shown again, sent only to that server.",
     )
-    new_server_api_key = forms.CharField(
-        max_length=200,
+    new_server_api_key = ApiKeyField(
         required=False,
         label="API key for the new server",
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Optional. Lets the planner read machine health and Tentacle versions. "
         "Stored encrypted, never shown again, sent only to that server.",
     )
@@ -622,29 +635,14 @@ class InventoryApplyForm(forms.Form):
         return text
 
 
-_API_KEY = re.compile(r"[\x21-\x7e]{1,200}")
-
-
 class InventoryFetchForm(forms.Form):
     server_url = ServerUrlField(
         max_length=500,
         label="Octopus server URL",
         help_text="The address of the Octopus web portal, e.g. https://octopus.corp.",
     )
-    api_key = forms.CharField(
-        max_length=200,
+    api_key = ApiKeyField(
         label="API key",
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Of a user who may view machines and environments. Used for this reading "
         "only: it is not stored.",
     )
-
-    def clean_api_key(self) -> str:
-        key: str = self.cleaned_data.get("api_key", "")
-        if not _API_KEY.fullmatch(key):
-            # Never quote the key back, not even in an error message.
-            raise forms.ValidationError(
-                "An API key is one word of letters, digits and dashes, like API-ABCDEF123…; "
-                "copy it again from your Octopus profile."
-            )
-        return key

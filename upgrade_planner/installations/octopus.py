@@ -14,6 +14,7 @@ them). A machine whose shape is not understood is reported with the reason, neve
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import socket
@@ -30,6 +31,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from upgrade_planner.domain import inventory
 from upgrade_planner.domain.vocabulary import OCTOPUS_STYLE_NAMES, CommunicationStyle
+from upgrade_planner.installations import targets
 
 PAGE_SIZE = 500
 MAX_PAGES = 200
@@ -52,6 +54,9 @@ _NOT_TENTACLES = {
 _OFFLINE_STATUSES = {"offline", "disabled"}
 _OFFLINE_HEALTH = {"unavailable"}
 _TEMPLATE = re.compile(r"\{[^}]*\}")
+# What a header value may hold without http.client refusing it (with the value in the error)
+# or a line break starting another header: printable ASCII, no spaces.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
 class OctopusFetchError(Exception):
@@ -79,9 +84,41 @@ def _no_progress(text: str) -> None:
     return None
 
 
-class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow a redirect only to the same host (http → https allowed): the API key header
-    goes with every request, so it must never be sent to another site."""
+Origin = tuple[str, str, int]  # scheme, host, port
+
+
+def origin_of(url: str) -> Origin | None:
+    """(scheme, host, port) of an http(s) URL, the port filled in when the URL leaves it out
+    and the host in lower case without a trailing dot; None for anything else."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # e.g. "http://[::1" or a port that is not a number
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in {"http", "https"} or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower().rstrip("."), port or (443 if scheme == "https" else 80)
+
+
+def cross_origin_reason(origin: Origin, url: str) -> str | None:
+    """Why `url` is not on `origin`, in words for the user; None when it is."""
+    target = origin_of(url)
+    if target == origin:
+        return None
+    if target is None:
+        return "an address that is not http(s)"
+    scheme, host, port = target
+    if host != origin[1]:
+        return f"another site ({host})"
+    if scheme != origin[0]:
+        return f"{scheme}:// instead of {origin[0]}://"
+    return f"another port ({port} instead of {origin[2]})"
+
+
+class SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to the same origin: scheme, host and port. A different port is
+    another service, and https → http would send the key in the clear."""
 
     def redirect_request(
         self,
@@ -92,13 +129,84 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
         headers: HTTPMessage,
         newurl: str,
     ) -> urllib.request.Request | None:
-        old, new = urlsplit(req.full_url), urlsplit(newurl)
-        if (old.hostname or "").lower() != (new.hostname or "").lower():
+        origin = origin_of(req.full_url)
+        try:
+            target = urljoin(req.full_url, newurl)
+        except ValueError:
+            target = ""  # not an address at all
+        reason = cross_origin_reason(origin, target) if origin else "an address that is not http(s)"
+        if reason is not None:
             raise OctopusFetchError(
-                f"The server redirected to another site ({new.hostname}). The API key is only "
-                "sent to the server you named: give the address the redirect leads to instead."
+                f"The server redirected to {reason}. The API key is only sent to the server "
+                "you named: give the address the redirect leads to instead."
             )
         return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+class _ApiKeyForOrigin(urllib.request.BaseHandler):
+    """Puts the API key on each request to the client's own origin, as it is sent, and on no
+    other: urllib copies a request's ordinary headers onto every redirected request, so a key
+    put there would go wherever a redirect leads, guarded by nothing but the redirect check."""
+
+    handler_order = 600  # after the default processors, just before the request is sent
+
+    def __init__(self, origin: Origin, api_key: str) -> None:
+        self.origin = origin
+        self._api_key = api_key
+
+    def __repr__(self) -> str:
+        return f"_ApiKeyForOrigin({self.origin!r})"
+
+    def http_request(self, request: urllib.request.Request) -> urllib.request.Request:
+        if self._api_key and origin_of(request.full_url) == self.origin:
+            request.add_unredirected_header("X-Octopus-ApiKey", self._api_key)
+        return request
+
+    https_request = http_request
+
+
+# http.client opens its socket through the connection's `_create_connection`; pointing that at
+# targets.create_connection checks the very address connected to, after any redirect, and not
+# one that a second DNS lookup might have given.
+class _CheckedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = targets.create_connection
+
+
+class _CheckedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = targets.create_connection
+
+
+class _CheckedHTTPHandler(urllib.request.HTTPHandler):
+    """Connects only to addresses that targets.resolve_checked allows."""
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_CheckedHTTPConnection, req)
+
+
+class _CheckedHTTPSHandler(urllib.request.HTTPSHandler):
+    """Connects only to addresses that targets.resolve_checked allows, with TLS checked as
+    usual."""
+
+    def __init__(self) -> None:
+        self._tls = ssl.create_default_context()
+        super().__init__(context=self._tls)
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_CheckedHTTPSConnection, req, context=self._tls)
+
+
+def _api_key_problem(api_key: str) -> str | None:
+    """Why `api_key` cannot go in a header, in words that never quote it."""
+    if api_key and not _HEADER_SAFE.fullmatch(api_key):
+        return (
+            "The API key has characters an API key cannot have (spaces, line breaks or "
+            "other control characters). Copy it again from your Octopus profile."
+        )
+    return None
 
 
 class OctopusClient:
@@ -107,12 +215,23 @@ class OctopusClient:
         parts = urlsplit(self.base)
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.host = parts.hostname or self.base
-        self._api_key = api_key
         self.timeout = timeout
+        problem = _api_key_problem(api_key)
+        if problem is not None:
+            # Refused here, before http.client would raise an error that quotes the value.
+            raise OctopusFetchError(problem)
+        origin = origin_of(self.base)
+        if origin is None:
+            raise OctopusFetchError(f"{self.base} is not an http(s) address.")
+        self._origin = origin
         # No proxies from the environment: the planner runs beside the servers it reads, and a
         # proxy would see the API key.
         self._opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}), _SameOriginRedirects()
+            urllib.request.ProxyHandler({}),
+            SameOriginRedirects(),
+            _ApiKeyForOrigin(origin, api_key),
+            _CheckedHTTPHandler(),
+            _CheckedHTTPSHandler(),
         )
 
     def __repr__(self) -> str:  # never show the key, even in a debugger or a traceback
@@ -124,25 +243,31 @@ class OctopusClient:
         link = _TEMPLATE.sub("", link)
         if link.startswith("~/"):
             return f"{self.base}/{link[2:]}"
-        url = urljoin(self.origin + "/", link)
-        if urlsplit(url).netloc.lower() != urlsplit(self.origin).netloc.lower():
+        try:
+            url = urljoin(self.origin + "/", link)
+        except ValueError:
             raise OctopusFetchError(
-                f"The server's answer links to another site ({urlsplit(url).hostname}); the "
-                "planner does not follow it with your API key."
+                "The server's answer links to an address that is not valid; the planner does "
+                "not follow it."
+            ) from None
+        reason = cross_origin_reason(self._origin, url)
+        if reason is not None:
+            raise OctopusFetchError(
+                f"The server's answer links to {reason}; the planner does not follow it with "
+                "your API key."
             )
         return url
 
     def get_json(self, url: str) -> Any:
-        request = urllib.request.Request(  # noqa: S310 - the scheme is checked: http(s) only
-            url,
-            headers={
-                "X-Octopus-ApiKey": self._api_key,
-                "Accept": "application/json",
-                "User-Agent": USER_AGENT,
-            },
-        )
         if urlsplit(url).scheme not in {"http", "https"}:
             raise OctopusFetchError(f"{url} is not an http(s) address.")
+        reason = cross_origin_reason(self._origin, url)
+        if reason is not None:
+            raise OctopusFetchError(f"{url} is on {reason}; the planner only reads {self.base}.")
+        # The API key is added by _ApiKeyForOrigin, for this origin only.
+        request = urllib.request.Request(  # noqa: S310 - the scheme is checked: http(s) only
+            url, headers={"Accept": "application/json", "User-Agent": USER_AGENT}
+        )
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
                 body = response.read(MAX_RESPONSE_BYTES + 1)
@@ -179,6 +304,11 @@ class OctopusClient:
     def _unreachable(self, reason: object) -> OctopusFetchError:
         if isinstance(reason, TimeoutError):
             return self._timed_out()
+        if isinstance(reason, targets.TargetRefused):
+            return OctopusFetchError(
+                f"The planner did not connect to {self.host}: {reason.message} Ask whoever "
+                "runs the planner whether this address should be allowed."
+            )
         if isinstance(reason, socket.gaierror):
             return OctopusFetchError(
                 f"The host name {self.host} could not be found. Check the spelling of the "

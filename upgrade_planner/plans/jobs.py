@@ -18,7 +18,6 @@ from django.db import OperationalError
 from upgrade_planner.domain import planner
 from upgrade_planner.domain.evidence import StepVerdict
 from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
-from upgrade_planner.installations import api_keys
 from upgrade_planner.plans import services, verification
 from upgrade_planner.plans.models import Job, JobState, Step
 
@@ -95,9 +94,7 @@ def check_server_version(job: Job) -> Outcome:
 
 def _machines_by_name(server_url: str, stored_key: str) -> dict[str, verification.MachineStatus]:
     """The server's machines by case-folded name (Octopus names are case-insensitive)."""
-    listed = verification.machines(
-        server_url, api_key=api_keys.decrypt(stored_key), timeout=_timeout()
-    )
+    listed = verification.machines(server_url, stored_key=stored_key, timeout=_timeout())
     return {machine.name.casefold(): machine for machine in listed}
 
 

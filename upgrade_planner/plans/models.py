@@ -80,17 +80,32 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def view_token_from_seed(seed: str) -> str:
+def _view_token(secret_key: str, seed: str) -> str:
+    digest = hmac.new(
+        secret_key.encode(), f"plan-view-link:{seed}".encode(), hashlib.sha256
+    ).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def view_token_from_seed(seed: str, *, token_hash: str = "") -> str:
     """The read-only token, derived from a stored random seed with the server's secret key.
 
     Editors must be able to see the read-only link again, yet the database must never hold a
     usable token: it holds the seed, and only a server that also has SECRET_KEY can turn it
     into the token (256 bits, URL-safe).
+
+    Given the link's `token_hash`, the token is the one whose hash it is, derived with
+    SECRET_KEY or one of SECRET_KEY_FALLBACKS: after a rotation, the link made with the old
+    key is still the one shown (and it still opens the plan, which is found by that hash).
+    "" when none of the keys made it (the old key has been dropped).
     """
-    digest = hmac.new(
-        settings.SECRET_KEY.encode(), f"plan-view-link:{seed}".encode(), hashlib.sha256
-    ).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    if not token_hash:
+        return _view_token(settings.SECRET_KEY, seed)
+    for secret_key in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]:
+        token = _view_token(secret_key, seed)
+        if hmac.compare_digest(hash_token(token), token_hash):
+            return token
+    return ""
 
 
 class PlanLinkQuerySet(models.QuerySet["PlanLink"]):
@@ -131,7 +146,7 @@ class PlanLink(models.Model):
 
     @property
     def view_token(self) -> str:
-        return view_token_from_seed(self.seed) if self.seed else ""
+        return view_token_from_seed(self.seed, token_hash=self.token_hash) if self.seed else ""
 
 
 class StepQuerySet(models.QuerySet["Step"]):
@@ -234,8 +249,10 @@ class Step(models.Model):
 
     objects = StepQuerySet.as_manager()
 
-    # Not stored: the words saying what a blocked step waits for, set by the plan page.
+    # Not stored: the words saying what a blocked step waits for, and its latest evidence as
+    # the visitor may see it, set by the plan page.
     waiting_for = ""
+    last_evidence: dict[str, Any] | None = None
 
     class Meta:
         ordering = ["position"]

@@ -1,18 +1,20 @@
 """Checking the Octopus servers and Tentacles a plan is about: reads only, with timeouts.
 
 HTTP goes through the installations app's OctopusClient, which sends an API key only to the
-server it was given for (no proxies, no redirects or page links to another site).
+server it was given for (no proxies, no redirects or page links to another origin). Every
+connection, HTTP or a port probe, goes only to addresses that `installations.targets` allows.
 """
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from upgrade_planner.installations import api_keys
 from upgrade_planner.installations.octopus import OctopusClient, OctopusFetchError
+from upgrade_planner.installations.targets import TargetRefused, create_connection
 
 
 class VerificationError(Exception):
@@ -39,7 +41,7 @@ def _reading(action: Callable[[], Any]) -> Any:
 
 def server_version(server_url: str, *, timeout: float) -> str:
     """The `Version` that `GET <server>/api` reports (no key needed)."""
-    client = OctopusClient(server_url, "", timeout=timeout)
+    client: OctopusClient = _reading(lambda: OctopusClient(server_url, "", timeout=timeout))
     document = _reading(lambda: client.get_json(client.url_for("~/api")))
     version = document.get("Version") if isinstance(document, dict) else None
     if not isinstance(version, str) or not version:
@@ -55,9 +57,27 @@ class MachineStatus:
     tentacle_version: str
 
 
-def machines(server_url: str, *, api_key: str, timeout: float) -> list[MachineStatus]:
-    """Every machine `GET <server>/api/machines` lists, following its pages."""
-    client = OctopusClient(server_url, api_key, timeout=timeout)
+def stored_api_key(stored_key: str, server_url: str) -> str:
+    """The API key kept (encrypted) for `server_url`. A key that this server can no longer
+    decrypt fails the check with what to do: it is never sent as an empty header."""
+    try:
+        api_key = api_keys.decrypt(stored_key)
+    except api_keys.UnreadableKey:
+        raise VerificationError(
+            f"The API key for {server_url} is {api_keys.UNREADABLE}. It was encrypted with a "
+            "key this planner no longer has (API_KEY_ENCRYPTION_KEYS, or SECRET_KEY without "
+            "the old one in SECRET_KEY_FALLBACKS)."
+        ) from None
+    if not api_key:
+        raise VerificationError(f"No API key is stored for {server_url}.")
+    return api_key
+
+
+def machines(server_url: str, *, stored_key: str, timeout: float) -> list[MachineStatus]:
+    """Every machine `GET <server>/api/machines` lists, following its pages, read with the API
+    key stored (encrypted) for the server."""
+    api_key = stored_api_key(stored_key, server_url)
+    client: OctopusClient = _reading(lambda: OctopusClient(server_url, api_key, timeout=timeout))
     items = _reading(lambda: client.collection("api/machines", "machines", lambda _: None))
     found: list[MachineStatus] = []
     for item in items:
@@ -94,8 +114,10 @@ def probe_ports(targets: list[tuple[str, int]], *, timeout: float) -> list[PortP
     def probe(target: tuple[str, int]) -> PortProbe:
         host, port = target
         try:
-            with socket.create_connection((host, port), timeout=timeout):
+            with create_connection((host, port), timeout=timeout):
                 return PortProbe(host, port, True, f"{host}:{port} accepts connections")
+        except TargetRefused as refused:
+            return PortProbe(host, port, False, f"{host}:{port} was not probed: {refused}")
         except OSError as error:
             return PortProbe(
                 host, port, False, f"{host}:{port} did not accept a connection ({error})"

@@ -169,6 +169,7 @@ class PlanPage:
         waiting = self._waiting_for([step.id for step in visible])
         for step in visible:
             step.waiting_for = waiting.get(step.id, "")
+            step.last_evidence = shown_evidence(step.evidence, can_edit=self.can_edit)
 
         total = sum(counts.values())
         finished = counts[StepState.DONE] + counts[StepState.SKIPPED]
@@ -316,15 +317,17 @@ class PlanPage:
     def _share_links(self) -> ShareLinks:
         view_link = (
             PlanLink.objects.filter(plan=self.plan, kind=LinkKind.VIEW, replaced_at__isnull=True)
-            .only("seed", "created_at")
+            .only("seed", "token_hash", "created_at")
             .first()
         )
         build = self.request.build_absolute_uri
+        # "" when the link was made with a secret key this server no longer has.
+        view_token = view_link.view_token if view_link else ""
         return ShareLinks(
             edit_url=build(reverse("plan-edit", kwargs={"token": self.token})),
             edit_created=self.link.created_at,
-            view_url=build(reverse("plan-view", kwargs={"token": view_link.view_token}))
-            if view_link
+            view_url=build(reverse("plan-view", kwargs={"token": view_token}))
+            if view_token
             else "",
             view_created=view_link.created_at if view_link else None,
         )
@@ -432,6 +435,31 @@ class PlanPage:
             else:
                 groups[-1].steps.append(item)
         return groups
+
+
+# The check that probes Tentacle ports (plans.jobs.CHECKS), and what read-only viewers see of
+# its findings.
+PORT_PROBE_CHECK = "tentacle-ports"
+PORT_PROBE_OUTCOMES = {
+    True: "Its Tentacle port accepts connections.",
+    False: "Its Tentacle port did not accept a connection.",
+}
+
+
+def shown_evidence(evidence: list[dict[str, Any]], *, can_edit: bool) -> dict[str, Any] | None:
+    """A step's latest evidence as the page shows it. Read-only viewers see a port probe's
+    outcome, not what it found out about the network (host names, ports, connection errors):
+    a read-only link travels further than the people who run the servers."""
+    if not evidence:
+        return None
+    last = evidence[-1]
+    if can_edit or last.get("check") != PORT_PROBE_CHECK:
+        return last
+    ok = last.get("ok")
+    outcome = (
+        PORT_PROBE_OUTCOMES[ok] if isinstance(ok, bool) else "Its Tentacle port was not checked."
+    )
+    return {**last, "detail": outcome}
 
 
 def waiting_text(singles: list[str], fleet: tuple[int, str] | None) -> str:
