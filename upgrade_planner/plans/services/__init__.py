@@ -70,6 +70,7 @@ from upgrade_planner.plans.services.outbox import (
     jobs_requeue_lost,
     started_step_check_queue,
     task_by_name,
+    unexpected_error_log,
     verification_request,
     verification_request_in_progress,
 )
@@ -193,6 +194,7 @@ __all__ = [
     "steps_complete_where_ok",
     "summarise_steps",
     "task_by_name",
+    "unexpected_error_log",
     "unsatisfied_prerequisites",
     "verification_request",
     "verification_request_in_progress",
