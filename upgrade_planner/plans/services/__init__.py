@@ -37,9 +37,10 @@ from upgrade_planner.plans.services.evidence import (
 )
 from upgrade_planner.plans.services.fetches import (
     FetchOutcome,
-    fetch_kwargs_shown,
     fetched_tentacles,
+    fetches_publish,
     inventory_fetch_fail,
+    inventory_fetch_key_keep,
     inventory_fetch_run,
     inventory_fetch_start,
 )
@@ -153,8 +154,8 @@ __all__ = [
     "applicable_checks",
     "evidence_paste",
     "evidence_record",
-    "fetch_kwargs_shown",
     "fetched_tentacles",
+    "fetches_publish",
     "has_nul",
     "idempotent_response_claim",
     "idempotent_response_record",
@@ -162,6 +163,7 @@ __all__ = [
     "installation_input_of",
     "inventory_change_summary",
     "inventory_fetch_fail",
+    "inventory_fetch_key_keep",
     "inventory_fetch_run",
     "inventory_fetch_start",
     "inventory_preview",

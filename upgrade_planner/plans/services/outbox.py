@@ -6,6 +6,9 @@ relay hands due jobs to Celery; if the broker is down they stay `pending` and th
 sends them later, so no user action waits on Redis or is lost with it. Jobs are claimed with a
 conditional UPDATE, so a redelivered message finds its job taken or done.
 
+Inventory fetches use the same outbox (`services/fetches.py`): their rows wait for the same
+periodic relay, which sends both.
+
 Messages are sent by task name: the task module calls these services, never the other way
 round.
 """
