@@ -5,11 +5,12 @@ import time
 import pytest
 from kombu import pools
 
-from tests.factories import finish_prerequisites, fleet, installation
+from tests.factories import create_plan, finish_prerequisites, fleet, installation
+from tests.fake_octopus import listening
 from upgrade_planner.celery import app
 from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.plans import services, tasks
-from upgrade_planner.plans.models import Job, JobState, Step
+from upgrade_planner.plans.models import FetchState, InventoryFetch, Job, JobState, Step
 
 pytestmark = pytest.mark.django_db
 
@@ -113,3 +114,39 @@ def test_a_job_sent_but_never_started_is_sent_again(octopus):
     assert services.jobs_publish() == 1
     job.refresh_from_db()
     assert job.state == JobState.DONE and job.attempts == 1
+
+
+def test_a_fetch_started_while_the_broker_is_down_answers_at_once_and_runs_when_it_is_back(
+    octopus, broker_down, client, django_capture_on_commit_callbacks
+):
+    octopus.machines.append(listening("web-01", version="3.17.14"))
+    created = create_plan()
+    started_at = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        started = client.post(
+            f"/p/{created.edit_token}/inventory/fetch",
+            {"server_url": octopus.url, "api_key": octopus.api_key},
+        )
+    elapsed = time.monotonic() - started_at
+
+    fetch = InventoryFetch.objects.get()
+    assert started.status_code == 302
+    assert started["Location"] == f"/p/{created.edit_token}/inventory/fetch/{fetch.id}"
+    assert elapsed < 5  # one refused connection, not a publish retried for 19 s
+    assert fetch.state == FetchState.PENDING and fetch.published_at is None
+    assert fetch.attempts == 0 and octopus.requests == []
+    assert fetch.encrypted_api_key and octopus.api_key not in fetch.encrypted_api_key
+    waiting = client.get(started["Location"])
+    assert waiting.status_code == 200 and "Waiting to start" in waiting.content.decode()
+    assert tasks.relay_outbox() == 0  # still down: it stays pending
+    assert InventoryFetch.objects.get().published_at is None
+
+    # The broker is back: the periodic relay sends the fetch, which runs once.
+    broker_back()
+    assert tasks.relay_outbox() == 1
+    fetch.refresh_from_db()
+    assert fetch.state == FetchState.DONE and fetch.attempts == 1
+    assert [row["name"] for row in fetch.rows] == ["web-01"]
+    assert fetch.encrypted_api_key == ""  # forgotten once it has served
+    assert {key for path, key in octopus.requests if path != "/api"} == {octopus.api_key}
+    assert tasks.relay_outbox() == 0

@@ -1,5 +1,7 @@
 """Verification jobs against a local fake Octopus server: evidence, completion, retries."""
 
+import logging
+
 import pytest
 
 from tests.factories import finish_prerequisites, fleet, installation
@@ -279,3 +281,103 @@ def test_a_late_failure_never_fails_a_step_whose_dependents_have_started(
     assert dependent.state == StepState.IN_PROGRESS
     assert install.evidence[-1]["ok"] is False
     assert "HTTP 500" in install.evidence[-1]["detail"]
+
+
+# --- Jobs always finish --------------------------------------------------------------------
+
+
+def test_an_unexpected_error_while_reading_fails_the_job_in_words_logged_once_without_the_key(
+    octopus, run_all, monkeypatch, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    plan = plan_with(octopus, tentacles=fleet(2))
+
+    def broken(*args, **kwargs):
+        raise ValueError(f"Invalid header value b'{octopus.api_key}\\r\\nX-Evil: 1'")
+
+    monkeypatch.setattr(jobs.verification, "machines", broken)
+
+    asked = run_all(plan)
+
+    job = asked["new-server-machines"]
+    assert job.state == JobState.FAILED and job.attempts == 1
+    assert job.last_error == jobs.UNEXPECTED_FAILURE
+    assert job.finished_at is not None
+    logged = [r for r in caplog.records if "unexpected ValueError" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].levelno == logging.ERROR
+    assert octopus.api_key not in caplog.text
+
+
+def test_json_nested_200000_deep_fails_the_job_and_its_step_with_a_message(octopus, run_all):
+    plan = plan_with(octopus)
+    install = step(plan, "install-server-new-machine")
+    finish_prerequisites(plan, install)
+    nested = b"[" * 200_000 + b"]" * 200_000
+    octopus.overrides["/api"] = lambda query: (200, nested)
+
+    asked = run_all(plan)
+
+    job = asked["server-version"]
+    install.refresh_from_db()
+    assert job.state == JobState.FAILED and job.last_error
+    assert install.evidence[-1]["ok"] is False
+    assert install.evidence[-1]["detail"] == job.last_error
+
+
+def long_ago(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+
+
+@pytest.mark.parametrize(
+    ("state", "attempts"),
+    [(JobState.RUNNING, 5), (JobState.RUNNING, 6), (JobState.PENDING, 6), (JobState.QUEUED, 5)],
+)
+def test_a_job_that_has_had_all_its_attempts_is_failed_not_run_again(
+    octopus, settings, state, attempts
+):
+    plan = plan_with(octopus)
+    install = step(plan, "install-server-new-machine")
+    finish_prerequisites(plan, install)
+    job = Job.objects.create(
+        plan=plan, step=install, kind="server-version", state=state, attempts=attempts,
+        max_attempts=5, started_at=long_ago(settings),
+    )  # fmt: skip
+
+    assert jobs.job_run(job.pk) == JobState.FAILED
+    assert jobs.job_run(job.pk) == JobState.FAILED  # a second delivery changes nothing
+
+    job.refresh_from_db()
+    install.refresh_from_db()
+    assert job.state == JobState.FAILED and job.attempts == attempts
+    assert f"stopped {attempts} times" in job.last_error
+    assert octopus.requests == []
+    # A stopped worker is no finding about the step: it keeps its state and evidence.
+    assert install.state == StepState.READY and install.evidence == []
+
+
+def test_the_relay_fails_a_lost_job_out_of_attempts_and_sends_the_others_again(octopus, settings):
+    plan = plan_with(octopus)
+    install = step(plan, "install-server-new-machine")
+    finish_prerequisites(plan, install)
+    spent = Job.objects.create(
+        plan=plan, step=install, kind="server-version", state=JobState.RUNNING, attempts=5,
+        max_attempts=5, started_at=long_ago(settings),
+    )  # fmt: skip
+    left = Job.objects.create(
+        plan=plan, kind="server-version", state=JobState.RUNNING, attempts=4,
+        max_attempts=5, started_at=long_ago(settings),
+    )  # fmt: skip
+
+    sent = services.jobs_publish()
+
+    spent.refresh_from_db()
+    left.refresh_from_db()
+    assert sent == 1
+    assert spent.state == JobState.FAILED and spent.attempts == 5
+    assert "given up" in spent.last_error
+    assert left.state == JobState.DONE and left.attempts == 5
+    assert services.jobs_publish() == 0

@@ -3,14 +3,18 @@
 import json
 import logging
 import socket
+from datetime import timedelta
 
 import pytest
+from cryptography.fernet import Fernet
+from django.utils import timezone
 
 from tests.factories import create_plan
 from tests.fake_octopus import API_KEY, FakeOctopus, listening, polling
-from upgrade_planner.installations import octopus
+from upgrade_planner.installations import api_keys, octopus
 from upgrade_planner.plans import services, tasks
 from upgrade_planner.plans.models import FetchState, InventoryFetch
+from upgrade_planner.plans.services import fetches
 
 pytestmark = pytest.mark.django_db
 
@@ -60,12 +64,19 @@ def quick(settings):
     settings.OCTOPUS_FETCH_RETRY_DELAY = 0
 
 
-def run(server_url, *, key=API_KEY, last_attempt=True):
-    plan = create_plan().plan
-    fetch = InventoryFetch.objects.create(plan=plan, server_url=server_url)
-    outcome = services.inventory_fetch_run(
-        fetch_id=fetch.id, api_key=key, last_attempt=last_attempt
+def new_fetch(server_url, *, key=API_KEY, plan=None, **fields):
+    """A fetch as the start service records it: its API key encrypted on the row."""
+    return InventoryFetch.objects.create(
+        plan=plan or create_plan().plan,
+        server_url=server_url,
+        encrypted_api_key=api_keys.encrypt(key),
+        **fields,
     )
+
+
+def run(server_url, *, key=API_KEY, last_attempt=True):
+    fetch = new_fetch(server_url, key=key)
+    outcome = services.inventory_fetch_run(fetch_id=fetch.id, last_attempt=last_attempt)
     fetch.refresh_from_db()
     return outcome, fetch
 
@@ -278,7 +289,7 @@ def test_a_second_delivery_of_the_job_does_nothing(fake):
     outcome, fetch = run(server.url)
     asked = len(server.requests)
 
-    again = services.inventory_fetch_run(fetch_id=fetch.id, api_key=API_KEY, last_attempt=True)
+    again = services.inventory_fetch_run(fetch_id=fetch.id, last_attempt=True)
 
     assert (outcome, again) == ("done", "skipped")
     assert len(server.requests) == asked
@@ -292,11 +303,9 @@ def test_the_task_retries_a_transient_failure_and_then_succeeds(fake, settings, 
         return next(answers, None) or (200, {"Version": "3.17.14"})
 
     server = fake(machines=FLEET, overrides={"/api": busy_once})
-    fetch = InventoryFetch.objects.create(plan=create_plan().plan, server_url=server.url)
+    fetch = new_fetch(server.url)
 
-    result = tasks.inventory_fetch.apply(
-        kwargs={"fetch_id": str(fetch.id), "api_key": API_KEY}, throw=False
-    )
+    result = tasks.inventory_fetch.apply(kwargs={"fetch_id": str(fetch.id)}, throw=False)
 
     fetch.refresh_from_db()
     assert result.get() == "done"
@@ -307,11 +316,9 @@ def test_the_task_retries_a_transient_failure_and_then_succeeds(fake, settings, 
 def test_the_task_gives_up_after_its_retries(fake, settings, worker_mode):
     settings.OCTOPUS_FETCH_RETRIES = 1
     server = fake(overrides={"/api": lambda q: (503, {"ErrorMessage": "busy"})})
-    fetch = InventoryFetch.objects.create(plan=create_plan().plan, server_url=server.url)
+    fetch = new_fetch(server.url)
 
-    result = tasks.inventory_fetch.apply(
-        kwargs={"fetch_id": str(fetch.id), "api_key": API_KEY}, throw=False
-    )
+    result = tasks.inventory_fetch.apply(kwargs={"fetch_id": str(fetch.id)}, throw=False)
 
     fetch.refresh_from_db()
     assert result.get() == "failed"
@@ -323,11 +330,11 @@ def test_the_task_gives_up_after_its_retries(fake, settings, worker_mode):
 def test_the_api_key_is_sent_as_the_header_and_never_stored_or_logged(fake, caplog):
     caplog.set_level(logging.DEBUG)
     server = fake(machines=FLEET)
-    fetch = InventoryFetch.objects.create(plan=create_plan().plan, server_url=server.url)
+    fetch = new_fetch(server.url)
 
-    tasks.inventory_fetch.apply(kwargs={"fetch_id": str(fetch.id), "api_key": API_KEY})
-    failing = InventoryFetch.objects.create(plan=fetch.plan, server_url=server.url + "/nope")
-    tasks.inventory_fetch.apply(kwargs={"fetch_id": str(failing.id), "api_key": API_KEY})
+    tasks.inventory_fetch.apply(kwargs={"fetch_id": str(fetch.id)})
+    failing = new_fetch(server.url + "/nope", plan=fetch.plan)
+    tasks.inventory_fetch.apply(kwargs={"fetch_id": str(failing.id)})
 
     assert {request.api_key for request in server.requests} == {API_KEY}
     stored = json.dumps(list(InventoryFetch.objects.values()), default=str)
@@ -336,27 +343,180 @@ def test_the_api_key_is_sent_as_the_header_and_never_stored_or_logged(fake, capl
     assert API_KEY not in repr(octopus.OctopusClient(server.url, API_KEY, timeout=1))
 
 
-def test_the_job_message_shows_the_key_masked(monkeypatch, django_capture_on_commit_callbacks):
-    sent = {}
+def test_the_job_message_carries_the_fetch_id_and_no_key(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
     task = services.task_by_name(services.INVENTORY_FETCH_TASK)
-    monkeypatch.setattr(task, "apply_async", lambda **options: sent.update(options))
+    monkeypatch.setattr(task, "apply_async", lambda *args, **options: sent.append((args, options)))
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.inventory_fetch_start(
+        fetch = services.inventory_fetch_start(
             plan=create_plan().plan, server_url="http://127.0.0.1:1", api_key=API_KEY
         )
 
-    assert sent["kwargs"]["api_key"] == API_KEY  # the job needs it…
-    assert API_KEY not in sent["kwargsrepr"]  # …logs and monitors never see it
-    assert "***" in sent["kwargsrepr"]
+    assert sent == [((), {"kwargs": {"fetch_id": str(fetch.id)}, "retry": False})]
+    assert API_KEY not in repr(sent)
+    fetch.refresh_from_db()
+    assert fetch.state == FetchState.PENDING and fetch.published_at is not None
+
+
+def test_the_key_waits_encrypted_on_the_fetch_and_the_worker_reads_it_from_there(
+    fake, django_capture_on_commit_callbacks, monkeypatch
+):
+    server = fake(machines=FLEET)
+    task = services.task_by_name(services.INVENTORY_FETCH_TASK)
+    messages = []
+    monkeypatch.setattr(task, "apply_async", lambda **options: messages.append(options))
+    with django_capture_on_commit_callbacks(execute=True):
+        fetch = services.inventory_fetch_start(
+            plan=create_plan().plan, server_url=server.url, api_key=API_KEY
+        )
+    at_rest = InventoryFetch.objects.values_list("encrypted_api_key", flat=True).get()
+
+    assert at_rest and API_KEY not in at_rest
+    assert api_keys.decrypt(at_rest) == API_KEY
+
+    monkeypatch.undo()
+    tasks.inventory_fetch.apply(kwargs=messages[0]["kwargs"])
+
+    fetch.refresh_from_db()
+    assert fetch.state == FetchState.DONE
+    assert {request.api_key for request in server.requests} == {API_KEY}
+    assert fetch.encrypted_api_key == ""  # forgotten once it has served
+
+
+def test_the_key_is_forgotten_when_the_fetch_fails_and_kept_while_it_will_be_retried(
+    fake, settings
+):
+    settings.OCTOPUS_FETCH_TIMEOUT = 0.2
+    slow = fake(machines=FLEET, delay=3)
+    strict = fake(machines=FLEET)
+
+    retried, waiting = run(slow.url, last_attempt=False)
+    refused, failed = run(strict.url, key="API-WRONG")
+
+    assert retried == "retry" and api_keys.decrypt(waiting.encrypted_api_key) == API_KEY
+    assert refused == "failed" and failed.encrypted_api_key == ""
+
+
+def test_a_key_that_cannot_be_decrypted_fails_the_fetch_asking_for_it_again(fake, settings):
+    server = fake(machines=FLEET)
+    fetch = new_fetch(server.url)
+    settings.API_KEY_ENCRYPTION_KEY = Fernet.generate_key().decode()  # not the one it used
+
+    outcome = services.inventory_fetch_run(fetch_id=fetch.id, last_attempt=True)
+
+    fetch.refresh_from_db()
+    assert outcome == "failed" and fetch.state == FetchState.FAILED
+    assert "Enter the key again" in fetch.error
+    assert server.requests == []  # never sent an empty or wrong key
+
+
+def test_a_message_queued_before_keys_were_stored_still_runs_and_keeps_no_key(fake):
+    server = fake(machines=FLEET)
+    fetch = InventoryFetch.objects.create(plan=create_plan().plan, server_url=server.url)
+
+    result = tasks.inventory_fetch.apply(kwargs={"fetch_id": str(fetch.id), "api_key": API_KEY})
+
+    fetch.refresh_from_db()
+    assert result.get() == "done" and fetch.state == FetchState.DONE
+    assert {request.api_key for request in server.requests} == {API_KEY}
+    assert fetch.encrypted_api_key == ""
+
+
+# --- Fetches always finish ---------------------------------------------------------------
+
+
+def test_an_unexpected_error_while_reading_fails_the_fetch_in_words_logged_once_without_the_key(
+    fake, monkeypatch, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    server = fake(machines=FLEET)
+
+    def broken(*args, **kwargs):
+        raise ValueError(f"Invalid header value b'{API_KEY}\\r\\nX-Evil: 1'")
+
+    monkeypatch.setattr(octopus, "read_inventory", broken)
+
+    outcome, fetch = run(server.url)
+
+    assert outcome == "failed" and fetch.state == FetchState.FAILED
+    assert fetch.error == fetches.UNEXPECTED_FAILURE
+    assert fetch.finished_at is not None and fetch.encrypted_api_key == ""
+    logged = [r for r in caplog.records if "unexpected ValueError" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].levelno == logging.ERROR
+    assert API_KEY not in caplog.text
+
+
+def test_a_page_link_that_is_not_a_valid_address_fails_the_fetch(fake):
+    def broken_link(query):
+        return 200, {
+            "TotalResults": 4,
+            "Items": [listening("web-01", "web-01.corp")],
+            "Links": {"Page.Next": "http://[::1"},
+        }
+
+    server = fake(overrides={"/api/machines": broken_link})
+
+    outcome, fetch = run(server.url)
+
+    assert outcome == "failed" and fetch.state == FetchState.FAILED
+    assert fetch.error and "Traceback" not in fetch.error
+
+
+def test_json_nested_200000_deep_fails_the_fetch(fake):
+    nested = b"[" * 200_000 + b"]" * 200_000
+    server = fake(overrides={"/api": lambda q: (200, nested)})
+
+    outcome, fetch = run(server.url)
+
+    assert outcome == "failed" and fetch.state == FetchState.FAILED
+    assert fetch.error and fetch.encrypted_api_key == ""
+
+
+def test_a_fetch_left_running_on_its_last_attempt_is_failed_not_taken_over(fake, settings):
+    settings.OCTOPUS_FETCH_RETRIES = 1
+    server = fake(machines=FLEET)
+    long_ago = timezone.now() - timedelta(seconds=settings.OCTOPUS_FETCH_ABANDONED_AFTER + 60)
+    fetch = new_fetch(server.url, state=FetchState.RUNNING, attempts=2, started_at=long_ago)
+
+    outcome = services.inventory_fetch_run(fetch_id=fetch.id, last_attempt=True)
+
+    fetch.refresh_from_db()
+    assert outcome == "failed" and fetch.state == FetchState.FAILED
+    assert "given up" in fetch.error and fetch.attempts == 2
+    assert fetch.encrypted_api_key == "" and server.requests == []
+
+
+def test_the_relay_sends_again_a_fetch_a_killed_worker_left_and_fails_one_out_of_attempts(
+    fake, settings, eager_tasks
+):
+    settings.OCTOPUS_FETCH_RETRIES = 1
+    server = fake(machines=FLEET)
+    long_ago = timezone.now() - timedelta(seconds=settings.OCTOPUS_FETCH_ABANDONED_AFTER + 60)
+    left = new_fetch(server.url, state=FetchState.RUNNING, attempts=1, started_at=long_ago)
+    spent = new_fetch(server.url, state=FetchState.RUNNING, attempts=2, started_at=long_ago)
+    lost = new_fetch(
+        server.url, published_at=timezone.now() - services.outbox.LOST_AFTER - timedelta(1)
+    )
+
+    sent = tasks.relay_outbox()
+
+    states = dict(InventoryFetch.objects.values_list("id", "state"))
+    assert sent == 2
+    assert (states[left.id], states[lost.id]) == (FetchState.DONE, FetchState.DONE)
+    assert states[spent.id] == FetchState.FAILED
+    assert "given up" in InventoryFetch.objects.get(pk=spent.id).error
+    assert tasks.relay_outbox() == 0
 
 
 def test_run_in_process_a_transient_failure_is_final_at_once(fake, settings, in_process):
     settings.OCTOPUS_FETCH_RETRIES = 3
     server = fake(overrides={"/api": lambda q: (503, {"ErrorMessage": "busy"})})
-    fetch = InventoryFetch.objects.create(plan=create_plan().plan, server_url=server.url)
+    fetch = new_fetch(server.url)
 
-    tasks.inventory_fetch.apply(kwargs={"fetch_id": str(fetch.id), "api_key": API_KEY})
+    tasks.inventory_fetch.apply(kwargs={"fetch_id": str(fetch.id)})
 
     fetch.refresh_from_db()
     assert fetch.state == FetchState.FAILED and "Try again" in fetch.error

@@ -400,29 +400,6 @@ def test_another_plans_fetch_is_not_found(client):
     assert client.get(f"/p/{mine.edit_token}/inventory/fetch/{fetch.id}").status_code == 404
 
 
-def test_when_the_queue_is_down_the_fetch_fails_at_once_in_words(
-    client, monkeypatch, django_capture_on_commit_callbacks
-):
-    from kombu.exceptions import OperationalError
-
-    def down(**options):
-        raise OperationalError("Error 111 connecting to redis")
-
-    task = services.task_by_name(services.INVENTORY_FETCH_TASK)
-    monkeypatch.setattr(task, "apply_async", down)
-    created = create_plan()
-
-    with django_capture_on_commit_callbacks(execute=True):
-        started = client.post(
-            f"/p/{created.edit_token}/inventory/fetch",
-            {"server_url": "http://127.0.0.1:1", "api_key": API_KEY},
-        )
-
-    fetch = InventoryFetch.objects.get()
-    assert fetch.state == FetchState.FAILED
-    assert "job queue is not available" in client.get(started["Location"]).content.decode()
-
-
 def test_steps_of_unchanged_tentacles_keep_their_state_through_the_page(client):
     created = in_place_plan_with_progress()
     plan = created.plan

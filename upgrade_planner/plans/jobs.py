@@ -25,6 +25,14 @@ logger = logging.getLogger(__name__)
 
 PORT_PROBES_PER_JOB = 500
 
+# What the user reads when a check failed in a way the planner did not foresee: the error's own
+# text stays in the log, as it may quote the server's answer or an API key.
+UNEXPECTED_FAILURE = (
+    "The check stopped on something the planner could not handle while reading the server "
+    "(the details are in the planner's log). Check that the server URL is the address of the "
+    "Octopus web portal, then ask for the checks again."
+)
+
 
 @dataclass
 class Outcome:
@@ -49,6 +57,10 @@ def job_run(job_id: uuid.UUID | str) -> str:
         return _retry_or_fail(job, "The check took too long and was stopped.")
     except verification.VerificationError as error:
         services.job_failure_record(job=job, message=error.message)
+        return JobState.FAILED
+    except Exception as error:  # anything unforeseen must still end the job, once
+        services.unexpected_error_log(logger, f"Job {job.pk} ({job.kind})", error)
+        services.job_failure_record(job=job, message=UNEXPECTED_FAILURE)
         return JobState.FAILED
     try:
         services.job_result_record(job=job, verdicts=outcome.verdicts, summary=outcome.summary)

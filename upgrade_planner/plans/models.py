@@ -431,8 +431,8 @@ class Job(models.Model):
 
 class InventoryFetch(models.Model):
     """One reading of the Tentacle inventory from an Octopus server's API, kept so that the
-    page can show its progress and then its result for review. The API key it used is never
-    stored: it travels to the job with the job and nowhere else."""
+    page can show its progress and then its result for review. Its row is the job's outbox
+    entry: the relay sends the fetch's id (never its API key) to the broker."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="inventory_fetches")
@@ -448,7 +448,12 @@ class InventoryFetch(models.Model):
     # Machines that could not be turned into rows: [{"name": ..., "reason": ...}].
     unrecognised: Any = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
+    # The API key, encrypted (installations/api_keys.py), for as long as the fetch may still
+    # run: the worker reads it from here, and it is blanked when the fetch finishes.
+    encrypted_api_key = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When its message was handed to the broker; None while it waits for the relay.
+    published_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -459,7 +464,10 @@ class InventoryFetch(models.Model):
                 condition=models.Q(state__in=FetchState.values), name="inventory_fetch_state_valid"
             ),
         ]
-        indexes = [models.Index(fields=["plan", "-created_at"])]
+        indexes = [
+            models.Index(fields=["plan", "-created_at"]),
+            models.Index(fields=["state", "published_at"]),  # what the relay looks for
+        ]
 
     def __str__(self) -> str:
         return f"Inventory from {self.server_url} ({self.state})"

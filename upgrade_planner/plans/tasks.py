@@ -32,7 +32,8 @@ def run_job(job_id: str) -> str:
 
 @shared_task(name=services.RELAY_OUTBOX_TASK, ignore_result=True)
 def relay_outbox() -> int:
-    return services.jobs_publish()
+    """The one periodic relay of the outbox: verification jobs, then inventory fetches."""
+    return services.jobs_publish() + services.fetches_publish()
 
 
 @shared_task(name=services.REVERIFY_TASK, ignore_result=True)
@@ -46,15 +47,22 @@ def reverify_in_progress() -> int:
     name=services.INVENTORY_FETCH_TASK,
     bind=True,
     acks_late=True,
+    ignore_result=True,
     soft_time_limit=240,
     time_limit=300,
 )
-def inventory_fetch(self: Task[[str, str], str], fetch_id: str, api_key: str) -> str:
-    """Read the inventory for an InventoryFetch from its Octopus server.
+def inventory_fetch(self: Task[[str, str], str], fetch_id: str, api_key: str = "") -> str:
+    """Read the inventory for an InventoryFetch from its Octopus server; the message carries
+    the fetch's id only, and the service reads the API key from the fetch.
+
+    `api_key` is only in messages sent before keys were kept on the fetch: it is kept there
+    now, encrypted, and left out of any retry's message.
 
     Transient failures (timeouts, refused connections, 5xx answers) are retried by a worker
     with exponential backoff, at most OCTOPUS_FETCH_RETRIES times; anything else fails at once.
     """
+    if api_key:
+        services.inventory_fetch_key_keep(fetch_id=uuid.UUID(fetch_id), api_key=api_key)
     retries = self.request.retries
     # Run in-process (the embedded default, no broker), a retry would hold up the request that
     # started the job: the first failure is final, and its words say to try again.
@@ -62,7 +70,7 @@ def inventory_fetch(self: Task[[str, str], str], fetch_id: str, api_key: str) ->
     last_attempt = in_process or retries >= settings.OCTOPUS_FETCH_RETRIES
     try:
         outcome = services.inventory_fetch_run(
-            fetch_id=uuid.UUID(fetch_id), api_key=api_key, last_attempt=last_attempt
+            fetch_id=uuid.UUID(fetch_id), last_attempt=last_attempt
         )
     except SoftTimeLimitExceeded:
         services.inventory_fetch_fail(
@@ -74,6 +82,5 @@ def inventory_fetch(self: Task[[str, str], str], fetch_id: str, api_key: str) ->
     logger.info("Inventory fetch %s: %s (attempt %d)", fetch_id, outcome, retries + 1)
     if outcome == services.FetchOutcome.RETRY:
         countdown = min(settings.OCTOPUS_FETCH_RETRY_DELAY * 2**retries, 300)
-        # Retried with the same arguments; celery-types does not know `kwargsrepr`.
-        raise self.retry(countdown=countdown, kwargsrepr=services.fetch_kwargs_shown(fetch_id))  # type: ignore[call-arg]
+        raise self.retry(kwargs={"fetch_id": fetch_id}, countdown=countdown)
     return str(outcome)

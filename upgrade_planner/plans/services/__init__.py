@@ -37,9 +37,10 @@ from upgrade_planner.plans.services.evidence import (
 )
 from upgrade_planner.plans.services.fetches import (
     FetchOutcome,
-    fetch_kwargs_shown,
     fetched_tentacles,
+    fetches_publish,
     inventory_fetch_fail,
+    inventory_fetch_key_keep,
     inventory_fetch_run,
     inventory_fetch_start,
 )
@@ -70,6 +71,7 @@ from upgrade_planner.plans.services.outbox import (
     jobs_requeue_lost,
     started_step_check_queue,
     task_by_name,
+    unexpected_error_log,
     verification_request,
     verification_request_in_progress,
 )
@@ -158,8 +160,8 @@ __all__ = [
     "applicable_checks",
     "evidence_paste",
     "evidence_record",
-    "fetch_kwargs_shown",
     "fetched_tentacles",
+    "fetches_publish",
     "has_nul",
     "idempotent_response_claim",
     "idempotent_response_record",
@@ -167,6 +169,7 @@ __all__ = [
     "installation_input_of",
     "inventory_change_summary",
     "inventory_fetch_fail",
+    "inventory_fetch_key_keep",
     "inventory_fetch_run",
     "inventory_fetch_start",
     "inventory_preview",
@@ -199,6 +202,7 @@ __all__ = [
     "steps_complete_where_ok",
     "summarise_steps",
     "task_by_name",
+    "unexpected_error_log",
     "unsatisfied_prerequisites",
     "verification_request",
     "verification_request_in_progress",

@@ -1,25 +1,40 @@
 """Reading a plan's inventory from its Octopus server: recording a fetch and handing it to the
-job queue, the job's run (claimed once, retried on transient failures), and the finished
-fetch's rows turned into an inventory for the re-sync."""
+job queue through the outbox, the job's run (claimed once, retried on transient failures), and
+the finished fetch's rows turned into an inventory for the re-sync.
+
+A fetch's row is its outbox entry, written in the user's transaction with the API key encrypted
+on it. After commit its id (never the key) goes to the broker; while the broker is down the
+fetch stays pending and the periodic relay sends it later. The worker reads and decrypts the
+key, and the key is blanked as soon as the fetch is done or failed.
+"""
 
 from __future__ import annotations
 
 import datetime
+import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import TextChoices
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
-from kombu.exceptions import OperationalError
 
 from upgrade_planner.domain import inventory, inventory_diff, planner
+from upgrade_planner.installations import api_keys
 from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.models import FetchState, InventoryFetch, Plan
-from upgrade_planner.plans.services.outbox import INVENTORY_FETCH_TASK, task_by_name
+from upgrade_planner.plans.services.outbox import (
+    INVENTORY_FETCH_TASK,
+    LOST_AFTER,
+    task_by_name,
+    unexpected_error_log,
+)
 from upgrade_planner.plans.services.text import actor_name
+
+logger = logging.getLogger(__name__)
 
 
 class FetchOutcome(TextChoices):
@@ -29,76 +44,155 @@ class FetchOutcome(TextChoices):
     SKIPPED = "skipped"  # another run has it, or it already finished
 
 
+# What the user reads when reading the server failed in a way the planner did not foresee: the
+# error's own text stays in the log, as it may quote the server's answer or the key.
+UNEXPECTED_FAILURE = (
+    "Reading the server failed on something the planner could not handle (the details are in "
+    "the planner's log). Check that the server URL is the address of the Octopus web portal "
+    "and try again, or paste the inventory as CSV instead."
+)
+KEY_UNREADABLE = (
+    "The API key for this reading could not be read back (the planner's encryption key may "
+    "have changed since it was entered). Enter the key again, or paste the inventory as CSV "
+    "instead."
+)
+
+
+def _finished(state: str, **fields: object) -> dict[str, object]:
+    """The fields of a fetch that ends in `state`: its API key is forgotten."""
+    return {
+        "state": state,
+        "progress": "",
+        "finished_at": timezone.now(),
+        "encrypted_api_key": "",
+        **fields,
+    }
+
+
+def fetch_max_attempts() -> int:
+    return settings.OCTOPUS_FETCH_RETRIES + 1
+
+
 @sensitive_variables("api_key")
 def inventory_fetch_start(
     *, plan: Plan, server_url: str, api_key: str, actor: str = ""
 ) -> InventoryFetch:
-    """Record a reading of the inventory from `server_url` and start the job after commit.
-
-    The API key goes to the job in its message and is not stored anywhere else. Fetches are
-    not sent through a stored outbox for that reason: if the queue cannot take the job, the
-    fetch fails at once with words saying so, and nothing is lost but the click.
-    """
+    """Record a reading of the inventory from `server_url`, with the API key encrypted, and
+    send it to the job queue once this transaction commits. Never waits on the broker: while
+    it is down the fetch stays pending and the periodic relay sends it later."""
     with transaction.atomic():
         fetch = InventoryFetch.objects.create(
-            plan=plan, server_url=server_url, actor=actor_name(actor)
+            plan=plan,
+            server_url=server_url,
+            actor=actor_name(actor),
+            encrypted_api_key=api_keys.encrypt(api_key),
         )
-        transaction.on_commit(lambda: _fetch_enqueue(fetch, api_key))
+        fetch_id = fetch.id
+        transaction.on_commit(lambda: fetches_publish(fetch_ids=[fetch_id]))
     return fetch
 
 
-# The job's arguments as logs and monitoring tools show them: never the API key.
-_HIDDEN_KEY = "'***'"
+def fetches_publish(*, fetch_ids: Iterable[uuid.UUID] | None = None, limit: int = 200) -> int:
+    """Hand the fetches waiting for the broker to it; returns how many were sent. Stops at the
+    first broker error and leaves the rest pending for the next run of the relay. A message
+    carries the fetch's id only."""
+    fetches_requeue_lost()
+    waiting = InventoryFetch.objects.filter(
+        state=FetchState.PENDING, published_at__isnull=True
+    ).order_by("created_at")
+    if fetch_ids is not None:
+        waiting = waiting.filter(pk__in=list(fetch_ids))
+    inventory_fetch = task_by_name(INVENTORY_FETCH_TASK)
+    sent = 0
+    for fetch_id in list(waiting.values_list("pk", flat=True)[:limit]):
+        claimed = InventoryFetch.objects.filter(
+            pk=fetch_id, state=FetchState.PENDING, published_at__isnull=True
+        ).update(published_at=timezone.now())
+        if not claimed:
+            continue  # another relay sent it
+        try:
+            inventory_fetch.apply_async(kwargs={"fetch_id": str(fetch_id)}, retry=False)
+        except Exception as error:  # the broker's many failure types; none may reach the user
+            InventoryFetch.objects.filter(pk=fetch_id, state=FetchState.PENDING).update(
+                published_at=None
+            )
+            logger.warning(
+                "broker unavailable, inventory fetch %s stays pending: %s", fetch_id, error
+            )
+            break
+        sent += 1
+    return sent
 
 
-def fetch_kwargs_shown(fetch_id: uuid.UUID | str) -> str:
-    """The fetch job's arguments as Celery logs them, with the API key hidden."""
-    return f"{{'fetch_id': '{fetch_id}', 'api_key': {_HIDDEN_KEY}}}"
+def fetches_requeue_lost() -> None:
+    """Send again the fetches whose message was lost with the broker, and those a killed
+    worker left running; a fetch that has had all its attempts fails instead."""
+    now = timezone.now()
+    InventoryFetch.objects.filter(
+        state=FetchState.PENDING, published_at__lt=now - LOST_AFTER
+    ).update(published_at=None)
+    abandoned = InventoryFetch.objects.filter(
+        state=FetchState.RUNNING, started_at__lt=now - _abandoned_after()
+    )
+    abandoned.filter(attempts__lt=fetch_max_attempts()).update(
+        state=FetchState.PENDING,
+        published_at=None,
+        progress="That attempt was interrupted; trying again shortly.",
+    )
+    abandoned.update(**_finished(FetchState.FAILED, error=_gave_up_message()))
+
+
+def _abandoned_after() -> datetime.timedelta:
+    return datetime.timedelta(seconds=settings.OCTOPUS_FETCH_ABANDONED_AFTER)
+
+
+def _gave_up_message() -> str:
+    return (
+        f"Reading the server was stopped {fetch_max_attempts()} times before it could finish, "
+        "so it was given up. Try again when the server is less busy, or paste the inventory "
+        "as CSV instead."
+    )
 
 
 @sensitive_variables("api_key")
-def _fetch_enqueue(fetch: InventoryFetch, api_key: str) -> None:
-    try:
-        task_by_name(INVENTORY_FETCH_TASK).apply_async(  # type: ignore[call-arg]
-            # celery-types lacks kwargsrepr
-            kwargs={"fetch_id": str(fetch.id), "api_key": api_key},
-            kwargsrepr=fetch_kwargs_shown(fetch.id),
-        )
-    except OperationalError:
-        inventory_fetch_fail(
-            fetch_id=fetch.id,
-            message="The job queue is not available right now, so the server could not be "
-            "read. Try again in a minute, or paste the inventory as CSV instead.",
-            from_states=[FetchState.PENDING],
-        )
+def inventory_fetch_key_keep(*, fetch_id: uuid.UUID, api_key: str) -> None:
+    """Keep, encrypted, the key a message sent before keys were stored carries, for a fetch
+    that has none stored: its later attempts then read it from the row like any other."""
+    InventoryFetch.objects.filter(
+        pk=fetch_id, encrypted_api_key="", state__in=[FetchState.PENDING, FetchState.RUNNING]
+    ).update(encrypted_api_key=api_keys.encrypt(api_key))
 
 
-@sensitive_variables("api_key")
-def inventory_fetch_run(*, fetch_id: uuid.UUID, api_key: str, last_attempt: bool) -> str:
+def inventory_fetch_run(*, fetch_id: uuid.UUID, last_attempt: bool) -> str:
     """Read the server for a pending fetch and store the rows or the error. Idempotent: a run
     claims the fetch with a conditional update, so a second delivery of the same job does
     nothing (unless the first was abandoned by a worker that died). Returns a FetchOutcome."""
     from upgrade_planner.installations import octopus
 
     now = timezone.now()
-    abandoned = now - datetime.timedelta(seconds=settings.OCTOPUS_FETCH_ABANDONED_AFTER)
-    claimed = (
-        InventoryFetch.objects.filter(pk=fetch_id)
-        .filter(
-            models.Q(state=FetchState.PENDING)
-            | models.Q(state=FetchState.RUNNING, started_at__lt=abandoned)
-        )
-        .update(
-            state=FetchState.RUNNING,
-            started_at=now,
-            attempts=models.F("attempts") + 1,
-            progress="Connecting",
-        )
+    takeable = models.Q(state=FetchState.PENDING) | models.Q(
+        state=FetchState.RUNNING, started_at__lt=now - _abandoned_after()
+    )
+    claimed = InventoryFetch.objects.filter(
+        takeable, pk=fetch_id, attempts__lt=fetch_max_attempts()
+    ).update(
+        state=FetchState.RUNNING,
+        started_at=now,
+        attempts=models.F("attempts") + 1,
+        progress="Connecting",
     )
     if not claimed:
+        spent = InventoryFetch.objects.filter(takeable, pk=fetch_id)
+        if spent.update(**_finished(FetchState.FAILED, error=_gave_up_message())):
+            logger.warning("Inventory fetch %s given up: out of attempts", fetch_id)
+            return FetchOutcome.FAILED
         return FetchOutcome.SKIPPED
-    fetch = InventoryFetch.objects.only("server_url").get(pk=fetch_id)
+    fetch = InventoryFetch.objects.only("server_url", "encrypted_api_key").get(pk=fetch_id)
     running = InventoryFetch.objects.filter(pk=fetch_id, state=FetchState.RUNNING)
+    api_key = api_keys.decrypt(fetch.encrypted_api_key)
+    if not api_key:
+        running.update(**_finished(FetchState.FAILED, error=KEY_UNREADABLE))
+        return FetchOutcome.FAILED
 
     def progress(text: str) -> None:
         running.update(progress=text[:200])
@@ -116,20 +210,27 @@ def inventory_fetch_run(*, fetch_id: uuid.UUID, api_key: str, last_attempt: bool
                 state=FetchState.PENDING,
                 error=error.message,
                 progress="That attempt failed; trying again shortly.",
+                # The retry's message is sent now: not lost until LOST_AFTER from here.
+                published_at=timezone.now(),
             )
             return FetchOutcome.RETRY
-        running.update(
-            state=FetchState.FAILED, error=error.message, progress="", finished_at=timezone.now()
-        )
+        running.update(**_finished(FetchState.FAILED, error=error.message))
+        return FetchOutcome.FAILED
+    except SoftTimeLimitExceeded:
+        raise  # the task says how long it took
+    except Exception as error:  # anything unforeseen must still end the fetch
+        unexpected_error_log(logger, f"Inventory fetch {fetch_id}", error)
+        running.update(**_finished(FetchState.FAILED, error=UNEXPECTED_FAILURE))
         return FetchOutcome.FAILED
     running.update(
-        state=FetchState.DONE,
-        server_version=result.server_version,
-        rows=result.rows,
-        unrecognised=result.unrecognised,
-        error="",
-        progress=f"Read {result.machines:,} machines",
-        finished_at=timezone.now(),
+        **_finished(
+            FetchState.DONE,
+            server_version=result.server_version,
+            rows=result.rows,
+            unrecognised=result.unrecognised,
+            error="",
+            progress=f"Read {result.machines:,} machines",
+        )
     )
     return FetchOutcome.DONE
 
@@ -141,7 +242,7 @@ def inventory_fetch_fail(
     states = from_states or [FetchState.PENDING, FetchState.RUNNING]
     return bool(
         InventoryFetch.objects.filter(pk=fetch_id, state__in=states).update(
-            state=FetchState.FAILED, error=message, progress="", finished_at=timezone.now()
+            **_finished(FetchState.FAILED, error=message)
         )
     )
 

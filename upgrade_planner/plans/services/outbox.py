@@ -6,6 +6,9 @@ relay hands due jobs to Celery; if the broker is down they stay `pending` and th
 sends them later, so no user action waits on Redis or is lost with it. Jobs are claimed with a
 conditional UPDATE, so a redelivered message finds its job taken or done.
 
+Inventory fetches use the same outbox (`services/fetches.py`): their rows wait for the same
+periodic relay, which sends both.
+
 Messages are sent by task name: the task module calls these services, never the other way
 round.
 """
@@ -14,9 +17,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import traceback
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Task
@@ -64,6 +68,18 @@ def task_by_name(name: str) -> Task[Any, Any]:
     default, where tasks are eager; sent to the broker otherwise)."""
     _tasks_registered()
     return app.tasks[name]
+
+
+def unexpected_error_log(log: logging.Logger, what: str, error: BaseException) -> None:
+    """Log an unforeseen error of a job once: its type and where it happened, not its text,
+    which may quote an API key or a server's answer."""
+    frames = "".join(traceback.TracebackException.from_exception(error).stack.format())
+    log.error(
+        "%s stopped on an unexpected %s (its message left out); traceback:\n%s",
+        what,
+        type(error).__name__,
+        frames,
+    )
 
 
 # --- Asking for checks ---------------------------------------------------------------------
@@ -196,39 +212,68 @@ def jobs_publish(*, job_ids: Iterable[uuid.UUID] | None = None, limit: int = 200
     return sent
 
 
-def jobs_requeue_lost() -> None:
+def jobs_requeue_lost(*, limit: int = 200) -> None:
     """Send again the jobs whose message was lost with the broker, and those a killed worker
-    left running past the hard time limit."""
+    left running past the hard time limit; a job that has had all its attempts fails instead,
+    so a job that kills its worker every time ends."""
     now = timezone.now()
     Job.objects.filter(state=JobState.QUEUED, published_at__lt=now - LOST_AFTER).update(
         state=JobState.PENDING, published_at=None
     )
-    hard_limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 30)
-    Job.objects.filter(state=JobState.RUNNING, started_at__lt=now - hard_limit).update(
+    abandoned = Job.objects.filter(state=JobState.RUNNING, started_at__lt=now - _hard_limit())
+    abandoned.filter(attempts__lt=models.F("max_attempts")).update(
         state=JobState.PENDING, published_at=None
     )
+    for job_id in list(abandoned.values_list("pk", flat=True)[:limit]):
+        _job_give_up(job_id)
 
 
 # --- A job's own lifecycle -----------------------------------------------------------------
 
 
+def _hard_limit() -> timedelta:
+    """How long after its start a running job's worker has certainly been killed."""
+    return timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 30)
+
+
+def _takeable(now: datetime) -> models.Q:
+    """Jobs a run may take: waiting ones, and those a killed worker left running."""
+    return models.Q(state__in=[JobState.PENDING, JobState.QUEUED]) | models.Q(
+        state=JobState.RUNNING, started_at__lt=now - _hard_limit()
+    )
+
+
 def job_claim(*, job_id: uuid.UUID | str) -> Job | None:
     """Take a job to run it: a pending or queued one, or one a killed worker left running past
-    the hard time limit. None when another run has it or it is finished."""
+    the hard time limit (its redelivered message takes it over). None when another run has it,
+    it is finished, or it has had all its attempts (it is failed then)."""
     now = timezone.now()
-    claimed = Job.objects.filter(pk=job_id, state__in=[JobState.PENDING, JobState.QUEUED]).update(
-        state=JobState.RUNNING, attempts=models.F("attempts") + 1, started_at=now
-    )
+    claimed = Job.objects.filter(
+        _takeable(now), pk=job_id, attempts__lt=models.F("max_attempts")
+    ).update(state=JobState.RUNNING, attempts=models.F("attempts") + 1, started_at=now)
     if not claimed:
-        # A worker killed mid-job leaves it running; its redelivered message may take it over
-        # once the hard time limit has certainly passed.
-        hard_limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 30)
-        claimed = Job.objects.filter(
-            pk=job_id, state=JobState.RUNNING, started_at__lt=now - hard_limit
-        ).update(attempts=models.F("attempts") + 1, started_at=now)
-    if not claimed:
+        _job_give_up(job_id)
         return None
     return Job.objects.select_related("plan__installation").filter(pk=job_id).first()
+
+
+def _job_give_up(job_id: uuid.UUID | str) -> None:
+    """Fail a job that is still to be run but has had all its attempts (each one stopped
+    before it could record anything, e.g. a worker killed at the hard time limit). Its step is
+    left as it is: a stopped worker is no finding about the step; the plan's list of checks
+    shows the job's message."""
+    now = timezone.now()
+    spent = Job.objects.filter(_takeable(now), pk=job_id, attempts__gte=models.F("max_attempts"))
+    attempts = spent.values_list("attempts", flat=True).first()
+    if attempts is None:
+        return
+    message = (
+        f"The check was stopped {attempts} times before it could finish, so it was given up. "
+        "Check that the server answers quickly, then ask for the checks again."
+    )
+    # Conditional, like a claim: of two redelivered messages, one records it.
+    if spent.update(state=JobState.FAILED, last_error=message, finished_at=now):
+        logger.warning("job %s given up after %d attempts", job_id, attempts)
 
 
 def job_backoff(attempts: int) -> timedelta:
