@@ -276,3 +276,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
 }
+
+# --- Idempotency keys -----------------------------------------------------------------
+# Hours the first response to an API request sent with an Idempotency-Key is kept for its
+# retries; an hourly task deletes older ones, so a retry after that acts again.
+IDEMPOTENCY_KEEP_HOURS = int(os.environ.get("IDEMPOTENCY_KEEP_HOURS", "24"))
+CELERY_BEAT_SCHEDULE["purge-idempotency-records"] = {
+    "task": "upgrade_planner.plans.tasks.idempotent_responses_purge",
+    "schedule": 3600.0,
+}
