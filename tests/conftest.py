@@ -47,6 +47,13 @@ def pytest_configure(config: pytest.Config) -> None:
         **django_settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # The test client and live_server speak plain HTTP: tests run as a plain-HTTP setup
+    # (SECURE_HTTPS=0) does, whatever DEBUG says. tests/security/test_defaults.py checks the
+    # production defaults in a process of their own.
+    django_settings.SECURE_SSL_REDIRECT = False
+    django_settings.SESSION_COOKIE_SECURE = False
+    django_settings.CSRF_COOKIE_SECURE = False
+    django_settings.SECURE_HSTS_SECONDS = 0
 
 
 def _required(name: str) -> bool:

@@ -160,8 +160,10 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 # --- Security -------------------------------------------------------------------------
-# HTTPS settings are switched on together by SECURE_HTTPS=1 (production behind TLS).
-SECURE_HTTPS = env_bool("SECURE_HTTPS")
+# HTTPS settings go together, and are on whenever DEBUG is off: a production server is secure
+# unless its admin says otherwise. SECURE_HTTPS=0 turns them off for a deliberate plain-HTTP
+# setup (the benchmark on loopback); DEBUG=1 (`make run`) has them off unless SECURE_HTTPS=1.
+SECURE_HTTPS = env_bool("SECURE_HTTPS", default=not DEBUG)
 SECURE_SSL_REDIRECT = SECURE_HTTPS
 SESSION_COOKIE_SECURE = SECURE_HTTPS
 CSRF_COOKIE_SECURE = SECURE_HTTPS
