@@ -6,10 +6,13 @@ drive Debian's headless Chromium. Both are skipped when their dependency is miss
 REQUIRE_SERVICES=1 / REQUIRE_BROWSER=1 (set by CI), which turn the skip into a failure.
 """
 
+import contextlib
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -47,6 +50,13 @@ def pytest_configure(config: pytest.Config) -> None:
         **django_settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # The test client and live_server speak plain HTTP: tests run as a plain-HTTP setup
+    # (SECURE_HTTPS=0) does, whatever DEBUG says. tests/security/test_defaults.py checks the
+    # production defaults in a process of their own.
+    django_settings.SECURE_SSL_REDIRECT = False
+    django_settings.SESSION_COOKIE_SECURE = False
+    django_settings.CSRF_COOKIE_SECURE = False
+    django_settings.SECURE_HSTS_SECONDS = 0
 
 
 def _required(name: str) -> bool:
@@ -100,7 +110,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def chromium() -> Iterator[Any]:
+    """One headless Chromium for the whole run; tests reach it through `browser`."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -111,20 +122,87 @@ def browser() -> Iterator[object]:
         launched.close()
 
 
-@pytest.fixture
-def page(browser):  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    yield opened
-    context.close()
+class BrowserConsole:
+    """What the pages of one test reported as wrong: errors in their console (a Content
+    Security Policy violation is one) and exceptions their scripts did not catch. The test
+    fails on any of them it did not announce with `expect`."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.expected: list[re.Pattern[str]] = []
+
+    def watch(self, context: Any) -> None:
+        context.on("console", self._console)
+        context.on("weberror", lambda error: self.seen.append(f"uncaught error: {error.error}"))
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.seen.append(f"console error at {message.location.get('url')}: {message.text}")
+
+    def expect(self, pattern: str) -> None:
+        """An error matching `pattern` (a regular expression) is one the test causes on
+        purpose, such as the console's note on a request it expects to be refused."""
+        self.expected.append(re.compile(pattern))
+
+    def unexpected(self) -> list[str]:
+        return [seen for seen in self.seen if not any(p.search(seen) for p in self.expected)]
+
+
+class WatchedBrowser:
+    """The session's Chromium for one test: every context opened through it reports to the
+    test's BrowserConsole, and is closed when the test ends."""
+
+    def __init__(self, chromium: Any, console: BrowserConsole) -> None:
+        self._chromium = chromium
+        self._console = console
+        self.contexts: list[Any] = []
+
+    def new_context(self, **options: Any) -> Any:
+        context = self._chromium.new_context(**options)
+        self._console.watch(context)
+        self.contexts.append(context)
+        return context
+
+    def new_page(self, **options: Any) -> Any:
+        return self.new_context(**options).new_page()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._chromium, name)
+
+    def close_contexts(self) -> None:
+        for context in self.contexts:
+            for opened in context.pages:
+                # A round trip to each page hands over the console messages it sent last.
+                with contextlib.suppress(Exception):
+                    opened.evaluate("0")
+            context.close()
 
 
 @pytest.fixture
-def phone_page(browser):  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
-    opened = context.new_page()
-    yield opened
-    context.close()
+def browser_console() -> Iterator[BrowserConsole]:
+    """Fails the test on any console error or uncaught exception in its pages."""
+    console = BrowserConsole()
+    yield console
+    unexpected = console.unexpected()
+    if unexpected:
+        pytest.fail("the browser reported:\n" + "\n".join(unexpected), pytrace=False)
+
+
+@pytest.fixture
+def browser(chromium: Any, browser_console: BrowserConsole) -> Iterator[WatchedBrowser]:
+    watched = WatchedBrowser(chromium, browser_console)
+    yield watched
+    watched.close_contexts()
+
+
+@pytest.fixture
+def page(browser: WatchedBrowser) -> Any:
+    return browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+
+
+@pytest.fixture
+def phone_page(browser: WatchedBrowser) -> Any:
+    return browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
 
 
 @pytest.fixture

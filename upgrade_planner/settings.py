@@ -161,8 +161,10 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 # --- Security -------------------------------------------------------------------------
-# HTTPS settings are switched on together by SECURE_HTTPS=1 (production behind TLS).
-SECURE_HTTPS = env_bool("SECURE_HTTPS")
+# HTTPS settings go together, and are on whenever DEBUG is off: a production server is secure
+# unless its admin says otherwise. SECURE_HTTPS=0 turns them off for a deliberate plain-HTTP
+# setup (the benchmark on loopback); DEBUG=1 (`make run`) has them off unless SECURE_HTTPS=1.
+SECURE_HTTPS = env_bool("SECURE_HTTPS", default=not DEBUG)
 SECURE_SSL_REDIRECT = SECURE_HTTPS
 SESSION_COOKIE_SECURE = SECURE_HTTPS
 CSRF_COOKIE_SECURE = SECURE_HTTPS
@@ -296,3 +298,12 @@ for _network in [*VERIFY_DENIED_NETWORKS, *VERIFY_ALLOWED_NETWORKS]:
         ipaddress.ip_network(_network, strict=False)
     except ValueError as _error:
         raise ImproperlyConfigured(f"{_network!r} is not a network: {_error}") from None
+
+# --- Idempotency keys -----------------------------------------------------------------
+# Hours the first response to an API request sent with an Idempotency-Key is kept for its
+# retries; an hourly task deletes older ones, so a retry after that acts again.
+IDEMPOTENCY_KEEP_HOURS = int(os.environ.get("IDEMPOTENCY_KEEP_HOURS", "24"))
+CELERY_BEAT_SCHEDULE["purge-idempotency-records"] = {
+    "task": "upgrade_planner.plans.tasks.idempotent_responses_purge",
+    "schedule": 3600.0,
+}

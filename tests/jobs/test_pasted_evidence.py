@@ -57,7 +57,7 @@ def test_a_tentacle_still_on_2x_gets_a_clear_mark_and_is_not_completed(client):
 def test_pasting_needs_the_edit_link_and_some_text(client):
     created = create_plan()
 
-    assert client.post(f"/p/{created.view_token}/evidence", {"evidence": PASTE}).status_code == 403
+    assert client.post(f"/p/{created.view_token}/evidence", {"evidence": PASTE}).status_code == 404
     empty = client.post(f"/p/{created.edit_token}/evidence", {"evidence": "  "}, follow=True)
     assert "Paste some evidence first" in empty.content.decode()
 

@@ -57,10 +57,10 @@ def fresh_page_cache():
 
 
 def fetch_with(server_url, key, *, last_attempt=True):
-    fetch = InventoryFetch.objects.create(plan=create_plan().plan, server_url=server_url)
-    outcome = services.inventory_fetch_run(
-        fetch_id=fetch.id, api_key=key, last_attempt=last_attempt
+    fetch = InventoryFetch.objects.create(
+        plan=create_plan().plan, server_url=server_url, encrypted_api_key=api_keys.encrypt(key)
     )
+    outcome = services.inventory_fetch_run(fetch_id=fetch.id, last_attempt=last_attempt)
     fetch.refresh_from_db()
     return outcome, fetch
 

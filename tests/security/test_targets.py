@@ -15,7 +15,7 @@ from django.db import transaction
 from tests.factories import api_body, create_plan, installation
 from tests.fake_octopus import API_KEY, FakeOctopus
 from upgrade_planner.domain.evidence import StepVerdict
-from upgrade_planner.installations import octopus, targets
+from upgrade_planner.installations import api_keys, octopus, targets
 from upgrade_planner.installations.models import Installation
 from upgrade_planner.installations.server_urls import clean_server_url
 from upgrade_planner.plans import services, verification
@@ -118,9 +118,11 @@ def test_the_client_metadata_address_is_refused_without_a_socket_connecting(no_c
 
 def test_an_inventory_fetch_from_a_denied_server_fails_with_the_reason(settings, server):
     settings.VERIFY_DENIED_NETWORKS = LOOPBACK
-    fetch = InventoryFetch.objects.create(plan=create_plan().plan, server_url=server.url)
+    fetch = InventoryFetch.objects.create(
+        plan=create_plan().plan, server_url=server.url, encrypted_api_key=api_keys.encrypt(API_KEY)
+    )
 
-    outcome = services.inventory_fetch_run(fetch_id=fetch.id, api_key=API_KEY, last_attempt=False)
+    outcome = services.inventory_fetch_run(fetch_id=fetch.id, last_attempt=False)
 
     fetch.refresh_from_db()
     assert outcome == "failed" and "VERIFY_DENIED_NETWORKS" in fetch.error

@@ -403,7 +403,9 @@ def test_the_key_is_forgotten_when_the_fetch_fails_and_kept_while_it_will_be_ret
 def test_a_key_that_cannot_be_decrypted_fails_the_fetch_asking_for_it_again(fake, settings):
     server = fake(machines=FLEET)
     fetch = new_fetch(server.url)
-    settings.API_KEY_ENCRYPTION_KEY = Fernet.generate_key().decode()  # not the one it used
+    # Neither the key it used nor the secret key it could be derived from is there any more.
+    settings.API_KEY_ENCRYPTION_KEY = Fernet.generate_key().decode()
+    settings.SECRET_KEY = "a-new-secret-key-" + "x" * 40
 
     outcome = services.inventory_fetch_run(fetch_id=fetch.id, last_attempt=True)
 

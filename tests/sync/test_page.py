@@ -241,8 +241,8 @@ def test_the_read_only_link_cannot_update_the_inventory(client):
     created = create_plan()
 
     for path in ("inventory/preview", "inventory/apply", "inventory/fetch"):
-        assert client.post(f"/p/{created.view_token}/{path}", {}).status_code == 403
-    assert client.get(f"/p/{created.view_token}/inventory.csv").status_code == 403
+        assert client.post(f"/p/{created.view_token}/{path}", {}).status_code == 404
+    assert client.get(f"/p/{created.view_token}/inventory.csv").status_code == 404
 
 
 def test_the_current_inventory_downloads_as_csv(client):

@@ -111,7 +111,7 @@ def test_a_write_through_the_read_only_link_is_refused(client):
 
     response = client.post(f"/p/{created.view_token}/steps/{step.id}/complete")
 
-    assert response.status_code == 403
+    assert response.status_code == 404
     step.refresh_from_db()
     assert step.state == StepState.READY
 

@@ -43,6 +43,11 @@ def reverify_in_progress() -> int:
     return services.verification_request_in_progress()
 
 
+@shared_task(name=services.IDEMPOTENCY_PURGE_TASK, ignore_result=True)
+def idempotent_responses_purge() -> int:
+    return services.idempotent_responses_purge()
+
+
 @shared_task(
     name=services.INVENTORY_FETCH_TASK,
     bind=True,

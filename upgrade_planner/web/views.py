@@ -3,12 +3,12 @@ partials. Each view loads, validates, acts through one service call, and respond
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.middleware.csrf import get_token
@@ -48,7 +48,7 @@ from upgrade_planner.plans.forms import (
     StepsBulkForm,
     problems,
 )
-from upgrade_planner.plans.models import FetchState, InventoryFetch, PlanLink
+from upgrade_planner.plans.models import FetchState, InventoryFetch, LinkKind, PlanLink, hash_token
 from upgrade_planner.web import page_cache
 from upgrade_planner.web.pages import APPROACH_LABELS, PlanPage, TentacleFilters, view_query
 
@@ -170,7 +170,8 @@ def _home_render(
 
 
 def _load(request: HttpRequest, token: str) -> PlanLink:
-    """The link for `token`; unknown → 404, replaced → 410 page, guessing → 429 page."""
+    """The link for `token`, of either kind, for the /v/ routes (/p/ ones use _editable);
+    unknown → 404, replaced → 410 page, guessing → 429 page."""
     return link_for_token(token, client=client_address(request.META))
 
 
@@ -187,6 +188,8 @@ def _page(request: HtmxHttpRequest, link: PlanLink, token: str, *, read_only: bo
 @require_safe
 def plan_page(request: HtmxHttpRequest, token: str, read_only: bool = False) -> HttpResponse:
     state = current_version(token, client=client_address(request.META))
+    if not read_only:
+        _edit_link_only(state.kind)
     remember_plan(request, token=token, name=state.plan_name, kind=state.kind)
     partial = request.htmx and request.GET.get("partial") == "tentacles"
     # A full page with no flash messages to show is the same for every visitor of this link
@@ -210,6 +213,8 @@ def plan_poll(request: HtmxHttpRequest, token: str, read_only: bool = False) -> 
     """Polled by every open plan page: answers 304 after one narrow query while nothing
     changed (htmx is configured not to swap a 304), else the parts of the page that move."""
     version = polled_version(token, client=client_address(request.META))
+    if not read_only:
+        _edit_link_only(_link_kind(hash_token(token)))
     if request.GET.get("v") == str(version):
         return HttpResponseNotModified()
     return _live_update(request, token, read_only=read_only, version=version)
@@ -277,10 +282,26 @@ def _render_sections(request: HtmxHttpRequest, page: PlanPage) -> dict[str, tupl
 
 
 def _editable(request: HttpRequest, token: str) -> PlanLink:
+    """The link for `token` on a /p/ route: as _load, and a read-only token is unknown here."""
     link = _load(request, token)
-    if not link.can_edit:
-        raise PermissionDenied("This is a read-only link.")
+    _edit_link_only(link.kind)
     return link
+
+
+def _edit_link_only(kind: str | None) -> None:
+    """Every /p/ URL is for editing: there a read-only token answers as an unknown link does,
+    so it neither opens the page nor reaches a form. It is not counted against the limit on
+    unknown links: it is no guess (its holder reads the plan at /v/ anyway), and a page left
+    open on /p/ with it polls on, which would soon lock its address out of every valid link."""
+    if kind != LinkKind.EDIT:
+        raise Http404("No plan has this link.")
+
+
+@functools.lru_cache(maxsize=4096)
+def _link_kind(token_hash: str) -> str | None:
+    """The kind of the link with `token_hash`. A link's kind never changes, so each process
+    remembers it: polls, which otherwise read only a cached version, need no query for it."""
+    return PlanLink.objects.filter(token_hash=token_hash).values_list("kind", flat=True).first()
 
 
 def _plan_url(token: str) -> str:
@@ -460,7 +481,7 @@ def paste_summary(result: services.PasteResult) -> list[str]:
 
 @require_POST
 def set_actor(request: HtmxHttpRequest, token: str) -> HttpResponse:
-    _load(request, token)
+    _editable(request, token)
     form = ActorForm(request.POST)
     # Always valid: a name is only cleaned, and a blank one forgets the name.
     request.session["actor"] = form.cleaned_data["actor"] if form.is_valid() else ""

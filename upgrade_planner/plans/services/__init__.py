@@ -52,11 +52,13 @@ from upgrade_planner.plans.services.idempotency import (
     idempotent_response_claim,
     idempotent_response_record,
     idempotent_response_run,
+    idempotent_responses_purge,
     request_fingerprint,
 )
 from upgrade_planner.plans.services.links import activity_log, link_rotate
 from upgrade_planner.plans.services.locking import plan_lock
 from upgrade_planner.plans.services.outbox import (
+    IDEMPOTENCY_PURGE_TASK,
     INVENTORY_FETCH_TASK,
     RELAY_OUTBOX_TASK,
     REVERIFY_TASK,
@@ -123,6 +125,7 @@ from upgrade_planner.plans.services.transitions import (
 __all__ = [
     "ACTIVITY_NAMES_LIMIT",
     "APPROACH_CHOICES",
+    "IDEMPOTENCY_PURGE_TASK",
     "INVENTORY_FETCH_TASK",
     "NUL_REFUSED",
     "RELAY_OUTBOX_TASK",
@@ -166,6 +169,7 @@ __all__ = [
     "idempotent_response_claim",
     "idempotent_response_record",
     "idempotent_response_run",
+    "idempotent_responses_purge",
     "installation_input_of",
     "inventory_change_summary",
     "inventory_fetch_fail",

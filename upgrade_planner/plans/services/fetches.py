@@ -189,7 +189,10 @@ def inventory_fetch_run(*, fetch_id: uuid.UUID, last_attempt: bool) -> str:
         return FetchOutcome.SKIPPED
     fetch = InventoryFetch.objects.only("server_url", "encrypted_api_key").get(pk=fetch_id)
     running = InventoryFetch.objects.filter(pk=fetch_id, state=FetchState.RUNNING)
-    api_key = api_keys.decrypt(fetch.encrypted_api_key)
+    try:
+        api_key = api_keys.decrypt(fetch.encrypted_api_key)
+    except api_keys.UnreadableKey:
+        api_key = ""
     if not api_key:
         running.update(**_finished(FetchState.FAILED, error=KEY_UNREADABLE))
         return FetchOutcome.FAILED

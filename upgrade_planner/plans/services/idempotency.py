@@ -7,9 +7,12 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, cast
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from upgrade_planner.plans.models import IdempotencyRecord, Plan
 
@@ -106,3 +109,15 @@ def idempotent_response_run(
             return claimed
         status_code, body = respond()
         return idempotent_response_record(record=claimed, status_code=status_code, body=body)
+
+
+def idempotent_responses_purge() -> int:
+    """Delete the responses kept longer than IDEMPOTENCY_KEEP_HOURS; how many went.
+
+    A key is a promise about retries, which come within minutes: kept for ever, the responses
+    would only grow. A retry after the purge acts again, like a request with a new key.
+    """
+    cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEEP_HOURS)
+    with transaction.atomic():
+        deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,51 @@
+"""No page logs an error or breaks its Content Security Policy, whatever a user does: every
+browser test fails on a console error (the `browser_console` fixture in tests/conftest.py)."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from upgrade_planner.domain.vocabulary import StepState
+from upgrade_planner.plans.models import Plan, Step
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_csp_violation_in_a_page_is_caught_by_the_browser_tests(
+    live_server, page, browser_console
+):
+    page.goto(live_server.url + "/")
+
+    page.evaluate("document.body.setAttribute('style', 'color: red')")
+    page.evaluate("0")  # a round trip hands over the console message
+
+    violations = [seen for seen in browser_console.seen if "Content Security Policy" in seen]
+    assert violations, browser_console.seen
+    assert page.evaluate("getComputedStyle(document.body).color") != "rgb(255, 0, 0)"
+    browser_console.expect("Content Security Policy")  # caused on purpose above
+
+
+def test_making_a_plan_ticking_a_step_and_reloading_log_no_console_error(live_server, page):
+    page.goto(live_server.url + "/")
+    page.get_by_label("Plan name").fill("Console check")
+    page.get_by_label("Current Octopus Server version").fill("2.6.5.1581")
+    page.get_by_label("A SQL Server for Octopus is ready").check()
+    page.get_by_label("Tentacle 1 name").fill("web-01")
+    page.get_by_role("button", name="+ Add a Tentacle").click()
+    page.get_by_label("Tentacle 2 name").fill("app-01")
+    page.get_by_role("button", name="Make the plan").click()
+    page.wait_for_url(re.compile(r"/p/[\w-]+/$"))
+    plan = Plan.objects.get(name="Console check")
+    ready = Step.objects.filter(plan=plan, state=StepState.READY, tentacle="").first()
+
+    page.get_by_role("button", name=f"Mark “{ready.title}” done").click()
+    expect(page.locator(f"#step-{ready.id} .badge").first).to_have_text("Done")
+    page.reload()
+    blocked = Step.objects.filter(plan=plan, state=StepState.BLOCKED, tentacle="").first()
+    locked = page.locator(f"#step-{blocked.id}")
+
+    expect(locked).to_contain_text("Locked until its prerequisites are done.")
+    assert locked.get_by_role("button", name=re.compile("done|Start")).count() == 0
+    ready.refresh_from_db()
+    assert ready.state == StepState.DONE
