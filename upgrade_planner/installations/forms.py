@@ -644,5 +644,5 @@ class InventoryFetchForm(forms.Form):
     api_key = ApiKeyField(
         label="API key",
         help_text="Of a user who may view machines and environments. Used for this reading "
-        "only: it is not stored.",
+        "only: kept encrypted until the reading ends, then forgotten.",
     )
