@@ -41,6 +41,7 @@ from typing import Literal
 from uuid import UUID
 
 from upgrade_planner.domain.planner import PlanningError, Version, parse_version
+from upgrade_planner.domain.spreadsheet import formula_restored
 from upgrade_planner.domain.versions import read_version
 
 __all__ = [
@@ -623,7 +624,8 @@ class _Parser:
         """Take a row of the open CSV; False when the line is not a row of it."""
         if spec.delimiter not in raw:
             return False
-        cells = [cell.strip() for cell in _cells(raw, spec.delimiter)]
+        # A name the planner's inventory download wrote as '=web (not a formula) is =web again.
+        cells = [formula_restored(cell.strip()) for cell in _cells(raw, spec.delimiter)]
         needed = max(spec.name, spec.version, spec.status or 0)
         name = cells[spec.name] if len(cells) > needed else ""
         version_text = cells[spec.version] if len(cells) > needed else ""
