@@ -41,6 +41,7 @@ from upgrade_planner.domain.vocabulary import (
 )
 from upgrade_planner.installations import api_keys
 from upgrade_planner.plans import jobs, services
+from upgrade_planner.plans.services.text import ACTOR_MAX, REASON_MAX, too_long
 
 
 def one_of(allowed: Collection[str]) -> Callable[[str], str]:
@@ -71,6 +72,18 @@ def without_nul(value: object) -> object:
     if isinstance(value, str) and services.has_nul(value):
         raise PydanticCustomError("nul_character", services.NUL_REFUSED)
     return value
+
+
+def at_most(limit: int, what: str) -> BeforeValidator:
+    """A length limit with the services' message (`what` names the text in it); checked first,
+    so a huge value is refused before anything else reads it."""
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and (message := too_long(value, limit=limit, what=what)):
+            raise PydanticCustomError("text_too_long", message)
+        return value
+
+    return BeforeValidator(check)
 
 
 # The refusals a step action can answer with 409. ReasonRequired and ReasonInvalid answer 422
@@ -195,8 +208,12 @@ class PlanIn(Schema):
 class ActionIn(Schema):
     """The body of a step action. Other keys are ignored; an empty body is `{}`."""
 
-    actor: CleanText = Field("", description="Who is acting, for the activity log.")
-    reason: CleanText = Field("", description="Why; required for skip and reopen.")
+    actor: Annotated[CleanText, at_most(ACTOR_MAX, "The name")] = Field(
+        "", max_length=ACTOR_MAX, description="Who is acting, for the activity log."
+    )
+    reason: Annotated[CleanText, at_most(REASON_MAX, "The reason")] = Field(
+        "", max_length=REASON_MAX, description="Why; required for skip and reopen."
+    )
 
 
 class InventoryOptions(Schema):
@@ -211,7 +228,9 @@ class InventoryOptions(Schema):
             "recommendation. Steps that exist in both plans keep their progress either way."
         ),
     )
-    actor: Text = Field("", description="Who is acting, for the activity log.")
+    actor: Annotated[Text, at_most(ACTOR_MAX, "The name")] = Field(
+        "", max_length=ACTOR_MAX, description="Who is acting, for the activity log."
+    )
 
     @field_validator("approach_choice", mode="before")
     @classmethod

@@ -41,6 +41,7 @@ from typing import Literal
 from uuid import UUID
 
 from upgrade_planner.domain.planner import PlanningError, Version, parse_version
+from upgrade_planner.domain.spreadsheet import formula_restored
 from upgrade_planner.domain.versions import read_version
 
 __all__ = [
@@ -176,14 +177,19 @@ _FILE_LOG_PREFIX = re.compile(
     re.IGNORECASE,
 )
 
+# A name of up to 100 characters that starts and ends with a non-space, followed by spaces that
+# are never given back (possessive): with ".{1,100}?" and a plain "\s*" after it, a line with a
+# megabyte of spaces after the name was rescanned from each of the 100 possible name ends.
+_SPACED_NAME = r"\S(?:.{0,98}?\S)?"
 _HEALTH_SECTION = re.compile(
-    r"^(?:==\s*)?(?P<status>[A-Za-z]+)\s*:\s*Check\s+(?P<name>.{1,100}?)\s+health\s*(?:==)?$",
+    rf"^(?:==\s*)?(?P<status>[A-Za-z]+)\s*:\s*Check\s+(?P<name>{_SPACED_NAME})"
+    r"\s++health\s*+(?:==)?$",
     re.IGNORECASE,
 )
 _HEALTH_CHECK_ON = re.compile(
     r"^(?:(?:Performing|Starting|Running)\s+(?:a\s+)?health\s+check\s+(?:on|for)"
-    r"|Check(?:ing)?\s+health\s+of)\s+(?P<name>.{1,100}?)\s*(?:\.{1,3})?$"
-    r"|^Check\s+(?P<name2>.{1,100}?)\s+health$",
+    rf"|Check(?:ing)?\s+health\s+of)\s+(?P<name>{_SPACED_NAME})\s*+(?:\.{{1,3}})?$"
+    rf"|^Check\s+(?P<name2>{_SPACED_NAME})\s++health$",
     re.IGNORECASE,
 )
 _HEALTH_OUTCOME = re.compile(
@@ -251,7 +257,9 @@ _HOSTNAME_COMMAND = re.compile(
 _BOILERPLATE = re.compile(
     r"^(?:task\s+(?:id|status|queued|started|completed|duration)\s*:"
     r"|related\s+ids\s*:|server\s+(?:version|node)\s*:"
-    r"|at\s+\S+\(.*\)(?:\s+in\s+.*)?$"  # a .NET stack frame
+    # A .NET stack frame. The method name stops at its "(": with \S+ there, a long line of "("
+    # without a ")" was tried at every "(" against the rest of the line (quadratic).
+    r"|at\s+[^\s(]+\(.*\)(?:\s+in\s+.*)?$"
     r"|--->|---\s*end\s+of\s+(?:inner\s+exception\s+)?stack\s+trace"
     r"|[=\-_*#]{3,}$)",
     re.IGNORECASE,
@@ -298,7 +306,9 @@ class _Machine:
     source: EvidenceSource = "tentacle-version"
     source_line: int = 0
     signals: list[str] = field(default_factory=list)
-    lines: list[int] = field(default_factory=list)
+    # An ordered set: a machine named on every line of a long paste is looked up in constant
+    # time (a list's `in` made a pasted megabyte of one repeated line quadratic).
+    lines: dict[int, None] = field(default_factory=dict)
 
     def frozen(self) -> MachineEvidence:
         return MachineEvidence(
@@ -363,8 +373,7 @@ class _Parser:
         if machine is None:
             machine = self.machines[key] = _Machine(name)
         machine.source, machine.source_line = source, number
-        if number not in machine.lines:
-            machine.lines.append(number)
+        machine.lines[number] = None
         return machine
 
     def _set_version(
@@ -580,7 +589,7 @@ class _Parser:
         start = lines[0][0]
         try:
             document = json.loads("\n".join(t for _, t in lines))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             document = None
         version = None
         if isinstance(document, dict):
@@ -615,7 +624,8 @@ class _Parser:
         """Take a row of the open CSV; False when the line is not a row of it."""
         if spec.delimiter not in raw:
             return False
-        cells = [cell.strip() for cell in _cells(raw, spec.delimiter)]
+        # A name the planner's inventory download wrote as '=web (not a formula) is =web again.
+        cells = [formula_restored(cell.strip()) for cell in _cells(raw, spec.delimiter)]
         needed = max(spec.name, spec.version, spec.status or 0)
         name = cells[spec.name] if len(cells) > needed else ""
         version_text = cells[spec.version] if len(cells) > needed else ""

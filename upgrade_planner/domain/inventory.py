@@ -19,6 +19,9 @@ CSV format (product brief §5.5):
   an error for that line, as is a value under a header cell left blank.
 * A quoting mistake (an unclosed quote, text after a closing quote) stops the reading at that
   line: the error names it, and the rows before it are still checked.
+* A cell that `to_csv` wrote with a leading ``'`` so that spreadsheets do not run it as a formula
+  (``'=web``, ``'-db``) is read without that ``'``: a downloaded inventory, edited in a
+  spreadsheet or not, uploads again as it was (domain/spreadsheet.py).
 
 JSON rows (the API) follow the same field rules; `parse_rows` documents what JSON adds.
 """
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from upgrade_planner.domain.planner import TentacleInput
+from upgrade_planner.domain.spreadsheet import formula_restored, formula_safe
 from upgrade_planner.domain.versions import read_version
 from upgrade_planner.domain.vocabulary import OCTOPUS_STYLE_NAMES, CommunicationStyle
 
@@ -623,7 +627,9 @@ def parse_csv(data: bytes | str) -> list[TentacleInput]:
             errors.add(f"tentacles[{index}].{column}", message, row=index, line=line, column=column)
 
         values = {
-            column: cell for column, cell in zip(header.columns, cells, strict=False) if column
+            column: formula_restored(cell.strip())
+            for column, cell in zip(header.columns, cells, strict=False)
+            if column
         }
         if header.has_name:
             values.setdefault("name", "")  # a short row still needs its name
@@ -805,24 +811,24 @@ def parse_rows(rows: object) -> list[TentacleInput]:
 
 
 def to_csv(tentacles: Iterable[TentacleInput]) -> str:
-    """An inventory CSV file that `parse_csv` reads back into the same Tentacles."""
+    """An inventory CSV file that `parse_csv` reads back into the same Tentacles, and that a
+    spreadsheet opens without running any cell as a formula."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for tentacle in tentacles:
-        writer.writerow(
-            (
-                tentacle.name,
-                tentacle.hostname,
-                "" if tentacle.port is None else tentacle.port,
-                tentacle.version,
-                tentacle.communication_style,
-                ";".join(tentacle.environments),
-                ";".join(tentacle.roles),
-                tentacle.os,
-                tentacle.service_account,
-                "yes" if tentacle.restricted_permissions else "no",
-                "yes" if tentacle.online else "no",
-            )
+        cells: tuple[str | int, ...] = (
+            tentacle.name,
+            tentacle.hostname,
+            "" if tentacle.port is None else tentacle.port,
+            tentacle.version,
+            tentacle.communication_style,
+            ";".join(tentacle.environments),
+            ";".join(tentacle.roles),
+            tentacle.os,
+            tentacle.service_account,
+            "yes" if tentacle.restricted_permissions else "no",
+            "yes" if tentacle.online else "no",
         )
+        writer.writerow(formula_safe(cell) if isinstance(cell, str) else cell for cell in cells)
     return buffer.getvalue()

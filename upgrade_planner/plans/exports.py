@@ -1,10 +1,18 @@
-"""The checklist as Markdown and CSV, from the plan document."""
+"""The checklist as Markdown and CSV, from the plan document.
+
+Names and titles come from users (a plan's name, Tentacle names inside step titles and warnings):
+in the CSV no cell starts a spreadsheet formula (domain/spreadsheet.py, shared with the inventory
+download), and in the Markdown they are text, never HTML, links, images or emphasis.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
+
+from upgrade_planner.domain.spreadsheet import formula_safe
 
 CSV_COLUMNS = (
     "number",
@@ -35,26 +43,39 @@ def checklist_csv(document: dict[str, Any]) -> str:
                 step["hop"],
                 step["phase"],
                 step["kind"],
-                _no_formula(step["title"]),
-                _no_formula(step["tentacle"] or ""),
+                formula_safe(step["title"]),
+                formula_safe(step["tentacle"] or ""),
                 "yes" if step["optional"] else "no",
                 step["state"],
                 " ".join(str(numbers[dep]) for dep in step["depends_on"] if dep in numbers),
-                step["source"],
+                formula_safe(step["source"]),
             ]
         )
     return out.getvalue()
 
 
-def _no_formula(text: str) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas; names come from users."""
-    return "'" + text if text[:1] in {"=", "+", "-", "@"} else text
+# Characters that start Markdown syntax inside a line (emphasis, code, links and images, a
+# heading's closing #, table cells, strikethrough) are escaped with a backslash. HTML's are
+# written as entities, which every Markdown flavour shows as the character: a backslash before
+# "<" is not an escape in the original Markdown, and the tag would pass through as HTML.
+_MARKDOWN_SYNTAX = re.compile(r"[\\`*_\[\]#|~!]")
+_HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_HTML_SYNTAX = re.compile("[&<>]")
+# A line break would let a name start a block of its own: a heading, a list item, raw HTML.
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+
+
+def markdown_text(text: str) -> str:
+    """`text` as Markdown that shows exactly that text, on one line."""
+    text = _LINE_BREAKS.sub(" ", text)
+    text = _MARKDOWN_SYNTAX.sub(lambda match: "\\" + match.group(), text)
+    return _HTML_SYNTAX.sub(lambda match: _HTML_ENTITIES[match.group()], text)
 
 
 def checklist_markdown(document: dict[str, Any]) -> str:
     instance = document["instance"]
     lines = [
-        f"# {document['name']}",
+        f"# {markdown_text(document['name'])}",
         "",
         f"Octopus {instance['server_version']} → {instance['target_version']}"
         + (f" · approach: {document['approach']}" if document["approach"] else "")
@@ -65,13 +86,16 @@ def checklist_markdown(document: dict[str, Any]) -> str:
     ]
     for number, hop in enumerate(document["path"], start=1):
         lines.append(
-            f"{number}. **{hop['from']} → {hop['to']}** — {hop['reason']} ({hop['source']})"
+            f"{number}. **{hop['from']} → {hop['to']}** — {markdown_text(hop['reason'])} "
+            f"({hop['source']})"
         )
     if document["warnings"]:
         lines += ["", "## Warnings", ""]
         for warning in document["warnings"]:
-            lines.append(f"- **{warning['code']}** ({warning['severity']}): {warning['text']}")
-            lines.append(f"  What to do: {warning['action']}")
+            lines.append(
+                f"- **{warning['code']}** ({warning['severity']}): {markdown_text(warning['text'])}"
+            )
+            lines.append(f"  What to do: {markdown_text(warning['action'])}")
     lines += ["", "## Checklist", ""]
     phase = None
     for step in document["steps"]:
@@ -81,6 +105,6 @@ def checklist_markdown(document: dict[str, Any]) -> str:
         mark = STATE_MARKS.get(step["state"], " ")
         extra = " *(optional)*" if step["optional"] else ""
         state = "" if step["state"] in STATE_MARKS else f" — {step['state']}"
-        lines.append(f"- [{mark}] {step['title']}{extra}{state}")
+        lines.append(f"- [{mark}] {markdown_text(step['title'])}{extra}{state}")
     lines.append("")
     return "\n".join(lines)

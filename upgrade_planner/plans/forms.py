@@ -17,6 +17,7 @@ from django.core.validators import ProhibitNullCharactersValidator
 from upgrade_planner.domain.lifecycle import PERSON_ACTIONS, StepAction
 from upgrade_planner.domain.vocabulary import Approach
 from upgrade_planner.plans import services
+from upgrade_planner.plans.services.text import REASON_MAX
 
 # What each approach means, in the words of the start page's choice.
 APPROACH_DESCRIPTIONS: dict[Approach, str] = {
@@ -60,7 +61,6 @@ class PlanForm(forms.Form):
 
 # --- The plan page ---------------------------------------------------------------------------
 
-REASON_MAX = 500
 MAX_EVIDENCE_CHARS = 1_000_000
 SELECT_STEPS_AND_ACTION = "Select one or more Tentacle steps and an action."
 EVIDENCE_MISSING = (

@@ -21,7 +21,15 @@ from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
 from upgrade_planner.plans.models import Activity, Plan, Step, StepDependency
 from upgrade_planner.plans.services.locking import plan_lock
 from upgrade_planner.plans.services.outbox import started_step_check_queue
-from upgrade_planner.plans.services.text import NUL_REFUSED, actor_name, has_nul
+from upgrade_planner.plans.services.text import (
+    ACTOR_MAX,
+    NUL_REFUSED,
+    REASON_MAX,
+    actor_name,
+    has_nul,
+    shortened,
+    too_long,
+)
 
 
 class StepNotFound(Exception):
@@ -61,6 +69,13 @@ class ReasonRequired(TransitionRefused):
 
 class ReasonInvalid(TransitionRefused):
     code = "reason-invalid"
+
+
+class ActorInvalid(TransitionRefused):
+    """The name given for the activity log cannot be stored; the API's schema refuses it first
+    (422 naming `actor`), the page's name form shortens it."""
+
+    code = "actor-invalid"
 
 
 class InvalidTransition(TransitionRefused):
@@ -121,9 +136,17 @@ def step_reopen(*, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: str)
 
 
 def step_fail(*, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: str) -> Step:
-    """Set by verification, or by a person with a reason; not one of the page's actions."""
+    """Set by verification, or by a person with a reason; not one of the page's actions.
+
+    The reason is usually a check's error message, which may quote a long address or a
+    server's answer: one over the limit is cut short rather than refused, since nobody can
+    rewrite it and the step must still fail."""
     return _transition(
-        RULES[StepAction.FAIL], plan=plan, step_id=step_id, actor=actor, reason=reason
+        RULES[StepAction.FAIL],
+        plan=plan,
+        step_id=step_id,
+        actor=actor,
+        reason=shortened(reason.strip(), REASON_MAX),
     )
 
 
@@ -164,8 +187,12 @@ def _transition(
     reason = reason.strip()
     if rule.needs_reason and not reason:
         raise ReasonRequired(f"Say why you {action} this step: a reason is required.")
+    if message := too_long(reason, limit=REASON_MAX, what="The reason"):
+        raise ReasonInvalid(message)
     if has_nul(reason):
         raise ReasonInvalid(f"The reason: {NUL_REFUSED}")
+    if message := too_long(actor.strip(), limit=ACTOR_MAX, what="The name"):
+        raise ActorInvalid(message)
     with transaction.atomic():
         plan_lock(plan=plan)
         step = Step.objects.current().filter(plan=plan, pk=step_id).first()
