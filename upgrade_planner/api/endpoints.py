@@ -483,6 +483,8 @@ def _act(
         return 404, {"error": "not-found", "detail": "No such step in this plan."}
     except (services.ReasonRequired, services.ReasonInvalid) as refused:
         return 422, {"errors": {"reason": [refused.message]}}
+    except services.ActorInvalid as refused:
+        return 422, {"errors": {"actor": [refused.message]}}
     except services.TransitionRefused as refused:
         return 409, {"error": refused.code, "detail": refused.message, **refused.details}
     return 200, step_document(step, dependency_ids(step))

@@ -99,6 +99,7 @@ from upgrade_planner.plans.services.resync import (
 )
 from upgrade_planner.plans.services.text import NUL_REFUSED, actor_name, has_nul
 from upgrade_planner.plans.services.transitions import (
+    ActorInvalid,
     BulkOutcome,
     ConfirmationRequired,
     InvalidTransition,
@@ -131,6 +132,7 @@ __all__ = [
     "RELAY_OUTBOX_TASK",
     "REVERIFY_TASK",
     "RUN_JOB_TASK",
+    "ActorInvalid",
     "ApproachChange",
     "ApproachChangeRequired",
     "BulkOutcome",
