@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 CLIENTS = 16
 # A fixed number of clicks per client (not a time budget), so a slow or busy machine runs the
 # same contention, only more slowly.
-CLICKS_PER_CLIENT = 20
+CLICKS_PER_CLIENT = 40
 ACTIONS = ["start", "complete", "complete", "complete", "skip", "reopen"]
 
 
