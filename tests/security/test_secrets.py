@@ -358,3 +358,17 @@ def test_a_stored_key_nothing_can_decrypt_is_reported_and_fails_its_check_withou
     # Never sent as an empty key: the server was not asked for its machines at all.
     assert not [path for path in server.paths if path.startswith("/api/machines")]
     assert jobs["server-version"].state == JobState.DONE  # needs no key, still runs
+
+
+def test_a_crash_report_of_the_start_page_would_hide_both_api_keys(client):
+    from django.views.debug import SafeExceptionReporterFilter
+
+    response = client.post(
+        "/",
+        {"name": "", "old_server_api_key": "API-OLDKEY123", "new_server_api_key": "API-NEWKEY456"},
+    )
+
+    shown = SafeExceptionReporterFilter().get_post_parameters(response.wsgi_request)
+    assert response.status_code == 200
+    assert "API-OLDKEY123" not in str(shown) and "API-NEWKEY456" not in str(shown)
+    assert shown["old_server_api_key"] == shown["new_server_api_key"] != ""

@@ -76,6 +76,7 @@ def forget_plan(request: HttpRequest, token: str) -> None:
     request.session[RECENT_PLANS_KEY] = [p for p in recent if p.get("token") != token]
 
 
+@sensitive_post_parameters("old_server_api_key", "new_server_api_key")
 @require_http_methods(["GET", "HEAD", "POST"])
 def home(request: HtmxHttpRequest) -> HttpResponse:
     if request.method != "POST":
