@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
 
-from upgrade_planner.domain.versions import Version, parse_version, quoted
+from upgrade_planner.domain.versions import Version, parse_version, quoted, try_version
 
 FloorKind = Literal["host-os", "dotnet", "sql-server"]
 FLOOR_KINDS: tuple[FloorKind, ...] = ("host-os", "dotnet", "sql-server")
@@ -241,6 +241,7 @@ class ReleaseCatalogue:
     broken_paths: tuple[BrokenPath, ...]
     newest_known: Version
     newest_known_source: str
+    newer_source: str  # what a plan for a target beyond the catalogue points to
     last_plausible_major: int
     messages: Mapping[str, str]
 
@@ -439,6 +440,7 @@ def read_catalogue(raw: Mapping[str, Any]) -> ReleaseCatalogue:
         broken_paths=tuple(_broken_path(rule) for rule in raw["broken_paths"]),
         newest_known=parse_version(settings["newest_known"]),
         newest_known_source=settings["newest_known_source"],
+        newer_source=settings["newer_source"],
         last_plausible_major=settings["last_plausible_major"],
         messages=raw["messages"],
     )
@@ -453,6 +455,16 @@ def read_content_file() -> dict[str, Any]:
 def release_catalogue() -> ReleaseCatalogue:
     """The release catalogue (content/catalogue.toml), read once per process."""
     return read_catalogue(read_content_file())
+
+
+def refusal_of(text: str) -> str | None:
+    """Why `text` cannot be an Octopus version (naming the real neighbours), or None: for a
+    version that can exist, and for text that is no version at all (the grammar answers that)."""
+    version = try_version(text)
+    if version is None:
+        return None
+    verdict = release_catalogue().check_target(version)
+    return verdict.message(text) if isinstance(verdict, Impossible) else None
 
 
 def all_sources(catalogue: ReleaseCatalogue) -> Sequence[tuple[str, str]]:
