@@ -157,6 +157,16 @@ class Deprecation:
 
 
 @dataclass(frozen=True)
+class Change:
+    """How the upgrade behaves from the server version `from_version` on."""
+
+    id: str
+    from_version: Version
+    what: str
+    source: str
+
+
+@dataclass(frozen=True)
 class TentacleRequirement:
     id: str
     tentacle_above: Version
@@ -238,6 +248,7 @@ class ReleaseCatalogue:
     floors: tuple[Floor, ...]
     deprecations: tuple[Deprecation, ...]
     tentacle_requirements: tuple[TentacleRequirement, ...]
+    changes: tuple[Change, ...]
     broken_paths: tuple[BrokenPath, ...]
     newest_known: Version
     newest_known_source: str
@@ -340,6 +351,10 @@ class ReleaseCatalogue:
         found = self.broken_paths_for(current, target)
         return found[0] if found else None
 
+    def changes_for(self, target: Version) -> tuple[Change, ...]:
+        """How upgrading to `target` behaves differently from older versions."""
+        return tuple(change for change in self.changes if target >= change.from_version)
+
     def deprecations_between(self, current: Version, target: Version) -> tuple[Deprecation, ...]:
         """What reaches a stage (warned, stops working, removed) on the way to `target`."""
         return tuple(d for d in self.deprecations if d.stages_between(current, target))
@@ -437,6 +452,10 @@ def read_catalogue(raw: Mapping[str, Any]) -> ReleaseCatalogue:
             )
             for r in raw["tentacle_requirements"]
         ),
+        changes=tuple(
+            Change(c["id"], parse_version(c["from"]), c["what"], c["source"])
+            for c in raw["changes"]
+        ),
         broken_paths=tuple(_broken_path(rule) for rule in raw["broken_paths"]),
         newest_known=parse_version(settings["newest_known"]),
         newest_known_source=settings["newest_known_source"],
@@ -480,6 +499,7 @@ def all_sources(catalogue: ReleaseCatalogue) -> Sequence[tuple[str, str]]:
     ]
     entries += [(f"deprecation {d.id}", d.source) for d in catalogue.deprecations]
     entries += [(f"tentacle {r.id}", r.source) for r in catalogue.tentacle_requirements]
+    entries += [(f"change {c.id}", c.source) for c in catalogue.changes]
     entries += [(f"broken path {b.id}", b.source) for b in catalogue.broken_paths]
     entries += [(f"broken path {b.id} (tracker)", b.tracked_in) for b in catalogue.broken_paths]
     return entries
