@@ -476,7 +476,7 @@ def test_the_migration_hop_only_uses_the_fixed_vocabulary_and_every_kind_is_desc
 
 
 def test_the_plan_carries_the_content_version():
-    assert plan().content_version == catalogue().content_version == "2026.11-1"
+    assert plan().content_version == catalogue().content_version == "2026.12-1"
 
 
 def test_re_planning_the_same_input_gives_the_same_plan():

@@ -48,7 +48,7 @@ from upgrade_planner.api.schemas import (
     Unavailable,
     UnsupportedMediaType,
 )
-from upgrade_planner.domain import inventory, planner
+from upgrade_planner.domain import catalogue, inventory, planner
 from upgrade_planner.domain.lifecycle import PERSON_ACTIONS
 from upgrade_planner.domain.vocabulary import Approach
 from upgrade_planner.installations.server_urls import clean_server_url
@@ -262,6 +262,9 @@ def installation_input(payload: PlanIn) -> planner.InstallationInput:
             errors[field] = [str(error)]
     if not payload.name.strip():
         errors["name"] = ["Give the plan a name."]
+    refusal = catalogue.refusal_of(payload.target_version)
+    if refusal is not None:
+        errors["target_version"] = [refusal]
     tentacles: list[planner.TentacleInput] = []
     try:
         tentacles = inventory.parse_rows(payload.tentacles)

@@ -176,7 +176,17 @@ class PlanIn(Schema):
 
     name: str = Field(..., min_length=1, max_length=200)
     server_version: str = Field(..., max_length=40, examples=["2.6.5"])
-    target_version: str = Field(..., max_length=40, examples=["3.17.14"])
+    target_version: str = Field(
+        ...,
+        max_length=40,
+        examples=["3.17.14"],
+        description=(
+            "The version to upgrade to. A version no Octopus release has (3.18, 2019.14) is "
+            "refused with 422 naming the real neighbours; one newer than the planner's release "
+            "catalogue is planned, with a `use-latest` warning that the plan's knowledge ends "
+            "at its content version."
+        ),
+    )
     can_provision_new_server: bool = True
     sql_server_ready: bool = False
     uses_builtin_feed: bool = False

@@ -16,7 +16,7 @@ from django.forms.formsets import TOTAL_FORM_COUNT
 from django.http import QueryDict
 from django.utils.functional import cached_property
 
-from upgrade_planner.domain import inventory, planner
+from upgrade_planner.domain import catalogue, inventory, planner
 from upgrade_planner.domain.vocabulary import CommunicationStyle
 from upgrade_planner.installations import api_keys
 from upgrade_planner.installations.server_urls import clean_server_url
@@ -183,7 +183,13 @@ class InstallationForm(forms.Form):
 
     def clean_target_other(self) -> str:
         value: str = self.cleaned_data.get("target_other", "").strip()
-        return _planner_version(value) if value else value
+        if not value:
+            return value
+        _planner_version(value)
+        refusal = catalogue.refusal_of(value)
+        if refusal is not None:
+            raise forms.ValidationError(refusal)
+        return value
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

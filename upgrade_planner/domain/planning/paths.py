@@ -1,10 +1,12 @@
-"""The version path: required stops and known broken paths (facts §a)."""
+"""The version path: required stops (facts §a) and the known broken paths of the release
+catalogue (facts §a.2, §k.3), compared build by build."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from upgrade_planner.domain.planning.content import BrokenPath, catalogue, fill
+from upgrade_planner.domain.catalogue import BrokenPath, release_catalogue
+from upgrade_planner.domain.planning.content import catalogue, fill
 from upgrade_planner.domain.planning.types import Hop
 from upgrade_planner.domain.versions import Version
 
@@ -18,7 +20,7 @@ class Leg:
     kind: str
     reason: str
     source: str
-    avoid: BrokenPath | None = None  # a target the release notes say to avoid
+    avoid: BrokenPath | None = None  # a target the catalogue says to avoid (the first rule)
 
     def hop(self) -> Hop:
         return Hop(self.start_label, self.end_label, self.kind, self.reason, self.source)
@@ -30,8 +32,8 @@ class Leg:
 
 def detour(start: Version, end: Version) -> tuple[tuple[Version, ...], BrokenPath | None]:
     """The stops a known broken path forces between `start` and `end`, and the rule."""
-    for rule in catalogue().broken_paths:
-        if rule.via and rule.applies(start, end):
+    for rule in release_catalogue().broken_paths_for(start, end):
+        if rule.via:
             via = tuple(v for v in rule.via if start < v < end)
             if via:
                 return via, rule
@@ -105,12 +107,13 @@ def plan_path(current: Version, target: Version) -> list[Leg]:
         else:
             jump(target, str(target), *modern_jump(at, target))
 
-    # The release notes name one target to avoid; there is no way round it but another target.
-    for rule in cat.broken_paths:
-        last = legs[-1]
-        if not rule.via and rule.applies(last.start, last.end):
+    # Targets to avoid: there is no way round them but another target. The leg's reason gives
+    # every rule; the first one is the leg's `avoid`.
+    last = legs[-1]
+    for rule in release_catalogue().broken_paths_for(last.start, last.end):
+        if not rule.via:
             note = f"{fill(rule.reason, {'target': last.end_label})} {rule.advice}"
-            legs[-1] = Leg(
+            last = Leg(
                 last.start,
                 last.end,
                 last.start_label,
@@ -118,6 +121,7 @@ def plan_path(current: Version, target: Version) -> list[Leg]:
                 last.kind,
                 f"{last.reason} {note}",
                 last.source,
-                avoid=rule,
+                avoid=last.avoid or rule,
             )
+    legs[-1] = last
     return legs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from upgrade_planner.domain.catalogue import Newer, release_catalogue
 from upgrade_planner.domain.planning.content import catalogue, fill, sql_requirement, wording
 from upgrade_planner.domain.planning.fleet import custom_account, is_per_user_install, name_list
 from upgrade_planner.domain.planning.paths import Leg
@@ -234,8 +235,18 @@ def path_warnings(
         actions.append(" " + rule.advice)
         if not migration:
             source = rule.source
+    # A target the catalogue does not know: the plan's knowledge ends at its content version.
+    verdict = release_catalogue().check_target(target_leg.end)
+    newer = isinstance(verdict, Newer)
+    if isinstance(verdict, Newer):
+        texts.append(" " + verdict.text(target_leg.end_label))
+        actions.append(" " + verdict.action(target_leg.end_label))
+        if not migration and target_leg.avoid is None:
+            source = release_catalogue().newer_source
     if texts:
-        severity: Severity = "medium" if migration is not None or target_leg.avoid else "info"
+        severity: Severity = (
+            "medium" if migration is not None or target_leg.avoid or newer else "info"
+        )
         found.append(
             _warning(
                 "use-latest",
