@@ -29,6 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -455,6 +456,64 @@ def measure_creation(
     return rows, memory, big_plan
 
 
+# --- Forecast recomputation ------------------------------------------------------------------
+
+FORECAST_REPEATS = 15
+
+
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def measure_forecast(client: Client, edit_token: str) -> dict[str, Any]:
+    """The timed runbook's forecast (domain/schedule.py) recomputed for the 5,000-Tentacle plan,
+    in this process from the steps its API document lists: what every read of the plan does
+    after its queries. Median of FORECAST_REPEATS runs, beside the minimal view's latency."""
+    from upgrade_planner.domain.planning.estimates import needs_person
+    from upgrade_planner.domain.schedule import Task, Window, forecast
+
+    document = client.expect(200, "GET", f"/api/v1/plans/{edit_token}").json()
+    steps = document["steps"]
+    tasks = [
+        Task(
+            step["id"],
+            step["estimate_minutes"],
+            tuple(step["depends_on"]),
+            needs_person=needs_person(step["kind"], step["method"]),
+            finished=step["state"] in ("done", "skipped"),
+            started_at=_moment(step["started_at"]) if step["state"] == "in-progress" else None,
+            finished_at=_moment(step["finished_at"]),
+        )
+        for step in steps
+    ]
+    dependencies = sum(len(task.depends_on) for task in tasks)
+    now = datetime.now(UTC)
+    times = []
+    for _ in range(FORECAST_REPEATS):
+        started = time.perf_counter()
+        forecast(tasks, now=now, people=2, window=Window(now))
+        times.append(time.perf_counter() - started)
+    minimal_ms = minimal_latency(client) * 1000
+    median_ms = statistics.median(times) * 1000
+    log(f"forecast of {len(tasks):,} steps, {dependencies:,} dependencies: {median_ms:.1f} ms")
+    return {
+        "label": f"forecast recomputation, 5,000 Tentacles ({len(tasks):,} steps, "
+        f"{dependencies:,} dependencies)",
+        "kind": "compute",
+        "figure": {
+            "median_ms": round(median_ms, 2),
+            "min_ms": round(min(times) * 1000, 2),
+            "max_ms": round(max(times) * 1000, 2),
+            "steps": len(tasks),
+            "dependencies": dependencies,
+        },
+        "minimal": {"p50_ms": round(minimal_ms, 3)},
+        "ratio": round(median_ms / minimal_ms, 1) if minimal_ms else None,
+        "target": None,
+        "met": None,
+    }
+
+
 # --- Mixed load and job latency ----------------------------------------------------------------
 
 
@@ -677,7 +736,8 @@ LEGEND = (
     f"(open loop, following the version) + {MIXED_TRANSITIONS_PER_SECOND:g} transitions/s "
     f"for {MIXED_SECONDS:g} s (bench/mixed.py); the minimal view ran on the same schedule "
     "for comparison. Job row: sequential step starts, each writing a verification job; "
-    "created_at → started_at of the job rows."
+    "created_at → started_at of the job rows. Forecast row: the timed runbook's forecast "
+    "(domain/schedule.py) of the 5,000-Tentacle plan, recomputed in the bench process."
 )
 
 
@@ -718,6 +778,14 @@ def table(figures: list[dict[str, Any]]) -> str:
                 "", "", "", "0",
                 f"p50 {base['p50_ms']:.2f} ms (sequential)",
                 f"{row['ratio']:,.0f}x the minimal latency",
+            ]  # fmt: skip
+        elif row["kind"] == "compute":
+            cells = [
+                row["label"],
+                f"{fig['median_ms']:.1f} ms (median; {fig['min_ms']:.1f}-{fig['max_ms']:.1f})",
+                "", "", "", "0",
+                f"p50 {base['p50_ms']:.2f} ms (sequential)",
+                f"{row['ratio']:,.1f}x the minimal latency" if row["ratio"] else "-",
             ]  # fmt: skip
         elif row["kind"] == "mixed":
             cells = [
@@ -898,7 +966,8 @@ def main(argv: list[str] | None = None) -> int:
             load.append(measure(server.port, scenario, args.rounds, args.seconds, workdir))
         mixed = measure_mixed(server.port, mixed_plans)
         job_latency = measure_enqueue(client, env, database_url)
-        figures = load + mixed + [job_latency] + creation + [memory]
+        recomputation = measure_forecast(client, large.edit_token)
+        figures = load + mixed + [job_latency] + creation + [recomputation, memory]
 
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report: dict[str, Any] = {

@@ -3,6 +3,7 @@ from django.urls import path
 
 from upgrade_planner import views
 from upgrade_planner.api.endpoints import api
+from upgrade_planner.web import schedule as schedule_views
 from upgrade_planner.web import views as plan_views
 
 urlpatterns = [
@@ -36,6 +37,18 @@ urlpatterns = [
     path("p/<str:token>/evidence", plan_views.paste_evidence, name="paste-evidence"),
     path("p/<str:token>/approach", plan_views.change_approach, name="change-approach"),
     path("p/<str:token>/links/<str:kind>/rotate", plan_views.rotate_link, name="rotate-link"),
+    path("p/<str:token>/schedule", schedule_views.schedule_set, name="plan-schedule"),
+    path(
+        "p/<str:token>/schedule/panel",
+        schedule_views.schedule_partial,
+        name="plan-schedule-panel",
+    ),
+    path(
+        "v/<str:token>/schedule/panel",
+        schedule_views.schedule_partial,
+        {"read_only": True},
+        name="plan-view-schedule-panel",
+    ),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),

@@ -33,6 +33,10 @@ CSV = "/api/v1/plans/{token}/export.csv"
 STEP = "/api/v1/plans/{token}/steps/{step_id}/{action}"
 VERIFY = "/api/v1/plans/{token}/verify"
 TENTACLES = "/api/v1/plans/{token}/tentacles"
+SCHEDULE = "/api/v1/plans/{token}/schedule"
+STEP_PLAN = "/api/v1/plans/{token}/steps/{step_id}"
+REHEARSAL = "/api/v1/plans/{token}/rehearsal"
+REHEARSAL_APPLY = "/api/v1/plans/{token}/rehearsal/apply"
 
 LINK_ERRORS = {404: "NotFound", 410: "Gone", 429: "RateLimited", 503: "Unavailable"}
 # Every answer of every operation, read off the code paths: the schema named for a JSON body,
@@ -57,6 +61,16 @@ EXPECTED: dict[tuple[str, str], dict[int, str | None]] = {
         412: "PlanChanged",
         413: "Errors",
         415: "UnsupportedMediaType",
+        422: "Errors",
+        **LINK_ERRORS,
+    },
+    ("patch", SCHEDULE): {200: "ScheduleOut", 403: "ReadOnly", 422: "Errors", **LINK_ERRORS},
+    ("patch", STEP_PLAN): {200: "StepOut", 403: "ReadOnly", 422: "Errors", **LINK_ERRORS},
+    ("post", REHEARSAL): {201: "PlanCreated", 403: "ReadOnly", 422: "Errors", **LINK_ERRORS},
+    ("post", REHEARSAL_APPLY): {
+        200: "RehearsalAppliedOut",
+        403: "ReadOnly",
+        409: "NoMeasurements",
         422: "Errors",
         **LINK_ERRORS,
     },
@@ -471,6 +485,88 @@ answer("put", TENTACLES, 422, "bad choice")(
     lambda w: w.put(w.edit, {"tentacles": same_inventory(w), "approach_choice": "maybe"})
 )
 link_errors("put", TENTACLES, lambda w, token: w.put(token, same_inventory(w)))
+
+
+def patch(w: World, path: str, body: Any) -> Any:
+    return w.client.patch(path, data=json.dumps(body), content_type="application/json")
+
+
+WINDOW = {"window_start": "2026-05-02T20:00:00Z", "window_end": "2026-05-03T06:00:00Z"}
+
+
+def set_window(w: World, token: str, body: Any = None) -> Any:
+    return patch(w, f"/api/v1/plans/{token}/schedule", WINDOW if body is None else body)
+
+
+answer("patch", SCHEDULE, 200, "window set")(lambda w: set_window(w, w.edit))
+answer("patch", SCHEDULE, 200, "running late")(
+    lambda w: (w.act(w.edit, w.ready_step().id, "start"), set_window(w, w.edit))[1]
+)
+answer("patch", SCHEDULE, 403, "view token")(lambda w: set_window(w, w.view))
+answer("patch", SCHEDULE, 422, "ends before it starts")(
+    lambda w: set_window(w, w.edit, {**WINDOW, "window_end": "2026-05-02T19:00:00Z"})
+)
+answer("patch", SCHEDULE, 422, "not a time")(
+    lambda w: set_window(w, w.edit, {"window_start": "Saturday evening"})
+)
+link_errors("patch", SCHEDULE, set_window)
+
+
+def plan_step(w: World, token: str, step_id: Any = None, body: Any = None) -> Any:
+    step_id = step_id or w.ready_step().id
+    body = {"estimate_minutes": 45, "assignee": "Ana"} if body is None else body
+    return patch(w, f"/api/v1/plans/{token}/steps/{step_id}", body)
+
+
+answer("patch", STEP_PLAN, 200, "estimate and assignee")(lambda w: plan_step(w, w.edit))
+answer("patch", STEP_PLAN, 403, "view token")(lambda w: plan_step(w, w.view))
+answer("patch", STEP_PLAN, 404, "unknown step")(lambda w: plan_step(w, w.edit, uuid.uuid4()))
+answer("patch", STEP_PLAN, 422, "negative estimate")(
+    lambda w: plan_step(w, w.edit, body={"estimate_minutes": -5})
+)
+answer("patch", STEP_PLAN, 422, "nothing to set")(lambda w: plan_step(w, w.edit, body={}))
+link_errors("patch", STEP_PLAN, lambda w, token: plan_step(w, token))
+
+
+def rehearse(w: World, token: str, body: Any = None) -> Any:
+    return w.client.post(
+        f"/api/v1/plans/{token}/rehearsal",
+        data=json.dumps(body or {}),
+        content_type="application/json",
+    )
+
+
+def apply(w: World, token: str, body: Any = None) -> Any:
+    return w.client.post(
+        f"/api/v1/plans/{token}/rehearsal/apply",
+        data=json.dumps(body or {}),
+        content_type="application/json",
+    )
+
+
+def rehearsed(w: World) -> dict[str, Any]:
+    """A rehearsal of the world's plan with one step run, start to finish."""
+    made = rehearse(w, w.edit).json()
+    first = next(s for s in made["steps"] if s["state"] == "ready" and not s["optional"])
+    w.act(made["edit_token"], first["id"], "start")
+    w.act(made["edit_token"], first["id"], "complete")
+    return made
+
+
+answer("post", REHEARSAL, 201, "made")(lambda w: rehearse(w, w.edit, {"actor": "Ana"}))
+answer("post", REHEARSAL, 403, "view token")(lambda w: rehearse(w, w.view))
+answer("post", REHEARSAL, 422, "actor not text")(lambda w: rehearse(w, w.edit, {"actor": 7}))
+link_errors("post", REHEARSAL, rehearse)
+answer("post", REHEARSAL_APPLY, 200, "applied")(lambda w: (rehearsed(w), apply(w, w.edit))[1])
+answer("post", REHEARSAL_APPLY, 403, "view token")(lambda w: apply(w, w.view))
+answer("post", REHEARSAL_APPLY, 404, "no rehearsal yet")(lambda w: apply(w, w.edit))
+answer("post", REHEARSAL_APPLY, 409, "nothing measured")(
+    lambda w: (rehearse(w, w.edit), apply(w, w.edit))[1]
+)
+answer("post", REHEARSAL_APPLY, 422, "not a plan id")(
+    lambda w: apply(w, w.edit, {"rehearsal": "last-week"})
+)
+link_errors("post", REHEARSAL_APPLY, lambda w, token: apply(w, token))
 
 
 def test_every_documented_answer_is_provoked_below():

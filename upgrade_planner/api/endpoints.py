@@ -11,6 +11,7 @@ too, by the inventory parser, which reports every row's errors at once.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import uuid
@@ -35,6 +36,7 @@ from upgrade_planner.api.schemas import (
     InventoryReplaceIn,
     InventoryReplaceOptions,
     JobsOut,
+    NoMeasurements,
     NotFound,
     PlanChanged,
     PlanCreated,
@@ -43,7 +45,13 @@ from upgrade_planner.api.schemas import (
     RateLimited,
     ReadOnly,
     Refusal,
+    RehearsalAppliedOut,
+    RehearsalApplyIn,
+    RehearsalIn,
+    ScheduleIn,
+    ScheduleOut,
     StepOut,
+    StepUpdateIn,
     TentacleIn,
     Unavailable,
     UnsupportedMediaType,
@@ -68,6 +76,7 @@ from upgrade_planner.plans.documents import (
     step_document,
 )
 from upgrade_planner.plans.exports import checklist_csv, checklist_markdown
+from upgrade_planner.plans.forecasts import plan_schedule
 from upgrade_planner.plans.models import Plan, PlanLink
 from upgrade_planner.plans.services import idempotency
 from upgrade_planner.plans.services.text import ACTOR_MAX
@@ -83,7 +92,12 @@ listed below.
 
 # Bodies the operations read themselves rather than through django-ninja: a step action answers
 # 422 (not 400) to malformed JSON, and the inventory may come as JSON or as CSV.
-BODIES_READ_BY_HAND: tuple[type[Schema], ...] = (ActionIn, InventoryReplaceIn)
+BODIES_READ_BY_HAND: tuple[type[Schema], ...] = (
+    ActionIn,
+    InventoryReplaceIn,
+    RehearsalIn,
+    RehearsalApplyIn,
+)
 
 
 class PlannerAPI(NinjaAPI):
@@ -173,6 +187,10 @@ _FRIENDLY = {
     "list_type": "Enter a list.",
     "dict_type": "Each Tentacle must be an object.",
     "enum": f"Choose one of: {', '.join(Approach.values)}, or null.",
+    "datetime_parsing": "Enter a date and time such as 2026-05-02T20:00:00Z.",
+    "datetime_from_date_parsing": "Enter a date and time such as 2026-05-02T20:00:00Z.",
+    "datetime_type": "Enter a date and time such as 2026-05-02T20:00:00Z.",
+    "uuid_parsing": "Enter the id of a plan.",
 }
 
 
@@ -834,3 +852,168 @@ def _tentacles_from_json(body: bytes, options: dict[str, Any]) -> list[planner.T
         return inventory.parse_rows(rows)
     except inventory.InventoryInvalid as invalid:
         raise services.PlanInputInvalid(invalid.as_field_dict()) from None
+
+
+# --- The timed runbook ----------------------------------------------------------------------
+
+
+def _given[T](payload: Schema, name: str, value: T) -> T | services.Keep:
+    """`value`, or KEEP when the body left the key out."""
+    return value if name in payload.model_fields_set else services.KEEP
+
+
+def _body_object(request: HttpRequest) -> dict[str, Any]:
+    """The request's JSON object body ({} when empty); PlanInputInvalid (422) otherwise."""
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        raise services.PlanInputInvalid({"body": ["The body is not valid JSON."]}) from None
+    if not isinstance(body, dict):
+        raise services.PlanInputInvalid({"body": ["The body must be a JSON object."]})
+    return body
+
+
+@api.patch(
+    "/plans/{token}/schedule",
+    summary="Set the maintenance window and the people who can work at once",
+    description="Answers the plan's `schedule` with the new forecast. Keys left out stay as they "
+    "are; null clears that end of the window. Bumps the plan's version and writes an activity "
+    "entry.",
+    response={200: ScheduleOut, 403: ReadOnly, 422: Errors, **LINK_ANSWERS},
+    openapi_extra={"responses": {200: {"headers": ETAG}, **LINK_HEADERS}},
+)
+def set_schedule(request: HttpRequest, token: str, payload: ScheduleIn) -> HttpResponse:
+    link = _editable(request, token)
+    if "people_at_once" in payload.model_fields_set and payload.people_at_once is None:
+        raise services.PlanInputInvalid(
+            {"people_at_once": [f"Give a number of people from 1 to {services.PEOPLE_MAX}."]}
+        )
+    people = payload.people_at_once if payload.people_at_once is not None else services.KEEP
+    plan = services.schedule_set(
+        plan=link.plan,
+        window_start=_given(payload, "window_start", payload.window_start),
+        window_end=_given(payload, "window_end", payload.window_end),
+        people_at_once=people,
+        actor=payload.actor,
+    )
+    response = JsonResponse(plan_schedule(plan))
+    response["ETag"] = etag_for(plan)
+    return response
+
+
+@api.patch(
+    "/plans/{token}/steps/{step_id}",
+    summary="Set a step's estimate and/or assignee",
+    description="`estimate_minutes` becomes the team's estimate (a re-plan keeps it); "
+    '`assignee` null or "" means nobody. Answers the step document. Bumps the plan\'s version '
+    "and writes an activity entry.",
+    response={200: StepOut, 403: ReadOnly, 422: Errors, **LINK_ANSWERS},
+    openapi_extra={"responses": LINK_HEADERS},
+)
+def update_step(
+    request: HttpRequest, token: str, step_id: str, payload: StepUpdateIn
+) -> HttpResponse:
+    link = _editable(request, token)
+    try:
+        step_uuid = uuid.UUID(step_id)
+    except ValueError:
+        raise Http404("No such step in this plan.") from None
+    given = payload.model_fields_set
+    if "estimate_minutes" in given and payload.estimate_minutes is None:
+        raise services.PlanInputInvalid(
+            {"estimate_minutes": ["Give a whole number of minutes, not null."]}
+        )
+    estimate = payload.estimate_minutes if payload.estimate_minutes is not None else services.KEEP
+    try:
+        step = services.step_update(
+            plan=link.plan,
+            step_id=step_uuid,
+            estimate_minutes=estimate,
+            assignee=_given(payload, "assignee", payload.assignee),
+            actor=payload.actor,
+        )
+    except services.StepNotFound:
+        raise Http404("No such step in this plan.") from None
+    return JsonResponse(step_document(step, dependency_ids(step)))
+
+
+@api.post(
+    "/plans/{token}/rehearsal",
+    summary="Make a rehearsal plan from the same input",
+    description="A new plan, with its own edit and read-only links, made from this plan's "
+    "input (server addresses and API keys excepted: a rehearsal runs on a test instance) and "
+    "marked `rehearsal_of` this plan, which links back to it as its `latest_rehearsal`. Run "
+    "it on the test instance, then apply its measured times with `POST …/rehearsal/apply`.",
+    response={201: PlanCreated, 403: ReadOnly, 422: Errors, **LINK_ANSWERS},
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/json": {"schema": ref(RehearsalIn)}},
+            "required": False,
+        },
+        "responses": {201: {"headers": ETAG}, **LINK_HEADERS},
+    },
+)
+def create_rehearsal(request: HttpRequest, token: str) -> HttpResponse:
+    link = _editable(request, token)
+    given = validated(RehearsalIn, _body_object(request))
+    created = services.rehearsal_create(plan=link.plan, actor=given.actor)
+    document = plan_document(created.plan)
+    document.update(
+        edit_token=created.edit_token,
+        view_token=created.view_token,
+        edit_url=request.build_absolute_uri(
+            reverse("plan-edit", kwargs={"token": created.edit_token})
+        ),
+        view_url=request.build_absolute_uri(
+            reverse("plan-view", kwargs={"token": created.view_token})
+        ),
+    )
+    response = JsonResponse(document, status=201)
+    response["ETag"] = etag_for(created.plan)
+    response["Location"] = reverse("api:plan", kwargs={"token": created.view_token})
+    return response
+
+
+@api.post(
+    "/plans/{token}/rehearsal/apply",
+    summary="Make a rehearsal's measured times this plan's estimates",
+    description="Averages the rehearsal's steps done with a start and an end time per step "
+    "kind and method (so per machine for per-Tentacle steps), and sets every step of this plan "
+    "of the same kind and method to that estimate. Answers what was applied and the forecast "
+    "before and after. 404 when the plan has no such rehearsal; 409 when the rehearsal has "
+    "measured nothing yet.",
+    response={
+        200: RehearsalAppliedOut,
+        403: ReadOnly,
+        409: NoMeasurements,
+        422: Errors,
+        **LINK_ANSWERS,
+    },
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/json": {"schema": ref(RehearsalApplyIn)}},
+            "required": False,
+        },
+        "responses": LINK_HEADERS,
+    },
+)
+def apply_rehearsal(request: HttpRequest, token: str) -> HttpResponse:
+    link = _editable(request, token)
+    given = validated(RehearsalApplyIn, _body_object(request))
+    try:
+        outcome = services.rehearsal_apply(
+            plan=link.plan, rehearsal_id=given.rehearsal, actor=given.actor
+        )
+    except services.RehearsalNotFound as missing:
+        raise Http404(str(missing)) from None
+    except services.NothingMeasured as refused:
+        return JsonResponse({"error": refused.code, "detail": str(refused)}, status=409)
+    return JsonResponse(
+        {
+            "rehearsal": str(outcome.rehearsal.pk),
+            "version": link.plan.version,
+            "applied": [dataclasses.asdict(measured) for measured in outcome.applied],
+            "before": outcome.before,
+            "after": outcome.after,
+        }
+    )

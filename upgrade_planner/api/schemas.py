@@ -41,6 +41,7 @@ from upgrade_planner.domain.vocabulary import (
 )
 from upgrade_planner.installations import api_keys
 from upgrade_planner.plans import jobs, services
+from upgrade_planner.plans.services.schedule import ASSIGNEE_MAX
 from upgrade_planner.plans.services.text import ACTOR_MAX, REASON_MAX, too_long
 
 
@@ -226,6 +227,52 @@ class ActionIn(Schema):
     )
 
 
+class ScheduleIn(Schema):
+    """The maintenance window and the people who can work at once. A key left out stays as it
+    is; null clears that end of the window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_start: datetime | None = Field(None, examples=["2026-05-02T20:00:00Z"])
+    window_end: datetime | None = Field(None, examples=["2026-05-03T06:00:00Z"])
+    people_at_once: int | None = Field(
+        None, ge=1, le=services.PEOPLE_MAX, description="How many people can work at once."
+    )
+    actor: Annotated[CleanText, at_most(ACTOR_MAX, "The name")] = Field(
+        "", max_length=ACTOR_MAX, description="Who is acting, for the activity log."
+    )
+
+
+class StepUpdateIn(Schema):
+    """A step's estimate and who does it; give either or both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    estimate_minutes: int | None = Field(
+        None, ge=0, le=services.ESTIMATE_MAX_MINUTES, description="Whole minutes."
+    )
+    assignee: Annotated[CleanText, at_most(ASSIGNEE_MAX, "The assignee's name")] | None = Field(
+        None, max_length=ASSIGNEE_MAX, description='null or "" for nobody.'
+    )
+    actor: Annotated[CleanText, at_most(ACTOR_MAX, "The name")] = Field(
+        "", max_length=ACTOR_MAX, description="Who is acting, for the activity log."
+    )
+
+
+class RehearsalIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    actor: Annotated[CleanText, at_most(ACTOR_MAX, "The name")] = Field(
+        "", max_length=ACTOR_MAX, description="Who is acting, for the activity log."
+    )
+
+
+class RehearsalApplyIn(RehearsalIn):
+    rehearsal: uuid.UUID | None = Field(
+        None, description="Which rehearsal of this plan; its latest one when left out."
+    )
+
+
 class InventoryOptions(Schema):
     """How an inventory replacement is recorded; from the query string or the JSON body."""
 
@@ -401,6 +448,51 @@ class StepOut(Answer):
     source: str
     detail: str
     evidence: list[EvidenceOut]
+    estimate_minutes: int = Field(..., description="How long the step takes, in minutes.")
+    estimate_basis: str = Field(
+        ...,
+        description='Whose estimate: a `basis` of the plan\'s `estimates`, "team" (set by '
+        'the team) or "rehearsal" (measured in a rehearsal).',
+    )
+    assignee: str | None = Field(..., description="Who does the step; null for nobody yet.")
+    started_at: datetime | None = Field(..., description="When it was started, while it runs.")
+    finished_at: datetime | None = Field(..., description="When it was done or skipped.")
+
+
+class EstimateOut(Answer):
+    """One of the planner's estimates, shared by every step whose `estimate_basis` names it."""
+
+    basis: str = Field(..., examples=["upgrade-tentacle/hydra"])
+    minutes: int
+    assumption: str = Field(..., description="What the number assumes, in words.")
+    source: str = Field(..., description='The doc page it comes from; "" for our assumption.')
+    attended: bool = Field(
+        ..., description="false: runs by itself once started (a Hydra deployment), no person."
+    )
+
+
+class ScheduleOut(Answer):
+    """The timed runbook's forecast, recomputed on every read from the dependencies, the
+    estimates, the steps' actual start and end times and the people who can work at once."""
+
+    window_start: datetime | None
+    window_end: datetime | None
+    forecast_end: datetime | None = Field(
+        ..., description="Known once window_start is set or a step has started."
+    )
+    critical_path: list[uuid.UUID] = Field(
+        ...,
+        description="The chain of unfinished steps, each waiting for the one before, that ends "
+        "with the last step to finish. With few people it is an approximation: a step may "
+        "also wait for a free person.",
+    )
+    fits_window: bool | None = Field(..., description="null without a window end.")
+    slack_minutes: int | None = Field(
+        ..., description="Minutes from the forecast end to the window's end; negative: late."
+    )
+    remaining_minutes: int = Field(..., description="Minutes of work left, from now.")
+    people_at_once: int
+    computed_at: datetime = Field(..., description="The moment the forecast was made for.")
 
 
 class PlanOut(Answer):
@@ -423,6 +515,14 @@ class PlanOut(Answer):
     migration: MigrationOut | None
     canary: list[str] = Field(..., description="Names of the Tentacles upgraded first.")
     progress: ProgressOut
+    estimates: list[EstimateOut]
+    schedule: ScheduleOut
+    rehearsal_of: uuid.UUID | None = Field(
+        ..., description="For a rehearsal plan: the id of the plan it rehearses."
+    )
+    latest_rehearsal: uuid.UUID | None = Field(
+        ..., description="The id of the newest rehearsal of this plan."
+    )
     steps: list[StepOut]
 
 
@@ -535,6 +635,25 @@ class InventoryOutcome(RootModel[InventoryReplacedOut | InventoryDryRunOut]):
     """What replacing the inventory did, or, with dry_run, would do."""
 
 
+class MeasuredOut(Answer):
+    kind: StepKind
+    method: planner.UpgradeMethod | None
+    minutes: int = Field(..., description="The average measured in the rehearsal.")
+    measured_steps: int = Field(..., description="How many rehearsal steps were measured.")
+    steps_changed: int = Field(..., description="How many steps of this plan took it.")
+
+
+class RehearsalAppliedOut(Answer):
+    """The rehearsal's measured times, now this plan's estimates, and the forecast before
+    and after (both for the same moment)."""
+
+    rehearsal: uuid.UUID
+    version: int
+    applied: list[MeasuredOut]
+    before: ScheduleOut
+    after: ScheduleOut
+
+
 class Errors(Answer):
     """Input that cannot be used; nothing was saved."""
 
@@ -640,6 +759,12 @@ class Unavailable(Problem):
     Retry-After."""
 
     error: Literal["unavailable"]
+
+
+class NoMeasurements(Problem):
+    """The rehearsal has no step done with a start and an end time yet."""
+
+    error: Literal["nothing-measured"]
 
 
 class PlanChanged(Problem):

@@ -20,6 +20,7 @@ from upgrade_planner.domain.planning.content import (
     fragment,
     wording,
 )
+from upgrade_planner.domain.planning.estimates import with_estimates
 from upgrade_planner.domain.planning.fleet import (
     MANUAL_REASONS,
     Machine,
@@ -44,6 +45,7 @@ from upgrade_planner.domain.planning.types import (
     APPROACHES,
     INSTALLATION_FIELDS,
     Alternative,
+    Estimate,
     Hop,
     InstallationInput,
     MigrationSizing,
@@ -72,6 +74,7 @@ __all__ = [
     "Alternative",
     "Approach",
     "CommunicationStyle",
+    "Estimate",
     "Hop",
     "InstallationInput",
     "MigrationSizing",
@@ -343,6 +346,13 @@ def make_plan(
         assumptions.append(text["lts_patch"])
     assumptions.append(text["latest_build"])
     warnings += path_warnings(legs, migration, settings)
+    planned, estimates = with_estimates(
+        ordered(steps.steps),
+        sizing=migration.sizing if migration else None,
+        backup_size_mb=installation.backup_size_mb,
+        document_count=installation.document_count,
+        tentacle_count=len(installation.tentacles),
+    )
 
     return Plan(
         path=tuple(leg.hop() for leg in legs),
@@ -353,8 +363,9 @@ def make_plan(
         alternatives=tuple(alternatives),
         assumptions=tuple(assumptions),
         warnings=sorted_warnings(warnings),
-        steps=ordered(steps.steps),
+        steps=planned,
         migration=migration.sizing if migration else None,
         content_version=catalogue().content_version,
         canary=tuple(name for x in (migration.canary if migration else ()) for name in x.names),
+        estimates=estimates,
     )

@@ -124,3 +124,7 @@ class ActivityAction(Term):
     INVENTORY_REPLACED = "inventory-replaced", "updated the inventory"
     VERIFIED = "verified", "verified"
     EVIDENCE_PASTED = "evidence-pasted", "pasted evidence"
+    SCHEDULE_SET = "schedule-set", "set the schedule"
+    STEP_PLANNED = "step-planned", "planned"
+    REHEARSAL_CREATED = "rehearsal-created", "made a rehearsal plan"
+    REHEARSAL_APPLIED = "rehearsal-applied", "applied a rehearsal's measured times"

@@ -8,6 +8,7 @@ from typing import Any
 from upgrade_planner.domain.inventory import COLUMNS
 from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.installations.models import Installation, Tentacle
+from upgrade_planner.plans.forecasts import forecast_of, iso, schedule_document, tasks_from_rows
 from upgrade_planner.plans.models import Plan, Step, StepDependency
 
 
@@ -74,6 +75,11 @@ def step_document(step: Step, depends_on: list[str]) -> dict[str, Any]:
         "source": step.source,
         "detail": step.detail,
         "evidence": step.evidence,
+        "estimate_minutes": step.estimate_minutes,
+        "estimate_basis": step.estimate_basis,
+        "assignee": step.assignee or None,
+        "started_at": iso(step.started_at),
+        "finished_at": iso(step.finished_at),
     }
 
 
@@ -108,6 +114,11 @@ STEP_FIELDS = (
     "source",
     "detail",
     "evidence",
+    "estimate_minutes",
+    "estimate_basis",
+    "assignee",
+    "started_at",
+    "finished_at",
 )
 
 
@@ -126,10 +137,16 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     for row in Step.objects.current().filter(plan=plan).order_by("position").values(*STEP_FIELDS):
         step_id = row["id"]
         row["id"] = str(step_id)
-        row["tentacle"] = row["tentacle"] or None
-        row["method"] = row["method"] or None
         row["depends_on"] = prerequisites.get(step_id, [])
         steps.append(row)
+    # The forecast reads the rows as they are stored, before they are dressed for JSON.
+    tasks = tasks_from_rows(steps, {row["id"]: row["depends_on"] for row in steps})
+    for row in steps:
+        row["tentacle"] = row["tentacle"] or None
+        row["method"] = row["method"] or None
+        row["assignee"] = row["assignee"] or None
+        row["started_at"] = iso(row["started_at"])
+        row["finished_at"] = iso(row["finished_at"])
     return {
         "id": str(plan.id),
         "name": plan.name,
@@ -148,5 +165,9 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "migration": plan.migration,
         "canary": plan.canary,
         "progress": progress_of([step["state"] for step in steps]),
+        "estimates": plan.estimates,
+        "schedule": schedule_document(plan, forecast_of(plan, tasks)),
+        "rehearsal_of": str(plan.rehearsal_of_id) if plan.rehearsal_of_id else None,
+        "latest_rehearsal": str(plan.latest_rehearsal_id) if plan.latest_rehearsal_id else None,
         "steps": steps,
     }

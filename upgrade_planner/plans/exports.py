@@ -26,6 +26,10 @@ CSV_COLUMNS = (
     "state",
     "depends_on",
     "source",
+    "estimate_minutes",
+    "assignee",
+    "started_at",
+    "finished_at",
 )
 STATE_MARKS = {"done": "x", "skipped": "-"}
 
@@ -49,6 +53,10 @@ def checklist_csv(document: dict[str, Any]) -> str:
                 step["state"],
                 " ".join(str(numbers[dep]) for dep in step["depends_on"] if dep in numbers),
                 formula_safe(step["source"]),
+                step["estimate_minutes"],
+                formula_safe(step["assignee"] or ""),
+                step["started_at"] or "",
+                step["finished_at"] or "",
             ]
         )
     return out.getvalue()

@@ -222,3 +222,37 @@ class ActorForm(forms.Form):
 
     def clean_actor(self) -> str:
         return services.actor_name(self.cleaned_data["actor"])
+
+
+WINDOW_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+
+
+class ScheduleForm(PlanPageForm):
+    """The maintenance window (in the server's time zone, UTC by default) and how many people
+    can work at once. A blank end of the window clears it."""
+
+    window_start = forms.DateTimeField(
+        required=False,
+        label="Window starts",
+        input_formats=WINDOW_FORMATS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=WINDOW_FORMATS[0]),
+        error_messages={"invalid": "Enter the window's start as a date and time."},
+    )
+    window_end = forms.DateTimeField(
+        required=False,
+        label="Window ends",
+        input_formats=WINDOW_FORMATS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=WINDOW_FORMATS[0]),
+        error_messages={"invalid": "Enter the window's end as a date and time."},
+    )
+    people_at_once = forms.IntegerField(
+        label="People working at once",
+        min_value=1,
+        max_value=services.PEOPLE_MAX,
+        error_messages={
+            "required": "Say how many people can work at once.",
+            "invalid": "Say how many people can work at once, as a number.",
+            "min_value": "At least one person must be able to work.",
+            "max_value": f"At most {services.PEOPLE_MAX} people.",
+        },
+    )

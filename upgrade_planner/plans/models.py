@@ -48,7 +48,21 @@ class Plan(models.Model):
     warnings = models.JSONField(default=list)
     migration = models.JSONField(null=True, blank=True)
     canary = models.JSONField(default=list)
+    # The planner's estimates, each with its assumption and source; steps name theirs.
+    estimates = models.JSONField(default=list, db_default=[])
     content_version = models.CharField(max_length=40)
+    # The timed runbook: the maintenance window, and how many people can work at once.
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    people_at_once = models.PositiveSmallIntegerField(default=2, db_default=2)
+    # A rehearsal is a plan made from the same input, run on a test instance first; the live
+    # plan keeps its newest rehearsal, so either side links to the other without a query.
+    rehearsal_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="rehearsals"
+    )
+    latest_rehearsal = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -56,6 +70,17 @@ class Plan(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(window_start__isnull=True)
+                | models.Q(window_end__isnull=True)
+                | models.Q(window_end__gt=models.F("window_start")),
+                name="plan_window_ends_after_it_starts",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(people_at_once__gte=1), name="plan_people_at_once_positive"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -242,6 +267,13 @@ class Step(models.Model):
     state = models.CharField(max_length=20, choices=StepState.choices, default=StepState.BLOCKED)
     evidence = models.JSONField(default=list, blank=True)
     retired = models.BooleanField(default=False)
+    # The timed runbook: minutes the step takes and whose estimate that is (a key of the
+    # plan's `estimates`, or "team" / "rehearsal"), who does it, and when it ran.
+    estimate_minutes = models.PositiveIntegerField(default=0, db_default=0)
+    estimate_basis = models.CharField(max_length=80, blank=True, default="", db_default="")
+    assignee = models.CharField(max_length=100, blank=True, default="", db_default="")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     depends_on: models.ManyToManyField[Step, StepDependency] = models.ManyToManyField(
         "self", through="StepDependency", symmetrical=False, related_name="dependents"

@@ -124,6 +124,20 @@ class PlannedStep:
     point_of_no_return: bool = False
     # Depends directly on every per-Tentacle step of its hop that comes before it.
     fleet_gate: bool = False
+    # How long the step takes, and the key of the estimate that says so (Plan.estimates).
+    estimate_minutes: int = 0
+    estimate_basis: str = ""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One estimate of the plan (content/estimates.toml), shared by every step it covers."""
+
+    basis: str  # "<kind>", "<kind>/<method>" or "default"
+    minutes: int
+    assumption: str  # what the number assumes, saying when it is our assumption
+    source: str  # the doc page the number comes from; "" when it is our assumption
+    attended: bool = True  # False: runs by itself once started (no person per step)
 
 
 @dataclass(frozen=True)
@@ -140,3 +154,4 @@ class Plan:
     migration: MigrationSizing | None
     content_version: str
     canary: tuple[str, ...] = field(default=())  # Tentacle names in the canary cohort
+    estimates: tuple[Estimate, ...] = field(default=())  # every estimate a step refers to

@@ -15,6 +15,8 @@
 - `evidence`: what checks and pasted outputs found, recorded on steps; steps they confirm.
 - `text`: free text from people (actor names, reasons) made fit to store.
 - `idempotency`: the stored first response to an API request sent with an Idempotency-Key.
+- `schedule`: the timed runbook: the window and people, a step's estimate and assignee,
+  rehearsals and applying their measured times.
 
 Callers use the names below as `services.X`. To patch a function for a test, patch it in the
 module that calls it (e.g. `services.transitions._transition`), where the name is looked up.
@@ -97,6 +99,20 @@ from upgrade_planner.plans.services.resync import (
     inventory_preview,
     inventory_replace,
 )
+from upgrade_planner.plans.services.schedule import (
+    ESTIMATE_MAX_MINUTES,
+    KEEP,
+    PEOPLE_MAX,
+    Keep,
+    Measured,
+    NothingMeasured,
+    RehearsalApplied,
+    RehearsalNotFound,
+    rehearsal_apply,
+    rehearsal_create,
+    schedule_set,
+    step_update,
+)
 from upgrade_planner.plans.services.text import NUL_REFUSED, actor_name, has_nul
 from upgrade_planner.plans.services.transitions import (
     ActorInvalid,
@@ -126,9 +142,12 @@ from upgrade_planner.plans.services.transitions import (
 __all__ = [
     "ACTIVITY_NAMES_LIMIT",
     "APPROACH_CHOICES",
+    "ESTIMATE_MAX_MINUTES",
     "IDEMPOTENCY_PURGE_TASK",
     "INVENTORY_FETCH_TASK",
+    "KEEP",
     "NUL_REFUSED",
+    "PEOPLE_MAX",
     "RELAY_OUTBOX_TASK",
     "REVERIFY_TASK",
     "RUN_JOB_TASK",
@@ -147,11 +166,16 @@ __all__ = [
     "InventoryChangedSincePreview",
     "InventoryPreview",
     "InventoryReplaced",
+    "Keep",
+    "Measured",
+    "NothingMeasured",
     "PasteResult",
     "PlanChangedSinceRead",
     "PlanInputInvalid",
     "ReasonInvalid",
     "ReasonRequired",
+    "RehearsalApplied",
+    "RehearsalNotFound",
     "Removals",
     "RemovalsNeedConfirmation",
     "StepBlocked",
@@ -195,7 +219,10 @@ __all__ = [
     "plan_create",
     "plan_lock",
     "planner_settings",
+    "rehearsal_apply",
+    "rehearsal_create",
     "request_fingerprint",
+    "schedule_set",
     "started_step_check_queue",
     "step_act",
     "step_complete",
@@ -204,6 +231,7 @@ __all__ = [
     "step_reopen",
     "step_skip",
     "step_start",
+    "step_update",
     "steps_bulk",
     "steps_complete_where_ok",
     "summarise_steps",

@@ -18,6 +18,9 @@ from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.installations.services import TentacleRef
 from upgrade_planner.plans.models import Plan, Step, StepDependency
 
+# Estimates a person or a rehearsal gave: a re-plan keeps them rather than the planner's.
+TEAM_ESTIMATES = frozenset({"team", "rehearsal"})
+
 
 def step_labels(tentacles: Sequence[TentacleRef | Tentacle]) -> str:
     labels: set[str] = set()
@@ -50,6 +53,7 @@ def plan_fields_set(plan: Plan, result: planner.Plan) -> None:
     plan.warnings = [dataclasses.asdict(warning) for warning in result.warnings]
     plan.migration = dataclasses.asdict(result.migration) if result.migration else None
     plan.canary = list(result.canary)
+    plan.estimates = [dataclasses.asdict(estimate) for estimate in result.estimates]
     plan.content_version = result.content_version
 
 
@@ -92,13 +96,16 @@ def steps_reconcile(
         step.point_of_no_return = planned.point_of_no_return
         step.fleet_gate = planned.fleet_gate
         step.retired = False
+        if step.estimate_basis not in TEAM_ESTIMATES:  # the team's own estimates stay
+            step.estimate_minutes = planned.estimate_minutes
+            step.estimate_basis = planned.estimate_basis
     retired = [step for key, step in existing.items() if key not in wanted and not step.retired]
     for step in retired:
         step.retired = True
     fields = [
         "position", "kind", "title", "detail", "phase", "hop", "source", "optional", "tentacle",
         "tentacles", "tentacle_ref", "labels", "canary", "method", "point_of_no_return",
-        "fleet_gate", "retired",
+        "fleet_gate", "retired", "estimate_minutes", "estimate_basis",
     ]  # fmt: skip
     now = timezone.now()
     insert_rows(

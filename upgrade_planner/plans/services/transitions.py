@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import models, transaction
+from django.utils import timezone
 
 from upgrade_planner.domain.lifecycle import (
     PERSON_ACTIONS,
@@ -17,6 +18,7 @@ from upgrade_planner.domain.lifecycle import (
     is_skippable,
     needs_confirmation,
 )
+from upgrade_planner.domain.schedule import times_after
 from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
 from upgrade_planner.plans.models import Activity, Plan, Step, StepDependency
 from upgrade_planner.plans.services.locking import plan_lock
@@ -243,7 +245,13 @@ def _transition(
         if to_state == StepState.READY and unsatisfied_prerequisites(step):
             to_state = StepState.BLOCKED
         step.state = to_state
-        step.save(update_fields=["state", "updated_at"])
+        step.started_at, step.finished_at = times_after(
+            action,
+            started_at=step.started_at,
+            finished_at=step.finished_at,
+            now=timezone.now(),
+        )
+        step.save(update_fields=["state", "started_at", "finished_at", "updated_at"])
         _dependents_refresh(step)
         if to_state == StepState.IN_PROGRESS:
             started_step_check_queue(plan=plan, step=step)

@@ -1,0 +1,124 @@
+"""The timed runbook's forecast of a saved plan: step rows turned into the pure scheduler's
+tasks (domain/schedule.py), and its answer as the plan document's `schedule` object.
+
+The forecast is recomputed on every read, from the rows the reader has anyway: the plan
+document reads every step and dependency already, so its forecast costs no query. The page,
+which reads only a page of steps, asks `cached_schedule`: two queries, once per plan version
+and minute (the forecast moves with the clock while a step runs late, not only with the
+version).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.core.cache import cache
+from django.utils import timezone
+
+from upgrade_planner.domain.planning.estimates import needs_person
+from upgrade_planner.domain.schedule import Forecast, Task, Window, forecast
+from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
+from upgrade_planner.plans.models import Plan, Step, StepDependency
+
+# What the forecast reads of each step.
+TASK_FIELDS = (
+    "id",
+    "kind",
+    "method",
+    "state",
+    "estimate_minutes",
+    "started_at",
+    "finished_at",
+)
+CACHE_SECONDS = 60
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+
+
+def tasks_from_rows(
+    rows: Iterable[Mapping[str, Any]], prerequisites: Mapping[str, Sequence[str]]
+) -> list[Task]:
+    """Step rows (TASK_FIELDS, with `id` as text), in plan order, as the scheduler's tasks.
+    `prerequisites` maps a step id to its prerequisites' ids; ids of steps not in `rows`
+    (retired ones) are left out."""
+    rows = list(rows)
+    known = {row["id"] for row in rows}
+    person: dict[tuple[str, str], bool] = {}
+    tasks = []
+    for row in rows:
+        kind, method = row["kind"], row["method"] or ""
+        attended = person.get((kind, method))
+        if attended is None:
+            attended = person[(kind, method)] = needs_person(kind, method or None)
+        finished = row["state"] in SATISFIED_STATES
+        tasks.append(
+            Task(
+                id=row["id"],
+                estimate_minutes=row["estimate_minutes"],
+                depends_on=tuple(d for d in prerequisites.get(row["id"], ()) if d in known),
+                needs_person=attended,
+                finished=finished,
+                # Only a step in progress is running: a failed one is done again in full.
+                started_at=row["started_at"] if row["state"] == StepState.IN_PROGRESS else None,
+                finished_at=row["finished_at"] if finished else None,
+            )
+        )
+    return tasks
+
+
+def forecast_of(plan: Plan, tasks: Sequence[Task], *, now: datetime | None = None) -> Forecast:
+    return forecast(
+        tasks,
+        now=now or timezone.now(),
+        people=plan.people_at_once,
+        window=Window(plan.window_start, plan.window_end),
+    )
+
+
+def schedule_document(plan: Plan, result: Forecast) -> dict[str, Any]:
+    """The plan document's `schedule` object (product.md §5.7)."""
+    return {
+        "window_start": iso(plan.window_start),
+        "window_end": iso(plan.window_end),
+        "forecast_end": iso(result.end),
+        "critical_path": list(result.critical_path),
+        "fits_window": result.fits_window,
+        "slack_minutes": result.slack_minutes,
+        "remaining_minutes": round(result.remaining_minutes),
+        "people_at_once": plan.people_at_once,
+        "computed_at": iso(result.now),
+    }
+
+
+def plan_tasks(plan: Plan) -> list[Task]:
+    """The current steps of `plan` as tasks, in two queries."""
+    prerequisites: dict[str, list[str]] = {}
+    pairs = StepDependency.objects.filter(plan=plan).values_list("step_id", "prerequisite_id")
+    for step_id, prerequisite_id in pairs:
+        prerequisites.setdefault(str(step_id), []).append(str(prerequisite_id))
+    rows = Step.objects.of_plan(plan).order_by("position").values(*TASK_FIELDS)
+    return tasks_from_rows(({**row, "id": str(row["id"])} for row in rows), prerequisites)
+
+
+def plan_schedule(plan: Plan, *, now: datetime | None = None) -> dict[str, Any]:
+    """The `schedule` object of `plan` as it stands, in two queries."""
+    return schedule_document(plan, forecast_of(plan, plan_tasks(plan), now=now))
+
+
+def cached_schedule(plan: Plan) -> dict[str, Any]:
+    """`plan_schedule`, computed at most once a minute per plan version."""
+    key = f"schedule:{plan.pk}:{plan.version}"
+    try:
+        found = cache.get(key)
+    except Exception:  # a cache outage costs a recomputation, never the page
+        found = None
+    if found is None:
+        found = plan_schedule(plan)
+        with contextlib.suppress(Exception):  # nor does failing to store it
+            cache.set(key, found, CACHE_SECONDS)
+    return dict(found)
