@@ -82,7 +82,7 @@ class NodeNamesField(forms.CharField):
         limit = planner.NODES_MAX * (planner.NODE_NAME_MAX + 2)
         super().__init__(required=False, max_length=limit, **kwargs)
 
-    def clean(self, value: Any) -> tuple[str, ...]:  # type: ignore[override]
+    def clean(self, value: Any) -> tuple[str, ...]:
         text: str = super().clean(value)
         lines = planner.node_lines(text)
         names = [name for _, name in lines]
