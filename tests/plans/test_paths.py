@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.plans.builders import ancestors, by_key, fleet, kinds, plan, steps_of
+from tests.plans.builders import ancestors, fleet, kinds, plan, steps_of, tentacle
 
 
 @pytest.mark.parametrize(
@@ -186,7 +186,8 @@ def test_a_modern_hop_follows_the_standard_upgrade_order():
         "maintenance-mode-off",
     ]
     upgrade = steps_of(result, "upgrade-server-modern")[0]
-    assert "Octopus.Server.exe node --drain=true --wait=0" in upgrade.detail
+    assert "Octopus.Server.exe service --stop" in upgrade.detail
+    assert "--drain" not in upgrade.detail  # draining one node while others run is the HA trap
     assert "msiexec /i Octopus.2019.3.1-x64.msi /quiet" in upgrade.detail
     assert 'WIXUI_DONTVALIDATEPATH="1"' in upgrade.detail
 
@@ -233,15 +234,16 @@ def test_every_hop_has_a_backup_database_step_and_keys_carry_the_hop():
     assert len({step.key for step in result.steps}) == len(result.steps)
 
 
-def test_each_hop_waits_for_the_previous_hops_last_verify_step():
-    result = plan(server_version="1.2", target_version="2019.3.1", tentacles=fleet(2))
-    steps = by_key(result)
+def test_each_hop_waits_for_every_required_step_of_the_previous_hop():
+    tentacles = (*fleet(2), tentacle("svc", service_account="CORP\\svc"))
+    result = plan(server_version="1.2", target_version="2019.3.1", tentacles=tentacles)
 
-    exits = {0: "0:verify-server-upgrade", 1: "1:verify-server-upgrade"}
-    exits[2] = "2:verify-new-server-health"
     for step in result.steps:
-        in_hop = [d for d in step.depends_on if steps[d].hop == step.hop]
-        if step.hop > 0 and not in_hop:
-            assert step.depends_on == (exits[step.hop - 1],), step.key
-    last = [s for s in result.steps if s.hop == 3]
-    assert all(exits[2] in ancestors(result, s.key) for s in last)
+        if step.hop == 0:
+            continue
+        before = ancestors(result, step.key)
+        required = {s.key for s in result.steps if s.hop == step.hop - 1 and not s.optional}
+        assert required <= before, (step.key, required - before)
+    # The reconfigure and decommission steps of the 2.6 hop are required: they come first.
+    assert "2:decommission-old-server" in ancestors(result, "3:backup-license-key")
+    assert "2:reconfigure-service-account:svc" in ancestors(result, "3:backup-license-key")

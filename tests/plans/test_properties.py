@@ -23,10 +23,14 @@ names = st.text(alphabet="abcAB01-.:#_ ", min_size=1, max_size=6).filter(lambda 
 tentacle_fields = st.fixed_dictionaries(
     {
         "hostname": st.sampled_from(["", "", "h1", "H1", "h2.corp", "app", "web-01"]),
-        "version": st.sampled_from(["", "2.6.5", "2.6.5.1581", "2.0.13.1100", "2.1.0", "junk"]),
+        "version": st.sampled_from(
+            ["", "2.6.5", "2.6.5.1581", "2.0.13.1100", "2.1.0", "junk", "1.6.3.1723", "3.4.0"]
+        ),
         "communication_style": st.sampled_from(["listening", "polling"]),
         "environments": st.lists(st.sampled_from(["Dev", "Test", "Prod"]), max_size=2).map(tuple),
-        "os": st.sampled_from(["", "Windows Server 2012 R2", "Windows Server 2008"]),
+        "os": st.sampled_from(
+            ["", "Windows Server 2012 R2", "Windows Server 2008", "Ubuntu 22.04"]
+        ),
         "service_account": st.sampled_from(["", "", "CORP\\svc", "LocalSystem", "svc user"]),
         "restricted_permissions": st.booleans(),
         "online": st.booleans(),
@@ -42,6 +46,7 @@ installations = st.builds(
     target_version=st.sampled_from(
         ["3.0.1", "3.17.14", "2018.10", "2018.8.5", "2018.5.0", "2019.3.1", "4.0.11", "2020.3.0"]
     ),
+    ha_nodes=st.sampled_from([(), ("solo",), ("node-a", "node-b"), ("a", "b", "c")]),
     can_provision_new_server=st.booleans(),
     sql_server_ready=st.booleans(),
     uses_builtin_feed=st.booleans(),
@@ -116,7 +121,8 @@ def test_the_order_rules_of_each_approach_hold(installation, config):
         assert upgrade_keys <= set(install.depends_on)
         if upgrades:
             assert f"{hop}:verify-old-server-cut-off" in install.depends_on
-            assert install.fleet_gate and install.point_of_no_return
+            assert install.fleet_gate
+        assert not install.point_of_no_return  # its own text gives the way back
     elif plan.approach == "new-server":
         decommission = steps[f"{hop}:decommission-old-server"]
         assert upgrade_keys | {health} <= set(decommission.depends_on)
@@ -188,7 +194,11 @@ def test_each_warning_has_a_reason_to_be_there(installation, config):
     )
     large = (installation.backup_size_mb or 0) > 500 or (installation.document_count or 0) > 150_000
     assert ("slow-migration" in found) == (migrating and large)
-    assert ("offline-tentacles" in found) == (migrating and any(not t.online for t in tentacles))
+    unreachable = any(
+        not t.online or t.version in ("1.6.3.1723", "3.4.0") or t.os == "Ubuntu 22.04"
+        for t in tentacles
+    )
+    assert ("offline-tentacles" in found) == (migrating and unreachable)
     per_user = any(t.version.startswith("2.0.") for t in tentacles)
     assert ("per-user-install" in found) == (migrating and per_user)
     compared = not installation.can_provision_new_server or (
@@ -200,6 +210,53 @@ def test_each_warning_has_a_reason_to_be_there(installation, config):
     if "sql-server-version" in found:
         crosses_2020 = parse_version(installation.target_version) >= parse_version("2020.1")
         assert (migrating and not installation.sql_server_ready) or crosses_2020
+
+
+UNREACHABLE_VERSIONS = ("1.6.3.1723", "3.4.0")
+
+
+@settings(max_examples=150)
+@given(installations, planner_settings)
+def test_the_canary_is_a_few_machines_the_2_6_server_can_reach(installation, config):
+    plan = make_plan(installation, config)
+    by_name = {t.name: t for t in installation.tentacles}
+    hydra = [s for s in plan.steps if s.kind == "upgrade-tentacle" and s.method == "hydra"]
+
+    for name in plan.canary:
+        t = by_name[name]
+        assert t.online and t.version not in UNREACHABLE_VERSIONS and t.os != "Ubuntu 22.04"
+    canary_machines = [s for s in hydra if s.canary]
+    assert len(canary_machines) <= max(1, min(5, len(hydra) // 3)) if hydra else not canary_machines
+
+
+@settings(max_examples=150)
+@given(installations, planner_settings)
+def test_hops_are_chained_and_share_one_maintenance_window(installation, config):
+    plan = make_plan(installation, config)
+    steps = by_key(plan)
+
+    for step in plan.steps:
+        if step.hop == 0:
+            continue
+        required = {s.key for s in plan.steps if s.hop == step.hop - 1 and not s.optional}
+        assert required <= ancestors(plan, step.key), step.key
+    modern = [i for i, hop in enumerate(plan.path) if hop.kind in ("modern", "detour")]
+    on = [s for s in plan.steps if s.kind == "maintenance-mode-on"]
+    off = [s for s in plan.steps if s.kind == "maintenance-mode-off"]
+    tentacles = [s for s in plan.steps if s.kind == "upgrade-tentacles-modern"]
+    # Modern hops come last in any path, so they form one run at most.
+    assert len(on) == len(off) == len(tentacles) == (1 if modern else 0)
+    if modern:
+        assert on[0].hop == modern[0] and off[0].hop == tentacles[0].hop == modern[-1]
+    nodes = len(installation.ha_nodes)
+    for index in modern:
+        stops = [s for s in plan.steps if s.kind == "stop-server-node" and s.hop == index]
+        upgrades = [s for s in plan.steps if s.kind == "upgrade-server-modern" and s.hop == index]
+        assert len(stops) == (nodes if nodes > 1 else 0)
+        assert len(upgrades) == max(nodes, 1)
+        for upgrade in upgrades:
+            assert {s.key for s in stops} <= ancestors(plan, upgrade.key)
+    assert all(steps[d].hop <= s.hop for s in plan.steps for d in s.depends_on)
 
 
 @given(st.text(max_size=30))

@@ -81,7 +81,7 @@ def test_warnings_name_the_first_few_tentacles_affected():
     result = plan(tentacles=tentacles)
 
     assert (
-        "Offline Tentacles: 5 (web-01, web-02 and 3 more)"
+        "Tentacles the 2.6 server cannot reach: 5. Offline: web-01, web-02 and 3 more."
         in warning(result, "offline-tentacles").text
     )
 

@@ -39,8 +39,8 @@ def in_place_plan_with_progress(count: int = 12) -> services.CreatedPlan:
         "0:prepare-sql-server",
         "0:hydra-prepare",
         "0:upgrade-tentacle:web-0001",
-        "0:verify-canary",
         "0:upgrade-tentacle:web-0002",
+        "0:verify-canary",
         "0:upgrade-tentacle:web-0003",
     )
     services.step_start(step_id=step(plan, "0:upgrade-tentacle:web-0004").id, plan=plan)

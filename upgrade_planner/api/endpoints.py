@@ -283,6 +283,8 @@ def installation_input(payload: PlanIn) -> planner.InstallationInput:
     refusal = catalogue.refusal_of(payload.target_version)
     if refusal is not None:
         errors["target_version"] = [refusal]
+    for index, message in planner.node_problems(payload.ha_nodes):
+        errors.setdefault(f"ha_nodes[{index}]", []).append(message)
     tentacles: list[planner.TentacleInput] = []
     try:
         tentacles = inventory.parse_rows(payload.tentacles)
@@ -293,7 +295,9 @@ def installation_input(payload: PlanIn) -> planner.InstallationInput:
         raise services.PlanInputInvalid(errors)
     return planner.InstallationInput(
         # The URLs as cleaned above; everything else as sent.
-        **{field: getattr(payload, field) for field in planner.INSTALLATION_FIELDS} | urls,
+        **{field: getattr(payload, field) for field in planner.INSTALLATION_FIELDS}
+        | urls
+        | {"ha_nodes": tuple(name.strip() for name in payload.ha_nodes)},
         approach=payload.approach,
         tentacles=tuple(tentacles),
     )

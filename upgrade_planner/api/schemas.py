@@ -202,6 +202,17 @@ class PlanIn(Schema):
     old_server_api_key: ApiKey = Field("", max_length=200, json_schema_extra=API_KEY_SCHEMA)
     new_server_url: str = Field("", max_length=500)
     new_server_api_key: ApiKey = Field("", max_length=200, json_schema_extra=API_KEY_SCHEMA)
+    ha_nodes: list[str] = Field(
+        default_factory=list,
+        max_length=planner.NODES_MAX,
+        description=(
+            "The names of the server's high-availability nodes; absent, empty or one name is a "
+            "single server. With two or more, every modern hop stops all nodes, upgrades the "
+            "first one (which upgrades the database), then the others, then starts them all. "
+            f"Names are unique (ignoring case), at most {planner.NODE_NAME_MAX} characters."
+        ),
+        examples=[["octo-node-1", "octo-node-2"]],
+    )
     tentacles: list[TentacleRow] = Field(
         default_factory=list,
         description="The Tentacles, one object each; only `name` is required.",
@@ -365,6 +376,7 @@ class InstanceOut(Answer):
     polling_port: int
     old_server_url: str
     new_server_url: str
+    ha_nodes: list[str] = Field(..., description="The server's HA node names, as given.")
     tentacles: list[TentacleOut]
 
 

@@ -11,7 +11,7 @@ place callers import from.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from upgrade_planner.domain.planning.content import (
     catalogue,
@@ -29,17 +29,24 @@ from upgrade_planner.domain.planning.fleet import (
     group_machines,
 )
 from upgrade_planner.domain.planning.mapping import build_server_mapping, validate_server_mapping
+from upgrade_planner.domain.planning.nodes import (
+    NODE_NAME_MAX,
+    NODES_MAX,
+    node_lines,
+    node_problems,
+)
 from upgrade_planner.domain.planning.paths import Leg, plan_path
 from upgrade_planner.domain.planning.sizing import duration_text, size_migration
 from upgrade_planner.domain.planning.steps import (
     STEP_KINDS,
     Migration,
+    ModernRun,
     StepList,
     build_migration,
     build_modern,
     build_pre_two_six,
-    hydra_mapping,
     ordered,
+    server_address,
 )
 from upgrade_planner.domain.planning.types import (
     APPROACHES,
@@ -69,6 +76,8 @@ from upgrade_planner.domain.vocabulary import WARNING_CODES, Approach, Communica
 __all__ = [
     "APPROACHES",
     "INSTALLATION_FIELDS",
+    "NODES_MAX",
+    "NODE_NAME_MAX",
     "STEP_KINDS",
     "WARNING_CODES",
     "Alternative",
@@ -91,6 +100,8 @@ __all__ = [
     "build_server_mapping",
     "duration_text",
     "make_plan",
+    "node_lines",
+    "node_problems",
     "parse_version",
     "recommend_approach",
     "size_migration",
@@ -102,12 +113,22 @@ __all__ = [
 
 
 def recommend_approach(
-    can_provision_new_server: bool, tentacle_count: int, settings: PlannerSettings
+    can_provision_new_server: bool,
+    tentacle_count: int,
+    settings: PlannerSettings,
+    *,
+    hydra_possible: bool = True,
 ) -> Approach:
-    """new-server whenever possible; else manual for a handful of Tentacles; else in-place."""
+    """new-server whenever possible; else manual for a handful of Tentacles, or when Hydra can
+    upgrade none of them; else in-place (Hydra first, then the server).
+
+    With no Tentacle Hydra can reach (restricted, per-user, offline…), "Hydra first" would
+    mean upgrading every Tentacle by hand before the server: the docs' manual upgrade is the
+    guide for Tentacles upgraded by hand (server first, then each Tentacle; facts §b.1, §c.5).
+    """
     if can_provision_new_server:
         return Approach.NEW_SERVER
-    if tentacle_count <= settings.handful_threshold:
+    if tentacle_count <= settings.handful_threshold or not hydra_possible:
         return Approach.MANUAL
     return Approach.IN_PLACE
 
@@ -115,6 +136,8 @@ def recommend_approach(
 def _approach_reason(approach: Approach, values: Mapping[str, object]) -> str:
     if approach == "manual" and values["tentacle_count"] == 0:
         return _reason("manual_none", values)
+    if approach == "manual" and not values["hydra_possible"]:
+        return _reason("manual_no_hydra", values)
     return _reason(approach.replace("-", "_"), values)
 
 
@@ -138,14 +161,18 @@ def _why_not(
     elif alternative == "in-place":
         if count == 0:
             name = "in_place_none"
+        elif not values["hydra_possible"]:
+            name = "in_place_no_hydra"
         elif installation.can_provision_new_server:
             name = "in_place_can_provision"
         elif count <= threshold:
             name = "in_place_handful"
         else:
             name = "in_place_lots"
+    elif count > threshold and values["hydra_possible"]:
+        name = "manual_too_many"
     else:
-        name = "manual_too_many" if count > threshold else "manual_can_provision"
+        name = "manual_can_provision"
     return fill(why[name], values)
 
 
@@ -178,6 +205,8 @@ def _validate(installation: InstallationInput) -> None:
                 f"{quoted(tentacle.name)} appears more than once; Tentacle names must be unique.",
             )
         seen.add(tentacle.name)
+    for index, message in node_problems(installation.ha_nodes):
+        raise PlanningError(f"ha_nodes[{index}]", message)
 
 
 def _migration(
@@ -187,12 +216,14 @@ def _migration(
     machines: tuple[Machine, ...],
     settings: PlannerSettings,
 ) -> Migration:
+    hydra_candidates = [x for x in machines if not x.manual_reasons]
     recommended = recommend_approach(
-        installation.can_provision_new_server, len(installation.tentacles), settings
+        installation.can_provision_new_server,
+        len(installation.tentacles),
+        settings,
+        hydra_possible=bool(hydra_candidates),
     )
     approach = installation.approach or recommended
-    hydra_candidates = [x for x in machines if not x.manual_reasons]
-    mapping, placeholder = hydra_mapping(installation, approach)
     return Migration(
         leg=leg,
         index=index,
@@ -206,8 +237,7 @@ def _migration(
             installation.document_count,
             installation.history_days_to_keep,
         ),
-        mapping=mapping,
-        mapping_placeholder=placeholder,
+        address=server_address(installation, approach),
     )
 
 
@@ -272,12 +302,24 @@ def _assumptions(
     unknown = sum(1 for t in tentacles if not t.version.strip())
     if unknown:
         found.append(fill(text["unknown_versions"], {"count": unknown}))
-    if any(x.polling for x in m.hydra_machines):
-        found.append(fill(text["polling_port"], values))
+    if any(x.polling for x in m.machines):
+        name = "polling_port" if m.approach == "new-server" else "polling_port_in_place"
+        found.append(fill(text[name], values))
     if m.installation.sql_server_ready:
         found.append(text["sql_choice"])
     found.append(text["duration"])
     return found
+
+
+_MODERN_KINDS = frozenset({"modern", "detour"})
+
+
+def _modern_run(legs: Sequence[Leg], start: int) -> tuple[Leg, ...]:
+    """The consecutive modern hops from `start` on: one maintenance window."""
+    end = start
+    while end < len(legs) and legs[end].kind in _MODERN_KINDS:
+        end += 1
+    return tuple(legs[start:end])
 
 
 def make_plan(
@@ -297,20 +339,23 @@ def make_plan(
     legs = plan_path(current, target)
     machines = tuple(group_machines(installation.tentacles))
     steps = StepList()
-    entry: str | None = None  # the step the next hop's first steps wait for
     migration: Migration | None = None
     first_no_return: str | None = None
+    run: ModernRun | None = None
     for index, leg in enumerate(legs):
         if leg.kind == "2.6-migration":
             migration = _migration(leg, index, installation, machines, settings)
-            steps.begin_hop(index, entry, legacy=leg.end.major >= 2018)
-            entry, first_no_return = build_migration(steps, migration)
+            steps.begin_hop(index, legacy=leg.end.major >= 2018)
+            first_no_return = build_migration(steps, migration)
         elif leg.kind in ("pre-1.6", "1.6-to-2.6", "2.x-to-2.6"):
-            steps.begin_hop(index, entry)
-            entry = build_pre_two_six(steps, leg, len(installation.tentacles))
+            steps.begin_hop(index)
+            build_pre_two_six(steps, leg, len(installation.tentacles))
         else:
-            steps.begin_hop(index, entry)
-            entry = build_modern(steps, leg, installation.tentacles)
+            if run is None or legs[index - 1].kind not in _MODERN_KINDS:
+                run = ModernRun(_modern_run(legs, index), installation.ha_nodes)
+                run_start = index
+            steps.begin_hop(index)
+            build_modern(steps, run, index - run_start, installation.tentacles)
 
     common: dict[str, object] = {
         "current": str(current),
@@ -326,7 +371,13 @@ def make_plan(
     warnings: list[PlanWarning] = []
     if migration is not None:
         m = migration
-        values = {**common, **m.values, "approach": m.approach, "recommended": m.recommended}
+        values = {
+            **common,
+            **m.values,
+            "approach": m.approach,
+            "recommended": m.recommended,
+            "hydra_possible": m.hydra_possible,
+        }
         reasons = _reasons(m, values)
         alternatives = [
             Alternative(other, _why_not(other, m.recommended, installation, values))

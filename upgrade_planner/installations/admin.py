@@ -152,6 +152,7 @@ class InstallationAdmin(NeverEditedAdmin):
                     "document_count",
                     "history_days_to_keep",
                     "polling_port",
+                    "ha_nodes",
                 ]
             },
         ),

@@ -22,6 +22,7 @@ from upgrade_planner.installations import api_keys
 from upgrade_planner.installations.server_urls import clean_server_url
 
 LAST_3X = "3.17.14"
+DEFAULT_POLLING_PORT = 10943
 LTS_2018_10 = "2018.10"
 TARGET_CHOICES = [
     (LTS_2018_10, "2018.10 LTS — the long-term-support release the docs name as the way off 2.6"),
@@ -68,6 +69,33 @@ class CsvFileField(forms.FileField):
                 f"The file is {value.size / 1_048_576:.1f} MB; the limit is "
                 f"{inventory.MAX_BYTES // 1_048_576} MB."
             )
+
+
+class NodeNamesField(forms.CharField):
+    """The server's high-availability nodes, one name a line; blank lines are skipped and every
+    error names its line."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "spellcheck": "false"})
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Room for the most nodes at the longest names, one a line.
+        limit = planner.NODES_MAX * (planner.NODE_NAME_MAX + 2)
+        super().__init__(required=False, max_length=limit, **kwargs)
+
+    def clean(self, value: Any) -> tuple[str, ...]:
+        text: str = super().clean(value)
+        lines = planner.node_lines(text)
+        names = [name for _, name in lines]
+        problems = planner.node_problems(names)
+        if problems:
+            numbers = [number for number, _ in lines]
+            raise forms.ValidationError(
+                [
+                    f"Line {numbers[index] if index < len(numbers) else len(numbers)}: {message}"
+                    for index, message in problems
+                ]
+            )
+        return tuple(names)
 
 
 def _planner_version(value: str) -> str:
@@ -135,13 +163,20 @@ class InstallationForm(forms.Form):
         label="Days of history to migrate",
         help_text="Leave empty to migrate all history. Fewer days make the migration faster.",
     )
+    ha_nodes = NodeNamesField(
+        label="High-availability nodes (one name a line)",
+        help_text="Leave empty for a single server. With two or more nodes each gets its own "
+        "steps: every node stops, one is upgraded first, then the others, then all start.",
+    )
     polling_port = forms.IntegerField(
+        required=False,
         min_value=1,
         max_value=65535,
         initial=10943,
         label="Polling port of the new server",
-        help_text="10943 is the default. The Hydra examples in the docs use 10934 — check "
-        "what your server really listens on; polling Tentacles are pointed at it.",
+        help_text="Only for a new server; 10943 is the default. The Hydra examples in the docs "
+        "use 10934 — check what the new server really listens on; polling Tentacles are "
+        "pointed at it.",
     )
     old_server_url = ServerUrlField(
         max_length=500,
@@ -177,6 +212,11 @@ class InstallationForm(forms.Form):
         + ". Only name is required; lists are separated by ;.",
     )
     inventory_file = CsvFileField(required=False, label="Or upload a CSV file")
+
+    def clean_polling_port(self) -> int:
+        # Asked only when there is a new server; the planner ignores it otherwise.
+        port = self.cleaned_data.get("polling_port")
+        return DEFAULT_POLLING_PORT if port is None else int(port)
 
     def clean_server_version(self) -> str:
         return _planner_version(self.cleaned_data["server_version"]).strip()

@@ -25,6 +25,9 @@ class Installation(models.Model):
     polling_port = models.PositiveIntegerField(default=10943)
     old_server_url = models.CharField(max_length=500, blank=True)
     new_server_url = models.CharField(max_length=500, blank=True)
+    # The server's high-availability node names, in the order given; [] or one name is a
+    # single server.
+    ha_nodes = models.JSONField(default=list, blank=True)
     # Encrypted with settings.API_KEY_ENCRYPTION_KEY (see installations/api_keys.py); never
     # shown back, never logged, only sent to the URL beside it.
     old_server_api_key = models.TextField(blank=True)

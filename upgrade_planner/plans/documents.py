@@ -35,6 +35,7 @@ def instance_document(
         "polling_port": installation.polling_port,
         "old_server_url": installation.old_server_url,
         "new_server_url": installation.new_server_url,
+        "ha_nodes": list(installation.ha_nodes),
         "tentacles": tentacles,
     }
 

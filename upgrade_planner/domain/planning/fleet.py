@@ -5,13 +5,14 @@ from __future__ import annotations
 import functools
 import heapq
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from upgrade_planner.domain.planning.content import catalogue
 from upgrade_planner.domain.planning.types import TentacleInput
-from upgrade_planner.domain.versions import try_version
+from upgrade_planner.domain.versions import Version, try_version
 from upgrade_planner.domain.vocabulary import CommunicationStyle
 
 _DEFAULT_ACCOUNTS = {"", "localsystem", "local system", "system", "nt authority\\system"}
@@ -28,9 +29,52 @@ def is_per_user_install(tentacle: TentacleInput) -> bool:
     return version is not None and f"{version.major}.{version.minor}" == line
 
 
+# Who the 2.6 server can reach (facts §k.6): a 2.x server cannot talk to a 1.x Tentacle
+# (docs/administration/upgrading/legacy/upgrading-from-octopus-1.6-2.6.5.md), and once a
+# Tentacle runs 3.x or later the 2.6 server cannot talk to it either
+# (docs/administration/upgrading/upgrading-from-octopus-2.6/using-hydra.include.md).
+FIRST_2X_TENTACLE = Version(2, 0)
+FIRST_NEW_PROTOCOL_TENTACLE = Version(3, 0)
+
+# Octopus 2.6 had Windows Tentacles only (facts §k.6): an OS that names another system is a row
+# to question. Matched by name, so that a Windows OS written without the word ("2012 R2") is
+# not questioned; an OS that names Windows is never questioned.
+_WINDOWS = re.compile(r"\bwin", re.IGNORECASE)
+_OTHER_SYSTEMS = re.compile(
+    r"linux|ubuntu|debian|cent\s*os|red\s*hat|rhel|fedora|suse|alpine|mac\s*os|os\s*x|darwin|"
+    r"unix|aix|solaris|bsd|oracle\s+linux|rocky|alma",
+    re.IGNORECASE,
+)
+
+
+def is_too_old_for_2_6(tentacle: TentacleInput) -> bool:
+    """A 1.x Tentacle: the 2.6 server cannot talk to it, so Hydra cannot reach it."""
+    version = try_version(tentacle.version)
+    return version is not None and version < FIRST_2X_TENTACLE
+
+
+def is_already_new(tentacle: TentacleInput) -> bool:
+    """A Tentacle already on 3.x or later: it speaks the new protocol, not the 2.6 server's."""
+    version = try_version(tentacle.version)
+    return version is not None and version >= FIRST_NEW_PROTOCOL_TENTACLE
+
+
+def is_non_windows(tentacle: TentacleInput) -> bool:
+    """The OS names a system other than Windows: not a Tentacle of a 2.6 estate."""
+    os = tentacle.os
+    return _OTHER_SYSTEMS.search(os) is not None and _WINDOWS.search(os) is None
+
+
 # In the order they are mentioned; each has "reason_*" and "short_*" wording fragments.
-ManualReason = Literal["offline", "restricted", "per_user"]
-MANUAL_REASONS: tuple[ManualReason, ...] = ("offline", "restricted", "per_user")
+ManualReason = Literal["offline", "restricted", "per_user", "too_old", "already_new", "non_windows"]
+MANUAL_REASONS: tuple[ManualReason, ...] = (
+    "offline",
+    "restricted",
+    "per_user",
+    "too_old",
+    "already_new",
+    "non_windows",
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +103,12 @@ class Machine:
             reasons.append("restricted")
         if any(is_per_user_install(t) for t in self.tentacles):
             reasons.append("per_user")
+        if any(is_too_old_for_2_6(t) for t in self.tentacles):
+            reasons.append("too_old")
+        if any(is_already_new(t) for t in self.tentacles):
+            reasons.append("already_new")
+        if any(is_non_windows(t) for t in self.tentacles):
+            reasons.append("non_windows")
         return tuple(reasons)
 
     @functools.cached_property
@@ -108,27 +158,44 @@ def group_machines(tentacles: Sequence[TentacleInput]) -> list[Machine]:
     return machines
 
 
+CANARY_CAP = 5
+
+
+def canary_size(candidates: int) -> tuple[int, int]:
+    """(at least, at most) machines in the canary of `candidates` Hydra machines.
+
+    Our inference from "test on a few machines first" (facts §k.6, using-hydra.include.md): a
+    few, more than one where the fleet allows, never most of a small fleet. At most a third of
+    the machines (rounded down, at least 1), capped at CANARY_CAP; at least 2 (or ⌈2%⌉ in a
+    large fleet) within that cap.
+    """
+    if candidates <= 0:
+        return 0, 0
+    most = max(1, min(CANARY_CAP, candidates // 3))
+    least = min(most, max(2, math.ceil(candidates * 0.02)))
+    return least, most
+
+
 def choose_canary(machines: Sequence[Machine]) -> tuple[Machine, ...]:
     """The canary cohort among the machines Hydra upgrades.
 
-    Rule: at least max(1, min(5, ⌈2% of the Hydra machines⌉)) machines; then more, greedily
-    taking the machine that covers the most still-uncovered environments, communication styles
-    and operating systems (ties broken by name order), until each one present among the Hydra
-    machines is covered at least once; then, if still short of the minimum, the next machines in
-    name order. Deterministic for a given inventory. A fleet where every machine has its own
-    environment gets a canary of every machine; that is the honest answer to "cover each one".
+    Rule (canary_size): between "at least" and "at most" machines. Greedily take the machine
+    covering the most still-uncovered environments, communication styles and operating systems
+    (ties broken by name order) while any is uncovered and the cohort is below "at most"; then,
+    if still below "at least", the next machines in name order. Deterministic for a given
+    inventory. Callers pass only machines the 2.6 server can reach with Hydra.
     """
     candidates = sorted(machines, key=lambda m: sort_key(m.identity))
+    least, most = canary_size(len(candidates))
     if not candidates:
         return ()
-    minimum = max(1, min(5, math.ceil(len(candidates) * 0.02)))
     features = [m.features for m in candidates]
     uncovered: set[tuple[str, str]] = set().union(*features)
     heap = [(-len(f), index) for index, f in enumerate(features)]
     heapq.heapify(heap)
     chosen: set[int] = set()
     # Lazy greedy set cover: a stale gain is only ever an over-estimate, so re-check on pop.
-    while uncovered and heap:
+    while uncovered and heap and len(chosen) < most:
         stale, index = heapq.heappop(heap)
         gain = len(features[index] & uncovered)
         if gain == 0:
@@ -139,7 +206,7 @@ def choose_canary(machines: Sequence[Machine]) -> tuple[Machine, ...]:
         chosen.add(index)
         uncovered -= features[index]
     for index in range(len(candidates)):
-        if len(chosen) >= minimum:
+        if len(chosen) >= least:
             break
         chosen.add(index)
     return tuple(candidates[i] for i in sorted(chosen))

@@ -60,6 +60,9 @@ STEP_KINDS: dict[str, str] = {
     "verify-new-server-health": "Health-check every Tentacle from the new server.",
     "reinstall-tentacle-service": "3.0.1 only: point the Tentacle service at the new binaries.",
     "reconfigure-service-account": "Re-apply a Tentacle's custom service account (per Tentacle).",
+    "repoint-polling-tentacle": (
+        "Point a polling Tentacle upgraded by hand at the server's new address (per machine)."
+    ),
     "decommission-old-server": "Retire the 2.6 server once every Tentacle is verified.",
     "cleanup-home-folder": "Optionally delete the files kept for a rollback to 2.6.",
     # Hops before 2.6.
@@ -75,11 +78,13 @@ STEP_KINDS: dict[str, str] = {
     "verify-server-upgrade": "Check the upgraded server runs the new version and works.",
     # Modern upgrades.
     "rehearse-on-test-instance": "Try the upgrade on a clone or test instance before production.",
-    "maintenance-mode-on": "Stop new deployments being queued during the upgrade.",
-    "backup-server-folders": "Optionally copy the server's folders and config file.",
-    "upgrade-server-modern": "Upgrade a modern server in place with the installer.",
-    "maintenance-mode-off": "Let deployments be queued again.",
-    "upgrade-tentacles-modern": "Optionally upgrade the Tentacles after the server.",
+    "maintenance-mode-on": "Stop new deployments being queued; on for the whole window of hops.",
+    "backup-server-folders": "Copy the server's folders and config file (required if major).",
+    "stop-server-node": "High availability: stop one node; every node stops before the backup.",
+    "upgrade-server-modern": "Upgrade a modern server (or one of its nodes) with the installer.",
+    "start-server-node": "High availability: start one node once every node is upgraded.",
+    "maintenance-mode-off": "Let deployments be queued again, after the last hop of the window.",
+    "upgrade-tentacles-modern": "Optionally upgrade the Tentacles, once, against the final server.",
 }
 
 _PHASE_NAMES: dict[str, str] = {
@@ -99,6 +104,7 @@ _PHASE_NAMES: dict[str, str] = {
     "verify-new-server-health": "verify",
     "reinstall-tentacle-service": "tentacles",
     "reconfigure-service-account": "tentacles",
+    "repoint-polling-tentacle": "tentacles",
     "decommission-old-server": "finish",
     "cleanup-home-folder": "finish",
     "install-server-1.6": "install",
@@ -114,7 +120,9 @@ _PHASE_NAMES: dict[str, str] = {
     "rehearse-on-test-instance": "prepare",
     "maintenance-mode-on": "prepare",
     "backup-server-folders": "prepare",
+    "stop-server-node": "prepare",
     "upgrade-server-modern": "install",
+    "start-server-node": "install",
     "maintenance-mode-off": "finish",
     "upgrade-tentacles-modern": "tentacles",
 }
@@ -130,11 +138,21 @@ class StepList:
         self.steps: list[PlannedStep] = []
         self.keys: set[str] = set()
         self.hop = 0
-        self.entry: str | None = None
+        self.entry: tuple[str, ...] = ()
         self.legacy = False
 
-    def begin_hop(self, index: int, entry: str | None, *, legacy: bool = False) -> None:
-        self.hop, self.entry, self.legacy = index, entry, legacy
+    def begin_hop(self, index: int, *, legacy: bool = False) -> None:
+        """Start hop `index`: its first steps wait for every required step of the hop before
+        (consecutive hops run as one window; a hop never starts half-finished)."""
+        self.entry = self.exits()
+        self.hop, self.legacy = index, legacy
+
+    def exits(self) -> tuple[str, ...]:
+        """The required steps of the current hop that no other required step of it waits for:
+        once they are done, every required step of the hop is."""
+        required = [s for s in self.steps if s.hop == self.hop and not s.optional]
+        waited_for = {dep for s in required for dep in s.depends_on}
+        return tuple(s.key for s in required if s.key not in waited_for)
 
     def add(
         self,
@@ -159,8 +177,8 @@ class StepList:
         detail = template.get("legacy_detail") if legacy else None
         source = template.get("legacy_source") if legacy else None
         deps = tuple(dict.fromkeys(d for d in depends_on if d is not None))
-        if not deps and self.entry is not None:
-            deps = (self.entry,)
+        if not deps:
+            deps = self.entry
         missing = [d for d in deps if d not in self.keys]
         if missing:
             raise RuntimeError(f"{key} depends on unknown steps {missing}")
@@ -224,20 +242,63 @@ def _host_of(url: str) -> str | None:
     return f"[{host}]" if ":" in host else host
 
 
-def hydra_mapping(installation: InstallationInput, approach: Approach) -> tuple[str, bool]:
-    """The single-address mapping for polling Tentacles, and whether the host is a placeholder."""
-    urls = [installation.new_server_url]
-    if approach != "new-server":
-        urls.append(installation.old_server_url)
-    for url in urls:
-        host = _host_of(url)
-        if host:
-            try:
-                address = f"https://{host}:{installation.polling_port}"
-                return build_server_mapping([("", address)]), False
-            except PlanningError:
-                continue
-    return f"https://<new-server>:{installation.polling_port}", True
+# Placeholders for what the plan does not know; each step that shows one says what to put there.
+NEW_SERVER_PLACEHOLDER = "<new-server>"
+SERVER_PLACEHOLDER = "<octopus-server>"
+PORT_PLACEHOLDER = "<polling-port>"
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """Where polling Tentacles must poll once the hop is done."""
+
+    web: str  # the server's web address (for Tentacle.exe poll-server --server)
+    mapping: str  # the Hydra Server Mapping: https://host:port
+    port: str  # the polling port, or PORT_PLACEHOLDER
+    placeholder: bool  # the mapping holds a placeholder to replace
+    changes: bool  # polling Tentacles poll another address afterwards than before
+
+
+def server_address(installation: InstallationInput, approach: Approach) -> ServerAddress:
+    """The address polling Tentacles poll after the 2.6 hop.
+
+    New server: its URL (or a placeholder) and the polling port given for it; the address
+    always changes. In place (in-place or manual) there is no new server, so no new server's
+    port is asked for: the polling port is the one the Tentacles poll today, which the plan
+    leaves for the team to read from a Tentacle; the address changes only when both URLs are
+    given and name different hosts.
+    """
+    old_host = _usable_host(installation.old_server_url)
+    new_host = _usable_host(installation.new_server_url)
+    if approach == "new-server":
+        port = str(installation.polling_port)
+        if new_host is None:
+            host = NEW_SERVER_PLACEHOLDER
+            return ServerAddress(f"https://{host}", f"https://{host}:{port}", port, True, True)
+        mapping = build_server_mapping([("", f"https://{new_host}:{port}")])
+        return ServerAddress(installation.new_server_url.strip(), mapping, port, False, True)
+    changes = old_host is not None and new_host is not None and old_host != new_host
+    if new_host is not None and (changes or old_host is None):
+        host, web = new_host, installation.new_server_url.strip()
+    elif old_host is not None:
+        host, web = old_host, installation.old_server_url.strip()
+    else:
+        host = SERVER_PLACEHOLDER
+        web = f"https://{host}"
+    port = PORT_PLACEHOLDER
+    return ServerAddress(web, f"https://{host}:{port}", port, True, changes)
+
+
+def _usable_host(url: str) -> str | None:
+    """The host of `url` if a Server Mapping can be built with it, else None."""
+    host = _host_of(url)
+    if host is None:
+        return None
+    try:
+        build_server_mapping([("", f"https://{host}:10943")])
+    except PlanningError:
+        return None
+    return host
 
 
 @dataclass(frozen=True)
@@ -252,8 +313,15 @@ class Migration:
     machines: tuple[Machine, ...]
     canary: tuple[Machine, ...]
     sizing: MigrationSizing
-    mapping: str
-    mapping_placeholder: bool
+    address: ServerAddress
+
+    @property
+    def mapping(self) -> str:
+        return self.address.mapping
+
+    @property
+    def mapping_placeholder(self) -> bool:
+        return self.address.placeholder
 
     @property
     def hydra(self) -> bool:
@@ -270,6 +338,11 @@ class Migration:
     @property
     def tentacle_count(self) -> int:
         return sum(len(m.tentacles) for m in self.machines)
+
+    @property
+    def hydra_possible(self) -> bool:
+        """Hydra can reach at least one machine (whatever the approach chosen)."""
+        return any(not x.manual_reasons for x in self.machines)
 
     @functools.cached_property
     def hydra_machines(self) -> tuple[Machine, ...]:
@@ -289,6 +362,14 @@ def _msi_version(leg: Leg) -> str:
     if leg.end_label != str(leg.end):
         return f"{leg.end.major}.{leg.end.minor}.<latest patch>"
     return str(leg.end)
+
+
+def _poll_server_command(address: ServerAddress) -> str:
+    return (
+        f'Tentacle.exe poll-server --instance "Tentacle" --server={address.web} '
+        f"--apiKey=<API key> --server-comms-port={address.port}\n"
+        'Tentacle.exe service --instance "Tentacle" --stop --start'
+    )
 
 
 def _reconfigure_command(account: str) -> str:
@@ -321,7 +402,8 @@ def migration_values(m: Migration) -> dict[str, object]:
         "tentacle_count": m.tentacle_count,
         "sql_supported": requirement.supported if requirement else "SQL Server",
         "mapping": m.mapping,
-        "polling_port": inst.polling_port,
+        "polling_port": m.address.port,
+        "server_web": m.address.web,
         "ram_advice": m.sizing.ram_advice,
         "command": m.sizing.command,
         "size_text": size_text(inst.backup_size_mb, inst.document_count),
@@ -331,6 +413,7 @@ def migration_values(m: Migration) -> dict[str, object]:
         "hydra_machines": counted(len(hydra_machines), "machine"),
         "environments": ", ".join(environments) or "none listed",
         "canary_names": name_list([x.display for x in m.canary]),
+        **canary_wording(len(m.canary)),
         "canary_rule": wording()["canary"]["rule"],
         "manual_names": name_list([x.display for x in manual_machines]),
     }
@@ -356,6 +439,23 @@ def migration_values(m: Migration) -> dict[str, object]:
     return values
 
 
+def canary_wording(count: int) -> dict[str, str]:
+    """The canary's words, matching its size: "the canary machine" or "the 3 canary machines"."""
+    if count == 1:
+        return {
+            "canary_phrase": "the canary machine",
+            "canary_label": "Canary machine",
+            "canary_subject": "the canary",
+            "canary_logon": "Log on to the canary",
+        }
+    return {
+        "canary_phrase": f"the {count} canary machines",
+        "canary_label": "Canary machines",
+        "canary_subject": "the canaries",
+        "canary_logon": "Log on to a canary or two",
+    }
+
+
 def _mapping_text(m: Migration, values: Mapping[str, object]) -> str:
     polling = [t for x in m.machines if m.method(x) == "hydra" for t in x.tentacles]
     polling = [t for t in polling if t.communication_style == CommunicationStyle.POLLING]
@@ -363,8 +463,10 @@ def _mapping_text(m: Migration, values: Mapping[str, object]) -> str:
         return fragment("mapping_listening")
     variant = "mapping_new_server" if m.approach == "new-server" else "mapping_in_place"
     text = fragment(variant, {**values, "polling_count": len(polling)})
-    if m.mapping_placeholder:
+    if m.approach == "new-server" and m.mapping_placeholder:
         text += fragment("mapping_placeholder")
+    elif SERVER_PLACEHOLDER in m.mapping:
+        text += fragment("mapping_placeholder_in_place")
     if any(x.multi and x.polling for x in m.machines):
         text += fragment("mapping_pairs")
     return text
@@ -381,8 +483,13 @@ def _machine_values(
     values["instance_names"] = ", ".join(machine.names)
     values["instance_note"] = fragment("instance_note", layered) if machine.multi else ""
     values["polling_note"] = fragment("polling_note", layered) if machine.polling else ""
+    by_hand = m.method(machine) == "manual"
     values["polling_manual_note"] = (
-        fragment("polling_manual_note", layered) if machine.polling and m.hydra else ""
+        fragment(
+            "polling_repoint_note" if m.address.changes else "polling_same_address_note", layered
+        )
+        if machine.polling and by_hand
+        else ""
     )
     reasons = "; ".join(fragment(f"reason_{code}") for code in machine.manual_reasons)
     values["manual_reasons"] = reasons
@@ -397,17 +504,22 @@ def _machine_values(
     return layered
 
 
-def build_migration(b: StepList, m: Migration) -> tuple[str, str | None]:
-    """Steps of the 2.6 migration hop. Returns (exit step, first point-of-no-return step).
+def build_migration(b: StepList, m: Migration) -> str | None:
+    """Steps of the 2.6 migration hop. Returns the title of the first point-of-no-return step.
 
     Point of no return: the first Hydra deployment, i.e. the canary upgrade steps (they go out
     as one deployment to the canary role); once a machine runs the new Tentacle the 2.6 server
     cannot reach it, and the estate can no longer go back to being all 2.6. When Hydra upgrades
     nothing, the first hand upgrade under the 2.6 server takes that role. Later upgrades are as
     final for their own machines, but marking thousands of steps would bury the one moment that
-    needs a deliberate decision. In-place, installing the server is marked too: it strands any
-    Tentacle not yet upgraded. The manual approach has none: its Tentacle upgrades restore
-    contact with a server that has already moved.
+    needs a deliberate decision. Installing the server in place is not marked: its own text
+    gives the way back (re-run the 2.6 installer), and the fleet gate keeps it waiting for
+    every Tentacle. The manual approach has none: its Tentacle upgrades restore contact with a
+    server that has already moved.
+
+    A polling Tentacle upgraded by hand keeps polling the address it had (only Hydra's task
+    rewrites it, facts §k.6); when the address changes it gets its own re-point step, after its
+    upgrade and once the server it must poll holds the migrated data.
     """
     inst, approach = m.installation, m.approach
     values = dict(m.values)
@@ -443,6 +555,40 @@ def build_migration(b: StepList, m: Migration) -> tuple[str, str | None]:
     reinstalled: set[str] = set()  # Tentacle names whose service the plan reinstalls
     under_2_6 = approach != "manual"  # a 2.6 server is still in charge of the Tentacles
 
+    by_hand: list[Machine] = []  # machines upgraded by hand that poll a changed address
+
+    def repoint(after: Sequence[str | None]) -> list[str]:
+        """A re-point step per polling machine upgraded by hand, once `after` are done."""
+        keys: list[str] = []
+        for machine in by_hand:
+            polling = tuple(
+                t.name
+                for t in machine.tentacles
+                if t.communication_style == CommunicationStyle.POLLING
+            )
+            machine_values = {
+                **values,
+                "machine": machine.display,
+                "polling_names": ", ".join(polling),
+                "command": _poll_server_command(m.address),
+                "instance_hint": fragment(
+                    "repoint_instances", {"polling_names": ", ".join(polling)}
+                )
+                if machine.multi
+                else "",
+            }
+            keys.append(
+                b.add(
+                    "repoint-polling-tentacle",
+                    "2.6",
+                    machine_values,
+                    depends_on=[*after, *(after_upgrade[name] for name in machine.names)],
+                    identity=machine.identity,
+                    tentacles=polling,
+                )
+            )
+        return keys
+
     def upgrade(machine: Machine, deps: Sequence[str | None], canary: bool) -> None:
         method = m.method(machine)
         if method == "hydra":
@@ -464,6 +610,8 @@ def build_migration(b: StepList, m: Migration) -> tuple[str, str | None]:
         per_tentacle.append(key)
         for tentacle in machine.tentacles:
             after_upgrade[tentacle.name] = key
+        if method == "manual" and machine.polling and m.address.changes:
+            by_hand.append(machine)
         if method == "manual" and m.reinstall_bug:
             for tentacle in machine.tentacles:
                 tentacle_values = {
@@ -526,6 +674,7 @@ def build_migration(b: StepList, m: Migration) -> tuple[str, str | None]:
                 depends_on=list(per_tentacle),
                 fleet_gate=True,
             )
+        per_tentacle.extend(repoint([migrate]))
         health = b.add(
             "verify-new-server-health",
             "2.6",
@@ -549,7 +698,6 @@ def build_migration(b: StepList, m: Migration) -> tuple[str, str | None]:
             values,
             depends_on=[backup, sql, *per_tentacle, cut_off],
             fleet_gate=bool(per_tentacle),
-            point_of_no_return=bool(per_tentacle),
         )
         migrate = b.add("migrate-data", "2.6", values, depends_on=[install])
         feed = (
@@ -557,7 +705,11 @@ def build_migration(b: StepList, m: Migration) -> tuple[str, str | None]:
             if inst.uses_builtin_feed
             else None
         )
-        health = b.add("verify-new-server-health", "2.6", values, depends_on=[migrate, feed])
+        repoints = repoint([migrate])
+        per_tentacle.extend(repoints)
+        health = b.add(
+            "verify-new-server-health", "2.6", values, depends_on=[migrate, feed, *repoints]
+        )
     else:
         install = b.add("install-server-in-place", "manual", values, depends_on=[backup, sql])
         migrate = b.add("migrate-data", "2.6", values, depends_on=[install])
@@ -568,6 +720,7 @@ def build_migration(b: StepList, m: Migration) -> tuple[str, str | None]:
         )
         for machine in m.machines:
             upgrade(machine, [migrate], canary=False)
+        per_tentacle.extend(repoint([migrate]))
         health = b.add(
             "verify-new-server-health",
             "2.6",
@@ -615,7 +768,7 @@ def build_migration(b: StepList, m: Migration) -> tuple[str, str | None]:
         b.add("cleanup-home-folder", "in-place", values, depends_on=[health], optional=True)
 
     first_no_return = next((s.title for s in b.steps if s.point_of_no_return), None)
-    return health, first_no_return
+    return first_no_return
 
 
 def build_pre_two_six(b: StepList, leg: Leg, tentacle_count: int) -> str:
@@ -642,15 +795,50 @@ def build_pre_two_six(b: StepList, leg: Leg, tentacle_count: int) -> str:
     return b.add("verify-server-upgrade", "pre-2.6", values, depends_on=[tentacles])
 
 
-def build_modern(b: StepList, leg: Leg, tentacles: Sequence[TentacleInput]) -> str:
+@dataclass(frozen=True)
+class ModernRun:
+    """Consecutive modern hops, done in one maintenance window (facts §k.5, our inference from
+    the standard process): maintenance mode goes on before the first hop and off after the
+    last; the Tentacles are upgraded once, against the final server."""
+
+    legs: tuple[Leg, ...]
+    nodes: tuple[str, ...]  # the server's HA nodes; fewer than two is a single server
+
+    @property
+    def start_label(self) -> str:
+        return self.legs[0].start_label
+
+    @property
+    def end_label(self) -> str:
+        return self.legs[-1].end_label
+
+    @property
+    def major_change(self) -> bool:
+        return any(leg.major_change for leg in self.legs)
+
+    @property
+    def ha(self) -> bool:
+        return len(self.nodes) > 1
+
+
+def build_modern(
+    b: StepList, run: ModernRun, position: int, tentacles: Sequence[TentacleInput]
+) -> None:
+    """The steps of hop `run.legs[position]`, one modern in-place upgrade of the window."""
+    leg = run.legs[position]
+    first, last = position == 0, position == len(run.legs) - 1
     limits = catalogue().thresholds
     values: dict[str, object] = {
         "target": leg.end_label,
         "current": leg.start_label,
         "msi_version": _msi_version(leg),
         "tentacle_count": len(tentacles),
+        "final_target": run.end_label,
+        "node_count": len(run.nodes),
+        "node_names": name_list(list(run.nodes)),
     }
     values["msi_note"] = fragment("msi_note", values)
+    values["window_note"] = fragment("window_note", values) if len(run.legs) > 1 else ""
     quirks = catalogue().quirks
     old: list[str] = []
     if leg.end >= parse_version(quirks["modern_tentacle_minimum_from"]):
@@ -666,31 +854,89 @@ def build_modern(b: StepList, leg: Leg, tentacles: Sequence[TentacleInput]) -> s
         else ""
     )
 
-    rehearse = None
-    many_targets = len(tentacles) > limits["test_instance_targets"]
-    if leg.major_change or many_targets:
-        if leg.major_change:
-            reason = f"{leg.start_label} → {leg.end_label} is a major upgrade."
-        else:
-            reason = (
-                f"With {len(tentacles)} deployment targets (more than "
-                f"{limits['test_instance_targets']}) the docs recommend a test instance."
+    window_open: str | None = None
+    keys: str | None = None
+    if first:
+        rehearse = None
+        many_targets = len(tentacles) > limits["test_instance_targets"]
+        if run.major_change or many_targets:
+            if run.major_change:
+                majors = [f"{x.start_label} → {x.end_label}" for x in run.legs if x.major_change]
+                reason = f"{run.start_label} → {run.end_label} includes a major upgrade "
+                reason += f"({', '.join(majors)})."
+            else:
+                reason = (
+                    f"With {len(tentacles)} deployment targets (more than "
+                    f"{limits['test_instance_targets']}) the docs recommend a test instance."
+                )
+            if len(run.legs) > 1:
+                reason += fragment("rehearse_whole_window", values)
+            rehearse = b.add(
+                "rehearse-on-test-instance",
+                "from-3.x" if leg.start.major == 3 else "modern",
+                {**values, "rehearsal_reason": reason, "target": run.end_label},
+                optional=not run.major_change,
             )
-        rehearse = b.add(
-            "rehearse-on-test-instance",
-            "from-3.x" if leg.start.major == 3 else "modern",
-            {**values, "rehearsal_reason": reason},
-            optional=not leg.major_change,
-        )
-    license_key = b.add("backup-license-key", "modern", values, depends_on=[rehearse])
-    master_key = b.add("backup-master-key", "modern", values, depends_on=[license_key])
+        license_key = b.add("backup-license-key", "modern", values, depends_on=[rehearse])
+        keys = b.add("backup-master-key", "modern", values, depends_on=[license_key])
+    # The folder backup is how a major upgrade rolls back (facts §k.5): required for a major hop.
     folders = b.add(
-        "backup-server-folders", "modern", values, depends_on=[master_key], optional=True
+        "backup-server-folders",
+        "major" if leg.major_change else "modern",
+        values,
+        depends_on=[keys],
+        optional=not leg.major_change,
     )
-    maintenance = b.add("maintenance-mode-on", "modern", values, depends_on=[master_key])
-    backup = b.add("backup-database", "modern", values, depends_on=[maintenance])
-    server = b.add("upgrade-server-modern", "modern", values, depends_on=[backup, folders])
-    verify = b.add("verify-server-upgrade", "modern", values, depends_on=[server])
-    b.add("maintenance-mode-off", "modern", values, depends_on=[verify])
-    b.add("upgrade-tentacles-modern", "modern", values, depends_on=[verify], optional=True)
-    return verify
+    if first:
+        window_open = b.add("maintenance-mode-on", "modern", values, depends_on=[keys])
+    if run.ha:
+        # Facts §j (corrected): stop every node, back up, upgrade one node (it upgrades the
+        # database), then the others, then start them all. From 2023.2.9755 the database
+        # upgrade aborts while any node runs.
+        stops = [
+            b.add(
+                "stop-server-node",
+                "ha",
+                {**values, "node": node},
+                depends_on=[window_open],
+                identity=node,
+            )
+            for node in run.nodes
+        ]
+        backup = b.add("backup-database", "modern-ha", values, depends_on=stops)
+        first_node, *other_nodes = run.nodes
+        leader = b.add(
+            "upgrade-server-modern",
+            "ha-first",
+            {**values, "node": first_node},
+            depends_on=[backup, folders],
+            identity=first_node,
+        )
+        upgraded = [leader] + [
+            b.add(
+                "upgrade-server-modern",
+                "ha-other",
+                {**values, "node": node, "first_node": first_node},
+                depends_on=[leader],
+                identity=node,
+            )
+            for node in other_nodes
+        ]
+        started = [
+            b.add(
+                "start-server-node",
+                "ha",
+                {**values, "node": node},
+                depends_on=upgraded,
+                identity=node,
+            )
+            for node in run.nodes
+        ]
+        verify = b.add("verify-server-upgrade", "modern", values, depends_on=started)
+    else:
+        backup = b.add("backup-database", "modern", values, depends_on=[window_open])
+        server = b.add("upgrade-server-modern", "modern", values, depends_on=[backup, folders])
+        verify = b.add("verify-server-upgrade", "modern", values, depends_on=[server])
+    if last:
+        b.add("maintenance-mode-off", "modern", values, depends_on=[verify])
+        b.add("upgrade-tentacles-modern", "modern", values, depends_on=[verify], optional=True)

@@ -55,6 +55,13 @@ class InstallationInput:
     new_server_url: str = ""
     approach: Approach | None = None  # a user's override of the recommendation
     tentacles: tuple[TentacleInput, ...] = ()
+    # The names of the server's high-availability nodes; () or one name is a single server.
+    ha_nodes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Saved rows and JSON give a list; the input stays immutable all the same.
+        if not isinstance(self.ha_nodes, tuple):
+            object.__setattr__(self, "ha_nodes", tuple(self.ha_nodes))
 
 
 # What is said of the installation itself, saved with it under the same names: everything in

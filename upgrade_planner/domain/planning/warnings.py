@@ -6,7 +6,14 @@ from collections.abc import Mapping, Sequence
 
 from upgrade_planner.domain.catalogue import Newer, release_catalogue
 from upgrade_planner.domain.planning.content import catalogue, fill, sql_requirement, wording
-from upgrade_planner.domain.planning.fleet import custom_account, is_per_user_install, name_list
+from upgrade_planner.domain.planning.fleet import (
+    custom_account,
+    is_already_new,
+    is_non_windows,
+    is_per_user_install,
+    is_too_old_for_2_6,
+    name_list,
+)
 from upgrade_planner.domain.planning.paths import Leg
 from upgrade_planner.domain.planning.sizing import duration_text, is_large, ram_short, size_text
 from upgrade_planner.domain.planning.steps import Migration
@@ -141,7 +148,13 @@ def migration_warnings(
             _warning(
                 "polling-port",
                 "medium",
-                {"count": len(polling), "polling_port": inst.polling_port},
+                {
+                    "count": len(polling),
+                    "port_text": _part(
+                        "port_new_server" if approach == "new-server" else "port_in_place",
+                        {"polling_port": m.address.port},
+                    ),
+                },
             )
         )
 
@@ -166,22 +179,37 @@ def migration_warnings(
             )
         )
 
-    offline = [t.name for t in tentacles if not t.online]
+    # Who the 2.6 server cannot reach (facts §k.6): offline, 1.x, already 3.x, or not Windows.
+    groups = {
+        "offline": [t.name for t in tentacles if not t.online],
+        "too_old": [t.name for t in tentacles if is_too_old_for_2_6(t)],
+        "already_new": [t.name for t in tentacles if is_already_new(t)],
+        "non_windows": [t.name for t in tentacles if is_non_windows(t)],
+    }
+    offline = list(dict.fromkeys(name for names in groups.values() for name in names))
     if offline:
+        only_offline = offline == groups["offline"]
         if m.hydra:
-            risk = _part("offline_risk_hydra")
-            action = _part(
-                "offline_action_in_place" if approach == "in-place" else "offline_action_new_server"
-            )
-        else:
+            where = "in_place" if approach == "in-place" else "new_server"
+            if only_offline:
+                risk, action = _part("offline_risk_hydra"), _part(f"offline_action_{where}")
+            else:
+                risk, action = _part("unreachable_risk_hydra"), _part(f"unreachable_action_{where}")
+        elif only_offline:
             risk, action = _part("offline_risk_manual"), _part("offline_action_manual")
+        else:
+            risk, action = _part("offline_risk_manual"), _part("unreachable_action_manual")
         found.append(
             _warning(
                 "offline-tentacles",
                 "high",
                 {
                     "count": len(offline),
-                    "names": name_list(offline),
+                    "groups": " ".join(
+                        _part(f"unreachable_{group}", {"names": name_list(names)})
+                        for group, names in groups.items()
+                        if names
+                    ),
                     "risk": risk,
                     "action": action,
                 },
@@ -314,6 +342,8 @@ def path_warnings(
                 outcome = _part("handful_override")
             elif count <= settings.handful_threshold:
                 outcome = _part("handful_within")
+            elif not migration.hydra_possible:
+                outcome = _part("handful_no_hydra")
             else:
                 outcome = _part("handful_above")
             text = _part(
