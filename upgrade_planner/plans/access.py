@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import hmac
-from typing import Any, NamedTuple
+import ipaddress
+from collections.abc import Mapping
+from typing import Any, NamedTuple, NoReturn
 
 from django.conf import settings
 from django.core.cache import cache
@@ -16,7 +18,11 @@ from upgrade_planner.plans.models import PlanLink, hash_token
 
 
 class LinkReplaced(Exception):
-    """The token belonged to a link that an editor has since rotated."""
+    """The token belonged to a link that an editor has since rotated; `kind` is the link's."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
 
 
 class TooManyGuesses(Exception):
@@ -31,12 +37,11 @@ def link_for_token(token: str, *, client: str = "") -> PlanLink:
     """The current link for `token` with its plan and installation, in one query.
 
     Raises Http404 for an unknown token, LinkReplaced for a rotated one and TooManyGuesses
-    when `client` (an address) has looked up too many unknown tokens lately. The counter lives
-    in the cache, so with Redis configured every web process shares it.
+    for an unknown token when `client` (an address) has looked up too many unknown tokens
+    lately. The counter lives in the cache, so with Redis configured every web process shares
+    it. A known token is always answered: the limit slows guessing, and must not lock an
+    office (one address behind its NAT) out of the links it holds.
     """
-    limit = settings.UNKNOWN_TOKEN_LIMIT_PER_MINUTE
-    if client and limit and _misses(client) >= limit:
-        raise TooManyGuesses
     token_hash = hash_token(token)
     link = (
         PlanLink.objects.select_related("plan__installation").filter(token_hash=token_hash).first()
@@ -44,12 +49,21 @@ def link_for_token(token: str, *, client: str = "") -> PlanLink:
     # The lookup is by hash, so its timing says nothing about the token; the comparison
     # below keeps it that way should the lookup ever change.
     if link is None or not hmac.compare_digest(link.token_hash, token_hash):
-        if client and limit:
-            _count_miss(client)
-        raise Http404("No plan has this link.")
+        _unknown(client)
     if link.replaced_at is not None:
-        raise LinkReplaced
+        raise LinkReplaced(link.kind)
     return link
+
+
+def _unknown(client: str) -> NoReturn:
+    """Answer an unknown token: counted against `client`, refused as a guess once it is over
+    the limit."""
+    limit = settings.UNKNOWN_TOKEN_LIMIT_PER_MINUTE
+    if client and limit:
+        if _misses(client) >= limit:
+            raise TooManyGuesses
+        _count_miss(client)
+    raise Http404("No plan has this link.")
 
 
 def _misses(client: str) -> int:
@@ -73,14 +87,27 @@ def _count_miss(client: str) -> None:
         return
 
 
-def client_address(meta: dict[str, str]) -> str:
-    """The address to rate-limit: the proxy's view when SECURE_PROXY_SSL_HEADER says one is in
-    front of us, otherwise the socket's peer."""
-    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-        forwarded = meta.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[-1].strip()
-    return meta.get("REMOTE_ADDR", "")
+def client_address(meta: Mapping[str, Any]) -> str:
+    """The address to rate-limit.
+
+    With TRUSTED_PROXY_COUNT = 0 (the default) the socket's peer: X-Forwarded-For is whatever
+    the client wrote, so it counts for nothing. Behind N proxies, each of which appends the
+    address it was connected from, the Nth address from the right of X-Forwarded-For is the
+    one the outermost proxy saw; whatever a client wrote into the header itself stands further
+    left and is never read. A header with fewer entries than proxies, or an entry that is no
+    address, did not come through them: the socket's peer is used.
+    """
+    remote = str(meta.get("REMOTE_ADDR", ""))
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies <= 0:
+        return remote
+    hops = [hop.strip() for hop in str(meta.get("HTTP_X_FORWARDED_FOR", "")).split(",")]
+    if len(hops) < proxies:
+        return remote
+    try:
+        return str(ipaddress.ip_address(hops[-proxies]))
+    except ValueError:
+        return remote
 
 
 class LinkState(NamedTuple):
@@ -96,19 +123,14 @@ def current_version(token: str, *, client: str = "") -> LinkState:
 
     Raises like link_for_token.
     """
-    limit = settings.UNKNOWN_TOKEN_LIMIT_PER_MINUTE
-    if client and limit and _misses(client) >= limit:
-        raise TooManyGuesses
     with connection.cursor() as cursor:
         cursor.execute(_link_state_sql(connection.vendor), [hash_token(token)])
         row = cursor.fetchone()
     if row is None:
-        if client and limit:
-            _count_miss(client)
-        raise Http404("No plan has this link.")
+        _unknown(client)
     plan_id, version, kind, plan_name, replaced_at = row
     if replaced_at is not None:
-        raise LinkReplaced
+        raise LinkReplaced(kind)
     plan_id = PlanLink._meta.get_field("plan").target_field.to_python(plan_id)
     return LinkState(plan_id=plan_id, version=version, kind=kind, plan_name=plan_name)
 
@@ -135,20 +157,16 @@ POLLED_VERSION_SECONDS = 1
 
 def polled_version(token: str, *, client: str = "") -> int:
     """The plan's version for polls and conditional GETs, which only compare it: read from the
-    cache (with the guess counter, in one round trip) when it was looked up in the last second,
-    else from the database. Pages and writes always use the database (current_version), so a
-    replaced link stops opening the plan at once; a poll may see a change a second late."""
+    cache when it was looked up in the last second, else from the database. Pages and writes
+    always use the database (current_version), so a replaced link stops opening the plan at
+    once; a poll may see a change a second late."""
     key = _polled_key(hash_token(token))
-    keys = [key, _misses_key(client)] if client else [key]
     try:
-        cached = cache.get_many(keys)
+        cached = cache.get(key)
     except Exception:
-        cached = {}
-    limit = settings.UNKNOWN_TOKEN_LIMIT_PER_MINUTE
-    if client and limit and int(cached.get(_misses_key(client)) or 0) >= limit:
-        raise TooManyGuesses
-    if key in cached:
-        return int(cached[key])
+        cached = None
+    if cached is not None:
+        return int(cached)
     version = current_version(token, client=client).version
     with contextlib.suppress(Exception):
         cache.set(key, version, POLLED_VERSION_SECONDS)
