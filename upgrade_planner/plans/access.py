@@ -1,11 +1,16 @@
-"""Finding a plan from the token in a link, and slowing down anyone guessing tokens."""
+"""Finding a plan from the token in a link, and slowing down anyone guessing tokens or admin
+passwords."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import hmac
 import ipaddress
+import logging
+import math
+import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple, NoReturn
 
@@ -15,6 +20,8 @@ from django.db import connection
 from django.http import Http404
 
 from upgrade_planner.plans.models import PlanLink, hash_token
+
+logger = logging.getLogger(__name__)
 
 
 class LinkReplaced(Exception):
@@ -182,3 +189,56 @@ def forget_polled_versions(token_hashes: list[str]) -> None:
     later. A cache outage leaves the one-second expiry to do it."""
     with contextlib.suppress(Exception):
         cache.delete_many([_polled_key(token_hash) for token_hash in token_hashes])
+
+
+# --- Admin sign-ins ---------------------------------------------------------------------
+# Failed sign-ins are counted per client address and per user name (either may be what an
+# attacker varies) in a window that starts with the first failure; at the limit, sign-ins
+# from that address or for that name wait for the window to end. Kept in the cache like the
+# guess counter, and, like it, paused rather than failing while the cache is down.
+
+
+def _sign_in_keys(address: str, username: str) -> list[str]:
+    name = hashlib.sha256(username.strip().casefold().encode()).hexdigest()
+    return [f"admin-sign-in-failures:address:{address}", f"admin-sign-in-failures:name:{name}"]
+
+
+def sign_in_wait(address: str, username: str) -> int:
+    """Seconds until sign-ins from `address` or for `username` are allowed again; 0 now."""
+    limit = settings.ADMIN_LOGIN_FAILURE_LIMIT
+    if not limit:
+        return 0
+    keys = _sign_in_keys(address, username)
+    try:
+        counted = cache.get_many([*keys, *(f"{key}:ends" for key in keys)])
+    except Exception:
+        return 0
+    now = time.time()
+    waits = [
+        float(counted.get(f"{key}:ends") or now) - now
+        for key in keys
+        if int(counted.get(key) or 0) >= limit
+    ]
+    return max(1, math.ceil(max(waits))) if waits else 0
+
+
+def sign_in_failed(address: str, username: str) -> None:
+    window = settings.ADMIN_LOGIN_WINDOW_MINUTES * 60
+    try:
+        for key in _sign_in_keys(address, username):
+            cache.add(f"{key}:ends", time.time() + window, timeout=window)
+            if not cache.add(key, 1, timeout=window):
+                try:
+                    cache.incr(key)
+                except ValueError:  # the window ended between add and incr
+                    cache.add(key, 1, timeout=window)
+    except Exception as error:
+        logger.warning("admin sign-in throttle unavailable: %s", error)
+
+
+def sign_in_succeeded(username: str) -> None:
+    """A name's failures are forgotten once its owner signs in; an address's are not, or
+    signing in to one account would reset the count of guesses at another."""
+    with contextlib.suppress(Exception):
+        name_key = _sign_in_keys("", username)[1]
+        cache.delete_many([name_key, f"{name_key}:ends"])
