@@ -1,11 +1,13 @@
 """Sessions live on the server: the browser's cookie is a random key that holds no plan link,
 "your plans" keeps working, a SECRET_KEY rotation keeps sessions, and expired ones are purged."""
 
+import json
 import re
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.contrib.sessions.backends.cached_db import SessionStore
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.test import Client
@@ -30,6 +32,20 @@ def test_the_session_cookie_is_a_random_key_that_carries_no_plan_link(client):
     assert re.fullmatch(r"[a-z0-9]{32}", cookie), cookie
     assert Session.objects.filter(session_key=cookie).exists()
     assert created.edit_token not in cookie
+
+
+def test_neither_the_session_table_nor_the_cache_holds_a_working_link(client):
+    created = create_plan()
+    client.get(f"/p/{created.edit_token}/")
+    client.get(f"/v/{created.view_token}/")
+    store = SessionStore(session_cookie(client))
+
+    stored = json.dumps(Session.objects.get(pk=store.session_key).get_decoded())
+    cached = json.dumps(cache.get(store.cache_key))
+
+    for kept in (stored, cached):
+        assert "Prod Octopus" in kept  # this is the session that lists the plan
+        assert created.edit_token not in kept and created.view_token not in kept
 
 
 def test_your_plans_lists_the_plans_this_browser_opened(client):

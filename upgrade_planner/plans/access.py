@@ -3,6 +3,7 @@ passwords."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import hashlib
@@ -14,6 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple, NoReturn
 
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -242,3 +244,38 @@ def sign_in_succeeded(username: str) -> None:
     with contextlib.suppress(Exception):
         name_key = _sign_in_keys("", username)[1]
         cache.delete_many([name_key, f"{name_key}:ends"])
+
+
+# --- Links kept in a browser's session --------------------------------------------------
+# "Your plans" needs each link's token to link to it, and the session lives on the server (its
+# table, read through the cache). There the token is kept encrypted with a key derived from
+# SECRET_KEY, so that neither a database dump nor the cache gives a working link: tokens are
+# stored only as hashes or encrypted. Keys derived from SECRET_KEY_FALLBACKS decrypt too, so a
+# rotation the Django way keeps every browser's list.
+
+
+def _session_fernet() -> MultiFernet:
+    secret_keys = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    return MultiFernet(
+        [
+            Fernet(
+                base64.urlsafe_b64encode(
+                    hashlib.sha256(f"plan-links-in-sessions:{secret_key}".encode()).digest()
+                )
+            )
+            for secret_key in secret_keys
+        ]
+    )
+
+
+def token_sealed(token: str) -> str:
+    """`token` encrypted for keeping in a session."""
+    return _session_fernet().encrypt(token.encode()).decode()
+
+
+def token_unsealed(sealed: str) -> str | None:
+    """The token token_sealed made, or None when no key this server has can read it."""
+    try:
+        return _session_fernet().decrypt(sealed.encode()).decode()
+    except (InvalidToken, ValueError, TypeError):
+        return None
