@@ -7,6 +7,7 @@ import pytest
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
@@ -59,6 +60,18 @@ def test_a_copied_session_cookie_stops_working_once_its_owner_signs_out(staff):
     replay.cookies[settings.SESSION_COOKIE_NAME] = stolen
     assert not signed_in(replay)
     assert replay.get("/admin/")["Location"].startswith(LOGIN)
+
+
+def test_a_secret_key_rotation_keeps_staff_signed_in(staff, settings):
+    browser = Client()
+    sign_in(browser, "ana")
+    old_key = settings.SECRET_KEY
+
+    settings.SECRET_KEY = "a-new-secret-key-" + "y" * 40
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    cache.clear()  # the session as stored in the database, signed with the old key
+
+    assert signed_in(browser)
 
 
 # --- Throttling sign-ins -----------------------------------------------------------------
