@@ -129,10 +129,12 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Sessions only hold the plans this browser made or opened (with their link tokens) and the
-# name its user goes by. Signed cookies keep those tokens in the browser that owns them: the
-# server stores tokens only as hashes. The admin's staff login uses the same cookie.
-SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+# Sessions hold the plans this browser made or opened and the name its user goes by, and the
+# admin's staff login. They live on the server (the database, read through the cache): the
+# cookie carries only a random session key, so it holds no plan link, and logging out
+# deletes the session, so a copied cookie stops working. `manage.py clearsessions` (run
+# hourly by the beat schedule below) deletes expired ones.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 90
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -242,15 +244,42 @@ OCTOPUS_FETCH_ABANDONED_AFTER = 360
 # field and the API takes it as a body, so requests must be allowed to be that large.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 
+# Every handler redacts plan tokens (upgrade_planner/redaction.py): a plan's URL is its key,
+# and Django logs the path of every 4xx and 5xx ("Not Found: /p/…"). Django's own loggers
+# hand their records to these handlers instead of to their default ones, which do not
+# redact (and would print each line twice with DEBUG on). gunicorn's logs are redacted by
+# its logger class, upgrade_planner.redaction.RedactingGunicornLogger.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact_tokens": {"()": "upgrade_planner.redaction.RedactTokens"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_tokens"],
+        },
+        # `manage.py runserver`'s request lines.
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_tokens"],
+        },
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }
 
 # --- Planner --------------------------------------------------------------------------
@@ -261,6 +290,17 @@ PLANNER_HANDFUL_THRESHOLD = int(os.environ.get("PLANNER_HANDFUL_THRESHOLD", "10"
 
 # Lookups of unknown plan tokens allowed per client address per minute (0 turns it off).
 UNKNOWN_TOKEN_LIMIT_PER_MINUTE = int(os.environ.get("UNKNOWN_TOKEN_LIMIT_PER_MINUTE", "30"))
+# Reverse proxies in front of the app that append the client's address to X-Forwarded-For
+# (the compose stack has one). 0: the header is ignored and limits count the socket's peer.
+# Behind N proxies the Nth address from the right is the client's; set it only when the app
+# cannot be reached except through them, or a client could write its own header.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT is a number of proxies: 0 or more.")
+# Failed admin sign-ins allowed per client address, and per user name, within the window;
+# after that, sign-ins from that address or for that name wait until the window ends.
+ADMIN_LOGIN_FAILURE_LIMIT = int(os.environ.get("ADMIN_LOGIN_FAILURE_LIMIT", "5"))
+ADMIN_LOGIN_WINDOW_MINUTES = int(os.environ.get("ADMIN_LOGIN_WINDOW_MINUTES", "15"))
 
 # --- Verification jobs ----------------------------------------------------------------
 # A Fernet key (base64, 32 bytes) for the Octopus API keys kept for verification. Unset: one
@@ -305,5 +345,9 @@ for _network in [*VERIFY_DENIED_NETWORKS, *VERIFY_ALLOWED_NETWORKS]:
 IDEMPOTENCY_KEEP_HOURS = int(os.environ.get("IDEMPOTENCY_KEEP_HOURS", "24"))
 CELERY_BEAT_SCHEDULE["purge-idempotency-records"] = {
     "task": "upgrade_planner.plans.tasks.idempotent_responses_purge",
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["purge-expired-sessions"] = {
+    "task": "upgrade_planner.plans.tasks.expired_sessions_purge",
     "schedule": 3600.0,
 }

@@ -200,6 +200,7 @@ def test_the_page_costs_the_same_queries_whatever_the_fleet_size(client):
     from django.test.utils import CaptureQueriesContext
 
     counts = []
+    client.session.save()  # this browser has its session already: a one-off cost
     for size in (20, 2000):
         created = create_plan(name=f"Fleet of {size}", tentacles=fleet(size))
         with CaptureQueriesContext(connection) as queries:
@@ -208,7 +209,8 @@ def test_the_page_costs_the_same_queries_whatever_the_fleet_size(client):
         counts.append(len(queries))
 
     assert counts[0] == counts[1], counts
-    assert counts[0] <= 18
+    # And the session on the server remembering the plan: an UPDATE, in a savepoint here.
+    assert counts[0] <= 18 + 3
 
 
 def test_filters_and_search_narrow_the_tentacle_table(client):

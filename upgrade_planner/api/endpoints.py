@@ -368,7 +368,7 @@ def read_plan(request: HttpRequest, token: str) -> HttpResponse:
     else:
         link = link_for_token(token, client=client)
         etag = etag_for(link.plan)  # the plan may have moved on between the two reads
-        response = JsonResponse(plan_document(link.plan))
+        response = JsonResponse(plan_document(link.plan, can_edit=link.can_edit))
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"
     return response
@@ -382,7 +382,8 @@ def _export(
     extension: str,
 ) -> HttpResponse:
     link = link_for_token(token, client=client_address(request.META))
-    response = HttpResponse(render(plan_document(link.plan)), content_type=content_type)
+    document = plan_document(link.plan, can_edit=link.can_edit)
+    response = HttpResponse(render(document), content_type=content_type)
     slug = "".join(c if c.isalnum() else "-" for c in link.plan.name.lower()).strip("-")
     response["Content-Disposition"] = f'attachment; filename="{slug or "plan"}.{extension}"'
     return response

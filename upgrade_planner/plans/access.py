@@ -1,12 +1,21 @@
-"""Finding a plan from the token in a link, and slowing down anyone guessing tokens."""
+"""Finding a plan from the token in a link, and slowing down anyone guessing tokens or admin
+passwords."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
+import hashlib
 import hmac
-from typing import Any, NamedTuple
+import ipaddress
+import logging
+import math
+import time
+from collections.abc import Mapping
+from typing import Any, NamedTuple, NoReturn
 
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -14,9 +23,15 @@ from django.http import Http404
 
 from upgrade_planner.plans.models import PlanLink, hash_token
 
+logger = logging.getLogger(__name__)
+
 
 class LinkReplaced(Exception):
-    """The token belonged to a link that an editor has since rotated."""
+    """The token belonged to a link that an editor has since rotated; `kind` is the link's."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
 
 
 class TooManyGuesses(Exception):
@@ -31,12 +46,11 @@ def link_for_token(token: str, *, client: str = "") -> PlanLink:
     """The current link for `token` with its plan and installation, in one query.
 
     Raises Http404 for an unknown token, LinkReplaced for a rotated one and TooManyGuesses
-    when `client` (an address) has looked up too many unknown tokens lately. The counter lives
-    in the cache, so with Redis configured every web process shares it.
+    for an unknown token when `client` (an address) has looked up too many unknown tokens
+    lately. The counter lives in the cache, so with Redis configured every web process shares
+    it. A known token is always answered: the limit slows guessing, and must not lock an
+    office (one address behind its NAT) out of the links it holds.
     """
-    limit = settings.UNKNOWN_TOKEN_LIMIT_PER_MINUTE
-    if client and limit and _misses(client) >= limit:
-        raise TooManyGuesses
     token_hash = hash_token(token)
     link = (
         PlanLink.objects.select_related("plan__installation").filter(token_hash=token_hash).first()
@@ -44,12 +58,21 @@ def link_for_token(token: str, *, client: str = "") -> PlanLink:
     # The lookup is by hash, so its timing says nothing about the token; the comparison
     # below keeps it that way should the lookup ever change.
     if link is None or not hmac.compare_digest(link.token_hash, token_hash):
-        if client and limit:
-            _count_miss(client)
-        raise Http404("No plan has this link.")
+        _unknown(client)
     if link.replaced_at is not None:
-        raise LinkReplaced
+        raise LinkReplaced(link.kind)
     return link
+
+
+def _unknown(client: str) -> NoReturn:
+    """Answer an unknown token: counted against `client`, refused as a guess once it is over
+    the limit."""
+    limit = settings.UNKNOWN_TOKEN_LIMIT_PER_MINUTE
+    if client and limit:
+        if _misses(client) >= limit:
+            raise TooManyGuesses
+        _count_miss(client)
+    raise Http404("No plan has this link.")
 
 
 def _misses(client: str) -> int:
@@ -73,14 +96,27 @@ def _count_miss(client: str) -> None:
         return
 
 
-def client_address(meta: dict[str, str]) -> str:
-    """The address to rate-limit: the proxy's view when SECURE_PROXY_SSL_HEADER says one is in
-    front of us, otherwise the socket's peer."""
-    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-        forwarded = meta.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[-1].strip()
-    return meta.get("REMOTE_ADDR", "")
+def client_address(meta: Mapping[str, Any]) -> str:
+    """The address to rate-limit.
+
+    With TRUSTED_PROXY_COUNT = 0 (the default) the socket's peer: X-Forwarded-For is whatever
+    the client wrote, so it counts for nothing. Behind N proxies, each of which appends the
+    address it was connected from, the Nth address from the right of X-Forwarded-For is the
+    one the outermost proxy saw; whatever a client wrote into the header itself stands further
+    left and is never read. A header with fewer entries than proxies, or an entry that is no
+    address, did not come through them: the socket's peer is used.
+    """
+    remote = str(meta.get("REMOTE_ADDR", ""))
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies <= 0:
+        return remote
+    hops = [hop.strip() for hop in str(meta.get("HTTP_X_FORWARDED_FOR", "")).split(",")]
+    if len(hops) < proxies:
+        return remote
+    try:
+        return str(ipaddress.ip_address(hops[-proxies]))
+    except ValueError:
+        return remote
 
 
 class LinkState(NamedTuple):
@@ -96,19 +132,14 @@ def current_version(token: str, *, client: str = "") -> LinkState:
 
     Raises like link_for_token.
     """
-    limit = settings.UNKNOWN_TOKEN_LIMIT_PER_MINUTE
-    if client and limit and _misses(client) >= limit:
-        raise TooManyGuesses
     with connection.cursor() as cursor:
         cursor.execute(_link_state_sql(connection.vendor), [hash_token(token)])
         row = cursor.fetchone()
     if row is None:
-        if client and limit:
-            _count_miss(client)
-        raise Http404("No plan has this link.")
+        _unknown(client)
     plan_id, version, kind, plan_name, replaced_at = row
     if replaced_at is not None:
-        raise LinkReplaced
+        raise LinkReplaced(kind)
     plan_id = PlanLink._meta.get_field("plan").target_field.to_python(plan_id)
     return LinkState(plan_id=plan_id, version=version, kind=kind, plan_name=plan_name)
 
@@ -135,20 +166,16 @@ POLLED_VERSION_SECONDS = 1
 
 def polled_version(token: str, *, client: str = "") -> int:
     """The plan's version for polls and conditional GETs, which only compare it: read from the
-    cache (with the guess counter, in one round trip) when it was looked up in the last second,
-    else from the database. Pages and writes always use the database (current_version), so a
-    replaced link stops opening the plan at once; a poll may see a change a second late."""
+    cache when it was looked up in the last second, else from the database. Pages and writes
+    always use the database (current_version), so a replaced link stops opening the plan at
+    once; a poll may see a change a second late."""
     key = _polled_key(hash_token(token))
-    keys = [key, _misses_key(client)] if client else [key]
     try:
-        cached = cache.get_many(keys)
+        cached = cache.get(key)
     except Exception:
-        cached = {}
-    limit = settings.UNKNOWN_TOKEN_LIMIT_PER_MINUTE
-    if client and limit and int(cached.get(_misses_key(client)) or 0) >= limit:
-        raise TooManyGuesses
-    if key in cached:
-        return int(cached[key])
+        cached = None
+    if cached is not None:
+        return int(cached)
     version = current_version(token, client=client).version
     with contextlib.suppress(Exception):
         cache.set(key, version, POLLED_VERSION_SECONDS)
@@ -164,3 +191,91 @@ def forget_polled_versions(token_hashes: list[str]) -> None:
     later. A cache outage leaves the one-second expiry to do it."""
     with contextlib.suppress(Exception):
         cache.delete_many([_polled_key(token_hash) for token_hash in token_hashes])
+
+
+# --- Admin sign-ins ---------------------------------------------------------------------
+# Failed sign-ins are counted per client address and per user name (either may be what an
+# attacker varies) in a window that starts with the first failure; at the limit, sign-ins
+# from that address or for that name wait for the window to end. Kept in the cache like the
+# guess counter, and, like it, paused rather than failing while the cache is down.
+
+
+def _sign_in_keys(address: str, username: str) -> list[str]:
+    name = hashlib.sha256(username.strip().casefold().encode()).hexdigest()
+    return [f"admin-sign-in-failures:address:{address}", f"admin-sign-in-failures:name:{name}"]
+
+
+def sign_in_wait(address: str, username: str) -> int:
+    """Seconds until sign-ins from `address` or for `username` are allowed again; 0 now."""
+    limit = settings.ADMIN_LOGIN_FAILURE_LIMIT
+    if not limit:
+        return 0
+    keys = _sign_in_keys(address, username)
+    try:
+        counted = cache.get_many([*keys, *(f"{key}:ends" for key in keys)])
+    except Exception:
+        return 0
+    now = time.time()
+    waits = [
+        float(counted.get(f"{key}:ends") or now) - now
+        for key in keys
+        if int(counted.get(key) or 0) >= limit
+    ]
+    return max(1, math.ceil(max(waits))) if waits else 0
+
+
+def sign_in_failed(address: str, username: str) -> None:
+    window = settings.ADMIN_LOGIN_WINDOW_MINUTES * 60
+    try:
+        for key in _sign_in_keys(address, username):
+            cache.add(f"{key}:ends", time.time() + window, timeout=window)
+            if not cache.add(key, 1, timeout=window):
+                try:
+                    cache.incr(key)
+                except ValueError:  # the window ended between add and incr
+                    cache.add(key, 1, timeout=window)
+    except Exception as error:
+        logger.warning("admin sign-in throttle unavailable: %s", error)
+
+
+def sign_in_succeeded(username: str) -> None:
+    """A name's failures are forgotten once its owner signs in; an address's are not, or
+    signing in to one account would reset the count of guesses at another."""
+    with contextlib.suppress(Exception):
+        name_key = _sign_in_keys("", username)[1]
+        cache.delete_many([name_key, f"{name_key}:ends"])
+
+
+# --- Links kept in a browser's session --------------------------------------------------
+# "Your plans" needs each link's token to link to it, and the session lives on the server (its
+# table, read through the cache). There the token is kept encrypted with a key derived from
+# SECRET_KEY, so that neither a database dump nor the cache gives a working link: tokens are
+# stored only as hashes or encrypted. Keys derived from SECRET_KEY_FALLBACKS decrypt too, so a
+# rotation the Django way keeps every browser's list.
+
+
+def _session_fernet() -> MultiFernet:
+    secret_keys = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    return MultiFernet(
+        [
+            Fernet(
+                base64.urlsafe_b64encode(
+                    hashlib.sha256(f"plan-links-in-sessions:{secret_key}".encode()).digest()
+                )
+            )
+            for secret_key in secret_keys
+        ]
+    )
+
+
+def token_sealed(token: str) -> str:
+    """`token` encrypted for keeping in a session."""
+    return _session_fernet().encrypt(token.encode()).decode()
+
+
+def token_unsealed(sealed: str) -> str | None:
+    """The token token_sealed made, or None when no key this server has can read it."""
+    try:
+        return _session_fernet().decrypt(sealed.encode()).decode()
+    except (InvalidToken, ValueError, TypeError):
+        return None

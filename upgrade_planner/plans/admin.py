@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.forms import ModelForm
 from django.http import HttpRequest
@@ -25,6 +27,12 @@ from upgrade_planner.installations.admin import (
     ViewOnlyAdmin,
     ViewOnlyInline,
     changelist_link,
+)
+from upgrade_planner.plans.access import (
+    client_address,
+    sign_in_failed,
+    sign_in_succeeded,
+    sign_in_wait,
 )
 from upgrade_planner.plans.models import (
     Activity,
@@ -42,6 +50,34 @@ if TYPE_CHECKING:
     PlanModelAdmin = admin.ModelAdmin[Plan]
 else:
     PlanModelAdmin = admin.ModelAdmin
+
+
+class ThrottledSignInForm(AdminAuthenticationForm):
+    """The admin's sign-in, refused for a while after too many failures from one address or
+    for one user name (ADMIN_LOGIN_FAILURE_LIMIT in ADMIN_LOGIN_WINDOW_MINUTES). A refused
+    attempt checks no password, so it can neither succeed nor tell anything."""
+
+    def clean(self) -> dict[str, Any]:
+        address = client_address(self.request.META) if self.request is not None else ""
+        username = str(self.data.get("username", ""))
+        if wait := sign_in_wait(address, username):
+            minutes = -(-wait // 60)
+            raise ValidationError(
+                "Too many failed sign-ins from your address or for this user name: try again "
+                f"in {minutes} minute{'' if minutes == 1 else 's'}.",
+                code="throttled",
+            )
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            sign_in_failed(address, username)
+            raise
+        if self.get_user() is not None:
+            sign_in_succeeded(username)
+        return cleaned
+
+
+admin.site.login_form = ThrottledSignInForm
 
 
 class PlanLinkInline(ViewOnlyInline):

@@ -11,6 +11,27 @@ from upgrade_planner.installations.models import Installation, Tentacle
 from upgrade_planner.plans.forecasts import forecast_of, iso, schedule_document, tasks_from_rows
 from upgrade_planner.plans.models import Plan, Step, StepDependency
 
+# The check that probes Tentacle ports (plans.jobs.CHECKS), and what read-only viewers see of
+# its findings.
+PORT_PROBE_CHECK = "tentacle-ports"
+PORT_PROBE_OUTCOMES = {
+    True: "Its Tentacle port accepts connections.",
+    False: "Its Tentacle port did not accept a connection.",
+}
+
+
+def evidence_shown(entry: dict[str, Any], *, can_edit: bool) -> dict[str, Any]:
+    """An evidence entry as a reader of the plan sees it. Read-only viewers see a port probe's
+    outcome, not what it found out about the network (host names, ports, connection errors):
+    a read-only link travels further than the people who run the servers."""
+    if can_edit or entry.get("check") != PORT_PROBE_CHECK:
+        return entry
+    ok = entry.get("ok")
+    outcome = (
+        PORT_PROBE_OUTCOMES[ok] if isinstance(ok, bool) else "Its Tentacle port was not checked."
+    )
+    return {**entry, "detail": outcome}
+
 
 def etag_for(plan: Plan) -> str:
     return etag_of(plan.id, plan.version)
@@ -123,8 +144,10 @@ STEP_FIELDS = (
 )
 
 
-def plan_document(plan: Plan) -> dict[str, Any]:
-    """The whole plan in four queries. `plan.installation` should already be loaded.
+def plan_document(plan: Plan, *, can_edit: bool = True) -> dict[str, Any]:
+    """The whole plan in four queries. `plan.installation` should already be loaded. Without
+    `can_edit` (read through a read-only link) as read-only viewers may see it: see
+    evidence_shown.
 
     Reads plain rows rather than model instances: a 5,000-Tentacle plan has ~10,000 rows.
     """
@@ -139,6 +162,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         step_id = row["id"]
         row["id"] = str(step_id)
         row["depends_on"] = prerequisites.get(step_id, [])
+        if not can_edit:
+            row["evidence"] = [evidence_shown(entry, can_edit=False) for entry in row["evidence"]]
         steps.append(row)
     # The forecast reads the rows as they are stored, before they are dressed for JSON.
     tasks = tasks_from_rows(steps, {row["id"]: row["depends_on"] for row in steps})

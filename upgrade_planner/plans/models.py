@@ -395,6 +395,8 @@ class IdempotencyRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["plan", "key"], name="idempotency_key_unique_per_plan")
         ]
+        # The hourly purge deletes by age across every plan.
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_at")]
 
     def __str__(self) -> str:
         return self.key

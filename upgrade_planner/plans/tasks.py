@@ -12,6 +12,7 @@ import uuid
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.core.management import call_command
 
 from upgrade_planner.plans import jobs, services
 
@@ -46,6 +47,12 @@ def reverify_in_progress() -> int:
 @shared_task(name=services.IDEMPOTENCY_PURGE_TASK, ignore_result=True)
 def idempotent_responses_purge() -> int:
     return services.idempotent_responses_purge()
+
+
+@shared_task(name=services.SESSIONS_PURGE_TASK, ignore_result=True)
+def expired_sessions_purge() -> None:
+    """Delete expired browser and admin sessions, as `manage.py clearsessions` does."""
+    call_command("clearsessions")
 
 
 @shared_task(

@@ -4,10 +4,12 @@ import logging
 from collections.abc import Callable
 
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.defaults import page_not_found
 
 from upgrade_planner.plans.access import LinkReplaced, TooManyGuesses
+from upgrade_planner.plans.models import LinkKind
 
 logger = logging.getLogger(__name__)
 DB_DOWN = "The database is unavailable for a moment; nothing was changed. Try again shortly."
@@ -50,6 +52,9 @@ class PlanLinksMiddleware:
             response["Retry-After"] = "10"
             return response
         if isinstance(exception, LinkReplaced):
+            if request.path.startswith("/p/") and exception.kind != LinkKind.EDIT:
+                # /p/ is for edit links: there a read-only token is unknown, replaced or not.
+                return page_not_found(request, Http404("No plan has this link."))
             return render(request, "plans/link_replaced.html", status=410)
         if isinstance(exception, TooManyGuesses):
             response = render(request, "plans/too_many_guesses.html", status=429)

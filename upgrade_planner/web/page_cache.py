@@ -5,7 +5,8 @@ version, link and view (filters, page, actor name) and served from the cache aft
 the visitor's own CSRF token put back in. The sections a poll sends when the plan has moved
 on are cached the same way: everyone watching a plan asks for the same version's sections
 within a few seconds of each other, and only the first of them renders. Flash messages are
-never cached. A cache outage only means rendering again.
+never cached. A cache outage only means rendering again. Keys are digests in which a token
+appears only as its hash, as in the database.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
+from upgrade_planner.plans.models import hash_token
+
 logger = logging.getLogger(__name__)
 
 SECONDS = 120
@@ -25,7 +28,7 @@ PLACEHOLDER = "__plan_page_csrf_token__"
 
 def key_for(request: HttpRequest, *, token: str, version: int, read_only: bool) -> str:
     parts = [
-        token,
+        hash_token(token),
         str(version),
         "ro" if read_only else "rw",
         request.get_full_path(),
@@ -41,7 +44,7 @@ def sections_key(
     """`view` is the normalised view query (pages.view_query): a poll's own parameters (the
     version it has, the fingerprints) must not split the cache."""
     parts = [
-        token,
+        hash_token(token),
         str(version),
         "ro" if read_only else "rw",
         view,

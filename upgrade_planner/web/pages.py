@@ -25,6 +25,7 @@ from upgrade_planner.domain.vocabulary import (
 )
 from upgrade_planner.installations.api_keys import masked
 from upgrade_planner.installations.models import Tentacle
+from upgrade_planner.plans.documents import evidence_shown
 from upgrade_planner.plans.models import Activity, Job, LinkKind, PlanLink, Step, StepDependency
 from upgrade_planner.web.charts import progress_over_time_chart, state_bar_chart
 
@@ -437,29 +438,9 @@ class PlanPage:
         return groups
 
 
-# The check that probes Tentacle ports (plans.jobs.CHECKS), and what read-only viewers see of
-# its findings.
-PORT_PROBE_CHECK = "tentacle-ports"
-PORT_PROBE_OUTCOMES = {
-    True: "Its Tentacle port accepts connections.",
-    False: "Its Tentacle port did not accept a connection.",
-}
-
-
 def shown_evidence(evidence: list[dict[str, Any]], *, can_edit: bool) -> dict[str, Any] | None:
-    """A step's latest evidence as the page shows it. Read-only viewers see a port probe's
-    outcome, not what it found out about the network (host names, ports, connection errors):
-    a read-only link travels further than the people who run the servers."""
-    if not evidence:
-        return None
-    last = evidence[-1]
-    if can_edit or last.get("check") != PORT_PROBE_CHECK:
-        return last
-    ok = last.get("ok")
-    outcome = (
-        PORT_PROBE_OUTCOMES[ok] if isinstance(ok, bool) else "Its Tentacle port was not checked."
-    )
-    return {**last, "detail": outcome}
+    """A step's latest evidence as the page shows it (plans.documents.evidence_shown)."""
+    return evidence_shown(evidence[-1], can_edit=can_edit) if evidence else None
 
 
 def waiting_text(singles: list[str], fleet: tuple[int, str] | None) -> str:

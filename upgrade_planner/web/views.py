@@ -37,6 +37,8 @@ from upgrade_planner.plans.access import (
     current_version,
     link_for_token,
     polled_version,
+    token_sealed,
+    token_unsealed,
 )
 from upgrade_planner.plans.forms import (
     ActorForm,
@@ -62,18 +64,36 @@ RECENT_PLANS_LIMIT = 20
 
 
 def remember_plan(request: HtmxHttpRequest, *, token: str, name: str, kind: str) -> None:
-    """Keep the plans this browser made or opened in its own (signed cookie) session."""
-    entry = {"token": token, "name": name, "kind": kind}
+    """Keep the plans this browser made or opened in its session, found by the token's hash,
+    with the token encrypted (plans.access.token_sealed): the session lives on the server."""
+    token_hash = hash_token(token)
     saved = request.session.get(RECENT_PLANS_KEY, [])
-    if saved[:1] == [entry]:
-        return  # already first: re-signing the same cookie on every page view is wasted work
-    recent = [p for p in saved if p.get("token") != token]
+    if saved[:1] and {**saved[0], "sealed": ""} == _entry(token_hash, "", name, kind):
+        return  # already first: writing the same session on every page view is wasted work
+    recent = [p for p in saved if p.get("hash") != token_hash]
+    entry = _entry(token_hash, token_sealed(token), name, kind)
     request.session[RECENT_PLANS_KEY] = [entry, *recent][:RECENT_PLANS_LIMIT]
+
+
+def _entry(token_hash: str, sealed: str, name: str, kind: str) -> dict[str, str]:
+    return {"hash": token_hash, "sealed": sealed, "name": name, "kind": kind}
 
 
 def forget_plan(request: HttpRequest, token: str) -> None:
     recent = request.session.get(RECENT_PLANS_KEY, [])
-    request.session[RECENT_PLANS_KEY] = [p for p in recent if p.get("token") != token]
+    token_hash = hash_token(token)
+    request.session[RECENT_PLANS_KEY] = [p for p in recent if p.get("hash") != token_hash]
+
+
+def recent_plans(request: HttpRequest) -> list[dict[str, str]]:
+    """The plans this browser made or opened, newest first, each with its token; one kept
+    before the server's keys changed beyond its fallbacks is left out."""
+    shown = []
+    for entry in request.session.get(RECENT_PLANS_KEY, []):
+        token = token_unsealed(str(entry.get("sealed", "")))
+        if token is not None:
+            shown.append({"token": token, "name": entry["name"], "kind": entry["kind"]})
+    return shown
 
 
 @sensitive_post_parameters("old_server_api_key", "new_server_api_key")
@@ -165,7 +185,7 @@ def _home_render(
             "has_errors": bool(
                 plan_form.errors or form.errors or inventory_errors or rows.total_error_count()
             ),
-            "recent_plans": request.session.get(RECENT_PLANS_KEY, []),
+            "recent_plans": recent_plans(request),
         },
     )
 

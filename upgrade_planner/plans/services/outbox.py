@@ -41,6 +41,7 @@ RELAY_OUTBOX_TASK = "upgrade_planner.plans.tasks.relay_outbox"
 REVERIFY_TASK = "upgrade_planner.plans.tasks.reverify_in_progress"
 INVENTORY_FETCH_TASK = "upgrade_planner.plans.tasks.inventory_fetch"
 IDEMPOTENCY_PURGE_TASK = "upgrade_planner.plans.tasks.idempotent_responses_purge"
+SESSIONS_PURGE_TASK = "upgrade_planner.plans.tasks.expired_sessions_purge"
 
 # A message not started this long after it was sent was probably lost with the broker.
 LOST_AFTER = timedelta(minutes=10)

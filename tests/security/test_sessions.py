@@ -1,0 +1,103 @@
+"""Sessions live on the server: the browser's cookie is a random key that holds no plan link,
+"your plans" keeps working, a SECRET_KEY rotation keeps sessions, and expired ones are purged."""
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.contrib.sessions.backends.cached_db import SessionStore
+from django.contrib.sessions.models import Session
+from django.core.cache import cache
+from django.test import Client
+from django.utils import timezone
+
+from tests.factories import create_plan
+from upgrade_planner.plans import services
+
+pytestmark = pytest.mark.django_db
+
+
+def session_cookie(client: Client) -> str:
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def test_the_session_cookie_is_a_random_key_that_carries_no_plan_link(client):
+    created = create_plan()
+
+    client.get(f"/p/{created.edit_token}/")
+
+    cookie = session_cookie(client)
+    assert re.fullmatch(r"[a-z0-9]{32}", cookie), cookie
+    assert Session.objects.filter(session_key=cookie).exists()
+    assert created.edit_token not in cookie
+
+
+def test_neither_the_session_table_nor_the_cache_holds_a_working_link(client):
+    created = create_plan()
+    client.get(f"/p/{created.edit_token}/")
+    client.get(f"/v/{created.view_token}/")
+    store = SessionStore(session_cookie(client))
+
+    stored = json.dumps(Session.objects.get(pk=store.session_key).get_decoded())
+    cached = json.dumps(cache.get(store.cache_key))
+
+    for kept in (stored, cached):
+        assert "Prod Octopus" in kept  # this is the session that lists the plan
+        assert created.edit_token not in kept and created.view_token not in kept
+
+
+def test_your_plans_lists_the_plans_this_browser_opened(client):
+    mine = create_plan(name="Mine")
+    read = create_plan(name="Read only")
+    create_plan(name="Someone else's")
+
+    client.get(f"/p/{mine.edit_token}/")
+    client.get(f"/v/{read.view_token}/")
+    home = client.get("/").content.decode()
+
+    assert f'href="/p/{mine.edit_token}/"' in home
+    assert f'href="/v/{read.view_token}/"' in home
+    assert "Someone else" not in home
+    assert "Your plans" not in Client().get("/").content.decode()
+
+
+def test_sessions_survive_a_secret_key_rotation(client, settings):
+    created = create_plan()
+    client.get(f"/p/{created.edit_token}/")
+    old_key = settings.SECRET_KEY
+
+    settings.SECRET_KEY = "a-new-secret-key-" + "x" * 40
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    cache.clear()  # read the session from the database, where it is signed with the old key
+
+    assert f'href="/p/{created.edit_token}/"' in client.get("/").content.decode()
+
+
+def test_without_the_old_key_a_session_is_simply_empty(client, settings):
+    created = create_plan()
+    client.get(f"/p/{created.edit_token}/")
+
+    settings.SECRET_KEY = "a-new-secret-key-" + "x" * 40
+    settings.SECRET_KEY_FALLBACKS = []
+    cache.clear()
+    home = client.get("/")
+
+    assert home.status_code == 200
+    assert created.edit_token not in home.content.decode()
+
+
+def test_the_beat_schedule_purges_expired_sessions(eager_tasks):
+    from upgrade_planner.celery import app
+
+    app.loader.import_default_modules()
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert services.SESSIONS_PURGE_TASK in tasks
+    now = timezone.now()
+    Session.objects.create(session_key="expired", session_data="", expire_date=now - timedelta(1))
+    Session.objects.create(session_key="current", session_data="", expire_date=now + timedelta(1))
+
+    services.task_by_name(services.SESSIONS_PURGE_TASK).apply_async().get()
+
+    assert list(Session.objects.values_list("session_key", flat=True)) == ["current"]
