@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('plans', '0002_inventory_fetch_key_at_rest'),
+        ('plans', '0003_timed_runbook'),
     ]
 
     operations = [
