@@ -12,7 +12,7 @@ COPY pyproject.toml ./
 COPY upgrade_planner ./upgrade_planner
 RUN pip install .
 
-COPY manage.py ./
+COPY manage.py gunicorn.conf.py ./
 COPY templates ./templates
 COPY static ./static
 # collectstatic needs settings but no real secret or database.
@@ -21,4 +21,5 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
 
 USER planner
 EXPOSE 8000
-CMD ["gunicorn", "upgrade_planner.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Workers, threads, timeouts and request limits: gunicorn.conf.py (PORT, WEB_CONCURRENCY, ...).
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "upgrade_planner.wsgi:application"]

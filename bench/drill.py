@@ -7,7 +7,11 @@ one fast, one slow). Then:
 
   a) Redis stopped during 500 step transitions;
   b) the Celery worker killed with SIGKILL mid-job 10 times, restarted each time;
-  c) PostgreSQL restarted (stopped, then started) under load.
+  c) PostgreSQL restarted (stopped, then started) under load;
+  d) a lost job: its worker SIGKILLed mid-job; it is re-queued and finishes, and a job whose
+     worker dies on every attempt ends failed at its attempt limit, never "running" for ever;
+  e) a late failure: a check that fails after a person finished its step and started the next
+     one is recorded as evidence on the step, which stays done.
 
 Exits 1 if any check fails. Everything it starts is stopped, and its temporary directory
 removed, on the way out, error or not. See docs/benchmarks.md.
@@ -99,6 +103,22 @@ PG_RECOVER_WITHIN = 10.0  # every request type answers again within this many s 
 # access.POLLED_VERSION_SECONDS), so it may answer 304 without the database that long.
 POLL_VERSION_CACHED_FOR = 1.0
 WORKER_RECOVER_WITHIN = 30.0
+
+# d) lost jobs. The worker runs with a short hard time limit, so that a job a killed worker left
+# running is taken back (services/outbox.py, jobs_requeue_lost: the limit + 30 s) within a
+# minute instead of two; the attempt limit of the job killed every time is lowered to 2 in the
+# database for the same reason.
+LOST_TIME_LIMIT = 12
+LOST_JOB_OVERRIDES = {
+    "CELERY_TASK_TIME_LIMIT": str(LOST_TIME_LIMIT),
+    "CELERY_TASK_SOFT_TIME_LIMIT": str(LOST_TIME_LIMIT - 2),
+}
+LOST_TAKEN_BACK_WITHIN = LOST_TIME_LIMIT + 30 + 10 + SLOW_CHECK_SECONDS + 30  # + relay, check
+LOST_ATTEMPTS = 2
+
+# e) late failure
+LATE_CHECK_SECONDS = 4.0
+LATE_WITHIN = 60.0
 
 
 # --- Results ---------------------------------------------------------------------------------
@@ -303,10 +323,13 @@ class Stack:
         self.start_beat()
 
     # Celery
-    def start_worker(self) -> CeleryProcess:
+    def start_worker(self, **overrides: str) -> CeleryProcess:
+        """A worker with the stack's environment, and `overrides` in it."""
         self.worker_starts += 1
         self.worker = celery_worker(
-            worker_env(self.env), LOGS / "worker.log", name=f"drill{self.worker_starts}"
+            {**worker_env(self.env), **overrides},
+            LOGS / "worker.log",
+            name=f"drill{self.worker_starts}",
         )
         return self.worker
 
@@ -793,6 +816,189 @@ def drill_postgres(stack: Stack, result: DrillResult) -> None:
     )
 
 
+# --- d) a lost job ------------------------------------------------------------------------------
+
+
+def _job(stack: Stack, job_id: str) -> tuple[str, int, int, str]:
+    """The job's state, attempts, attempt limit and last error."""
+    state, attempts, limit, error = stack.db.query(
+        "SELECT state, attempts, max_attempts, last_error FROM plans_job WHERE id = %s::uuid",
+        (job_id,),
+    )[0]
+    return str(state), int(attempts), int(limit), str(error)
+
+
+def _started_job(stack: Stack, plan: PlanRef, client: Client) -> str:
+    """Start the plan's step (which queues its check) and return the job's id."""
+    since = stack.now()
+    client.expect(200, "POST", plan.transition_path(), {"actor": "drill"})
+    plan.position += 1
+    jobs = stack.jobs([plan.id], since)
+    if len(jobs) != 1:
+        raise BenchError(f"expected one job for the started step, found {len(jobs)}")
+    return jobs[0]["id"]
+
+
+def _kill_when_running(stack: Stack, job_id: str, attempt: int) -> None:
+    """SIGKILL the worker once the job runs its `attempt`-th attempt, a second into it."""
+    wait_for(
+        f"the job's attempt {attempt} to run",
+        lambda: bool(
+            stack.db.query(
+                """SELECT 1 FROM plans_job WHERE id = %s::uuid AND state = 'running'
+                      AND attempts = %s AND started_at <= now() - interval '1 second'""",
+                (job_id, attempt),
+            )
+        ),
+        timeout=LOST_TAKEN_BACK_WITHIN,
+        interval=0.05,
+    )
+    stack.kill_worker()
+    log(f"d) SIGKILL the worker in attempt {attempt} of job {job_id}")
+
+
+def drill_lost_job(stack: Stack, result: DrillResult) -> None:
+    client = stack.client
+    stack.stop_worker()
+    stack.start_worker(**LOST_JOB_OVERRIDES)
+    try:
+        _lost_job_finishes(stack, client, result)
+        _lost_job_gives_up(stack, client, result)
+    finally:
+        stack.stop_worker()
+        stack.start_worker()
+
+
+def _lost_job_finishes(stack: Stack, client: Client, result: DrillResult) -> None:
+    plan = make_plan(client, "Drill lost job", stack.slow)
+    job_id = _started_job(stack, plan, client)
+    _kill_when_running(stack, job_id, 1)
+    killed = time.monotonic()
+    stack.start_worker(**LOST_JOB_OVERRIDES)
+    try:
+        stack.wait_jobs_finished([plan.id], stack.now() - _ago(120), LOST_TAKEN_BACK_WITHIN)
+        waited = f"finished {time.monotonic() - killed:.0f} s after the kill"
+    except BenchError:
+        waited = f"not finished {LOST_TAKEN_BACK_WITHIN:g} s after the kill"
+    jobs = stack.jobs([plan.id])
+    state, attempts, _, _ = _job(stack, job_id)
+    result.check(
+        "a job whose worker was killed mid-check is taken back and finishes, its evidence once",
+        len(jobs) == 1 and state == "done" and attempts == 2 and jobs[0]["evidence"] == 1,
+        f"state {state}, attempts {attempts}, evidence entries {jobs[0]['evidence']}; {waited}",
+    )
+    result.figures["lost_job_finished_seconds_after_kill"] = round(time.monotonic() - killed, 1)
+
+
+def _lost_job_gives_up(stack: Stack, client: Client, result: DrillResult) -> None:
+    plan = make_plan(client, "Drill lost job every time", stack.slow)
+    stack.stop_worker()  # the job waits in the queue while its attempt limit is lowered
+    job_id = _started_job(stack, plan, client)
+    stack.db.query(
+        "UPDATE plans_job SET max_attempts = %s WHERE id = %s::uuid RETURNING 1",
+        (LOST_ATTEMPTS, job_id),
+    )
+    started = time.monotonic()
+    seen_attempts: list[int] = []
+    for attempt in range(1, LOST_ATTEMPTS + 1):
+        stack.start_worker(**LOST_JOB_OVERRIDES)
+        _kill_when_running(stack, job_id, attempt)
+        seen_attempts.append(_job(stack, job_id)[1])
+    stack.start_worker(**LOST_JOB_OVERRIDES)
+    with contextlib.suppress(BenchError):
+        wait_for(
+            "the job to end",
+            lambda: _job(stack, job_id)[0] in {"done", "failed"},
+            timeout=LOST_TAKEN_BACK_WITHIN,
+            interval=0.25,
+        )
+    state, attempts, limit, error = _job(stack, job_id)
+    result.check(
+        f"a job whose worker dies on every attempt ends failed after {LOST_ATTEMPTS} attempts, "
+        "never running for ever",
+        state == "failed" and attempts == limit == LOST_ATTEMPTS and "given up" in error,
+        f"attempts seen when killed {seen_attempts}; then state {state}, attempts "
+        f"{attempts} of {limit}, {time.monotonic() - started:.0f} s after the first start; "
+        f"its message: {error[:120]!r}",
+    )
+    step_state = stack.db.query("SELECT state FROM plans_step WHERE id = %s::uuid", (plan.step,))[
+        0
+    ][0]
+    result.check(
+        "the given-up job leaves its step as it was (a killed worker is no finding)",
+        step_state == "in-progress",
+        f"step {step_state}",
+    )
+
+
+def _ago(seconds: float) -> Any:
+    from datetime import timedelta
+
+    return timedelta(seconds=seconds)
+
+
+# --- e) a late failure ---------------------------------------------------------------------------
+
+
+def drill_late_failure(stack: Stack, result: DrillResult) -> None:
+    client = stack.client
+    with fake_octopus(version=FAKE_VERSION, slow_seconds=LATE_CHECK_SECONDS) as server:
+        plan = make_plan(client, "Drill late failure", server)
+        server.overrides["/api"] = lambda query: (500, {"ErrorMessage": "drill: server error"})
+        stack.stop_worker()  # the job waits while its attempt limit is set to one
+        job_id = _started_job(stack, plan, client)
+        stack.db.query(
+            "UPDATE plans_job SET max_attempts = 1 WHERE id = %s::uuid RETURNING 1", (job_id,)
+        )
+        stack.start_worker()
+        wait_for(
+            "the check to start",
+            lambda: _job(stack, job_id)[0] == "running",
+            timeout=60,
+            interval=0.05,
+        )
+        # While the check waits on the slow server, the team finishes the step and starts the
+        # next one.
+        edit = plan.edit
+        client.expect(
+            200, "POST", f"/api/v1/plans/{edit}/steps/{plan.step}/complete", {"actor": "drill"}
+        )
+        document = client.expect(200, "GET", f"/api/v1/plans/{edit}").json()
+        dependent = next(
+            s for s in document["steps"] if plan.step in s["depends_on"] and s["state"] == "ready"
+        )
+        client.expect(
+            200, "POST", f"/api/v1/plans/{edit}/steps/{dependent['id']}/start", {"actor": "drill"}
+        )
+        ran_before = _job(stack, job_id)[0] == "running"
+        with contextlib.suppress(BenchError):
+            wait_for(
+                "the late result",
+                lambda: _job(stack, job_id)[0] in {"done", "failed"},
+                timeout=LATE_WITHIN,
+                interval=0.1,
+            )
+    state, _, _, error = _job(stack, job_id)
+    steps = {s["id"]: s for s in client.expect(200, "GET", f"/api/v1/plans/{edit}").json()["steps"]}
+    finished, following = steps[plan.step], steps[dependent["id"]]
+    evidence = [e for e in finished["evidence"] if e.get("job") == job_id]
+    result.check(
+        "the check failed after the step was finished and its dependent started",
+        ran_before and state == "failed",
+        f"job running when the dependent started: {ran_before}; then {state} ({error[:80]!r})",
+    )
+    result.check(
+        "the late failure is recorded as evidence on the finished step (ok false)",
+        len(evidence) == 1 and evidence[0]["ok"] is False,
+        f"evidence of the job: {evidence}",
+    )
+    result.check(
+        "the finished step stays done and its dependent stays in progress",
+        finished["state"] == "done" and following["state"] == "in-progress",
+        f"step {finished['state']}, dependent {following['state']}",
+    )
+
+
 # --- Report ----------------------------------------------------------------------------------
 
 
@@ -823,13 +1029,21 @@ DRILLS: dict[str, tuple[str, Callable[[Stack, DrillResult, int], None]]] = {
         "c) PostgreSQL restarted under load",
         lambda stack, result, seed: drill_postgres(stack, result),
     ),
+    "lost-job": (
+        "d) a lost job: worker SIGKILLed mid-job",
+        lambda stack, result, seed: drill_lost_job(stack, result),
+    ),
+    "late-failure": (
+        "e) a late failure after the step's dependents started",
+        lambda stack, result, seed: drill_late_failure(stack, result),
+    ),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", default=",".join(DRILLS), help="comma-separated: redis,worker,postgres"
+        "--only", default=",".join(DRILLS), help=f"comma-separated: {','.join(DRILLS)}"
     )
     parser.add_argument("--seed", type=int, default=9, help="seed for the kill timing")
     parser.add_argument("--output", type=Path, default=RESULTS / "drill.json")

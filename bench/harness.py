@@ -155,6 +155,8 @@ def bench_env(database_url: str, redis_url: str) -> dict[str, str]:
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         LOG_LEVEL="WARNING",
+        # The benchmarks create many plans from one address.
+        PLAN_CREATE_RATE="0",
     )
     return env
 

@@ -3,6 +3,7 @@ environment; with nothing set you get a local SQLite database and eager Celery t
 
 import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -240,9 +241,28 @@ OCTOPUS_FETCH_RETRY_DELAY = int(os.environ.get("OCTOPUS_FETCH_RETRY_DELAY", "5")
 # A fetch still "running" this long after it started belongs to a worker that died; a
 # redelivery of its job may take it over. Longer than the job's time limit.
 OCTOPUS_FETCH_ABANDONED_AFTER = 360
-# An inventory CSV may be 5 MB (product brief §5.5); the re-sync page posts it back in a form
-# field and the API takes it as a body, so requests must be allowed to be that large.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+# --- Limits on input ----------------------------------------------------------------------
+# The most Tentacles one plan may have (large estates run well over 10,000). Plan creation, the
+# inventory replacement and the fetch from an Octopus server all refuse more, naming the cap.
+PLAN_MAX_TENTACLES = int(os.environ.get("PLAN_MAX_TENTACLES", "20000"))
+# The largest request body read: 20,000 Tentacles as API JSON with every column filled take
+# about 7 MB, as CSV (at most 10 MB, pasted into a form field) less. The reverse proxy's
+# client_max_body_size (deploy/nginx.conf) says the same. A larger body is refused with a
+# message naming it (API: 413 with {"errors": {"body": [...]}}; start page: a form message).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
+# Fields one form post may carry: the start page's typed Tentacle rows (at most
+# installations.forms.TYPED_ROWS_MAX, 11 fields each) and the rest of the form, with room.
+# Larger inventories are pasted or uploaded as CSV.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2500
+# Plans one client address may create, as "<count>/<s|m|h|d>" ("" or "0" turns it off). Form
+# and API share the count (kept in the cache, so every web process sees it); over it the API
+# answers 429 with Retry-After and the start page says when to try again.
+PLAN_CREATE_RATE = os.environ.get("PLAN_CREATE_RATE", "30/h").strip()
+if PLAN_CREATE_RATE not in {"", "0"} and not re.fullmatch(r"[1-9][0-9]*/[smhd]", PLAN_CREATE_RATE):
+    raise ImproperlyConfigured(
+        f'PLAN_CREATE_RATE must be like "30/h" (a count per s, m, h or d), or "0" for no limit, '
+        f"not {PLAN_CREATE_RATE!r}."
+    )
 
 # Every handler redacts plan tokens (upgrade_planner/redaction.py): a plan's URL is its key,
 # and Django logs the path of every 4xx and 5xx ("Not Found: /p/…"). Django's own loggers

@@ -53,3 +53,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
 ]
+
+# A body too large or with too many fields gets a message naming it, not a bare "Bad Request".
+handler400 = "upgrade_planner.web.views.bad_request"

@@ -42,7 +42,14 @@ LINK_ERRORS = {404: "NotFound", 410: "Gone", 429: "RateLimited", 503: "Unavailab
 # Every answer of every operation, read off the code paths: the schema named for a JSON body,
 # a media type for a file, None for no body.
 EXPECTED: dict[tuple[str, str], dict[int, str | None]] = {
-    ("post", PLANS): {201: "PlanCreated", 400: "Errors", 422: "Errors", 503: "Unavailable"},
+    ("post", PLANS): {
+        201: "PlanCreated",
+        400: "Errors",
+        413: "Errors",
+        422: "Errors",
+        429: "RateLimited",
+        503: "Unavailable",
+    },
     ("get", PLAN): {200: "PlanOut", 304: None, **LINK_ERRORS},
     ("get", MARKDOWN): {200: "text/markdown", **LINK_ERRORS},
     ("get", CSV): {200: "text/csv", **LINK_ERRORS},
@@ -337,6 +344,21 @@ answer("post", PLANS, 422, "bad field")(
         PLANS, data=json.dumps(api_body(polling_port=0)), content_type="application/json"
     )
 )
+
+
+@answer("post", PLANS, 413, "too large")
+def create_too_large(w: World) -> Any:
+    w.settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    body = json.dumps(api_body(tentacles=[{"name": f"web-{n}"} for n in range(20)]))
+    return w.client.post(PLANS, data=body, content_type="application/json")
+
+
+@answer("post", PLANS, 429, "too many plans")
+def create_too_many(w: World) -> Any:
+    w.settings.PLAN_CREATE_RATE = "1/h"
+    body = json.dumps(api_body())
+    assert w.client.post(PLANS, data=body, content_type="application/json").status_code == 201
+    return w.client.post(PLANS, data=body, content_type="application/json")
 
 
 @answer("post", PLANS, 503, "database down")

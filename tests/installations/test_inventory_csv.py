@@ -537,7 +537,8 @@ def test_more_rows_than_the_limit_is_one_error_whatever_else_is_wrong() -> None:
 
     assert errors_of("name,port\n" + rows) == [
         InventoryError(
-            field="csv", message="The inventory has 10,214 Tentacles; the limit is 10,000."
+            field="csv",
+            message="The inventory has 20,214 Tentacles; the limit is 20,000 Tentacles per plan.",
         )
     ]
 
@@ -557,13 +558,13 @@ def test_a_file_over_the_size_limit_is_refused_before_parsing(as_bytes: bool) ->
 
     errors = errors_of(text.encode() if as_bytes else text)
 
-    assert [error.as_text() for error in errors] == ["The file is 5.1 MB; the limit is 5 MB."]
+    assert [error.as_text() for error in errors] == ["The file is 10.1 MB; the limit is 10 MB."]
 
 
 def test_a_file_one_byte_over_the_limit_never_rounds_down_to_the_limit() -> None:
     data = b"name\n" + b"x" * (MAX_BYTES - 5) + b"\n"
 
-    assert texts_of(data) == ["The file is 5.1 MB; the limit is 5 MB."]
+    assert texts_of(data) == ["The file is 10.1 MB; the limit is 10 MB."]
 
 
 # --- Messages for the API and pages ----------------------------------------------------------

@@ -251,7 +251,7 @@ def test_more_rows_than_the_limit_is_one_error() -> None:
     rows = [{"name": f"web-{index}", "port": "bad"} for index in range(MAX_ROWS + 214)]
 
     assert field_errors_of(rows) == {
-        "tentacles": ["The inventory has 10,214 Tentacles; the limit is 10,000."]
+        "tentacles": ["The inventory has 20,214 Tentacles; the limit is 20,000 Tentacles per plan."]
     }
 
 

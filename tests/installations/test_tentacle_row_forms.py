@@ -7,7 +7,7 @@ from django.http import QueryDict
 
 from upgrade_planner.domain import inventory
 from upgrade_planner.domain.vocabulary import CommunicationStyle
-from upgrade_planner.installations.forms import TentacleRowForm, TentacleRowFormSet
+from upgrade_planner.installations.forms import TYPED_ROWS_MAX, TentacleRowForm, TentacleRowFormSet
 
 
 def posted(rows, *, count=None):
@@ -87,16 +87,18 @@ def test_a_name_used_by_two_rows_is_refused_in_the_second():
     assert formset.tentacles == []  # nothing is taken from a table with a wrong row
 
 
-def test_the_row_limit_is_the_inventory_limit():
+def test_typed_rows_are_limited_to_what_one_form_post_can_carry(settings):
     formset = TentacleRowFormSet()
 
-    assert formset.max_num == formset.absolute_max == inventory.MAX_ROWS
+    assert formset.max_num == formset.absolute_max == TYPED_ROWS_MAX == 200
+    # Every typed row (11 fields) and the rest of the start form fit in one post.
+    assert TYPED_ROWS_MAX * len(inventory.COLUMNS) + 100 <= settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
     assert formset.validate_max is True
     assert len(formset.forms) == 1  # one blank row to type into
 
 
 def test_a_made_up_row_count_builds_a_form_only_for_the_rows_sent():
-    formset = TentacleRowFormSet(posted([{"name": "web-01"}], count=inventory.MAX_ROWS))
+    formset = TentacleRowFormSet(posted([{"name": "web-01"}], count=TYPED_ROWS_MAX))
 
     assert len(formset.forms) == 1
     assert formset.is_valid()
@@ -104,11 +106,12 @@ def test_a_made_up_row_count_builds_a_form_only_for_the_rows_sent():
 
 
 def test_a_row_count_over_the_limit_is_refused():
-    formset = TentacleRowFormSet(posted([{"name": "web-01"}], count=inventory.MAX_ROWS + 1))
+    formset = TentacleRowFormSet(posted([{"name": "web-01"}], count=TYPED_ROWS_MAX + 1))
 
     assert not formset.is_valid()
     assert formset.non_form_errors() == [
-        "More than 10,000 Tentacle rows were sent; the limit is 10,000."
+        "The page can take up to 200 typed Tentacle rows. For more, paste the inventory or "
+        "upload it as a CSV file."
     ]
     assert formset.tentacles == []
     shown = formset.redisplay()

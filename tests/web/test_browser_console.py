@@ -49,3 +49,50 @@ def test_making_a_plan_ticking_a_step_and_reloading_log_no_console_error(live_se
     assert locked.get_by_role("button", name=re.compile("done|Start")).count() == 0
     ready.refresh_from_db()
     assert ready.state == StepState.DONE
+
+
+# What a screenshot does to a page's text fields (Playwright hides the caret), and what password
+# managers and other extensions do too: an inline style set through the CSSOM, which the CSP
+# allows. htmx then copied that `style` attribute onto the swapped-in element with the same id,
+# which the CSP refuses: "Applying inline style violates ... 'style-src 'self''", with the hash
+# of "caret-color: transparent !important;".
+STYLE_THE_FIELDS = """
+document.querySelectorAll("input, textarea").forEach(
+  (field) => field.style.setProperty("caret-color", "transparent", "important"));
+"""
+
+
+def test_a_swap_after_something_styled_the_fields_logs_no_csp_violation(
+    live_server, page, screenshot
+):
+    # The path where three violations were seen: fill the start form, make the plan, tick a
+    # step, reload and try a blocked step, with screenshots along the way.
+    page.goto(live_server.url + "/")
+    page.get_by_label("Plan name").fill("Styled fields")
+    page.get_by_label("Current Octopus Server version").fill("2.6.5.1581")
+    page.get_by_label("A SQL Server for Octopus is ready").check()
+    page.get_by_label("Tentacle 1 name").fill("web-01")
+    page.evaluate(STYLE_THE_FIELDS)
+    page.get_by_role("button", name="+ Add a Tentacle").click()
+    page.get_by_label("Tentacle 2 name").fill("app-01")
+    screenshot(page, "console-start-filled")
+    page.get_by_role("button", name="Make the plan").click()
+    page.wait_for_url(re.compile(r"/p/[\w-]+/$"))
+    plan = Plan.objects.get(name="Styled fields")
+    ready = Step.objects.filter(plan=plan, state=StepState.READY, tentacle="").first()
+    screenshot(page, "console-plan-new")
+
+    page.evaluate(STYLE_THE_FIELDS)
+    page.get_by_role("button", name=f"Mark “{ready.title}” done").click()
+    expect(page.locator(f"#step-{ready.id} .badge").first).to_have_text("Done")
+    page.reload()
+    page.evaluate(STYLE_THE_FIELDS)
+    blocked = Step.objects.filter(plan=plan, state=StepState.BLOCKED).exclude(tentacle="").first()
+    page.get_by_label(f"Select “{blocked.title}”").first.check()
+    page.get_by_role("button", name="Mark selected done").click()
+    expect(page.locator("#flash .message-error").first).to_be_visible()
+    screenshot(page, "console-blocked-tried")
+    page.evaluate("0")  # a round trip hands over any console message
+
+    blocked.refresh_from_db()
+    assert blocked.state == StepState.BLOCKED

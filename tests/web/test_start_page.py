@@ -188,14 +188,14 @@ def test_the_start_page_lists_only_the_plans_this_browser_made(client, django_us
 
 
 def test_an_oversized_upload_gets_a_clear_message(client, settings):
-    big = SimpleUploadedFile("big.csv", b"name\n" + b"x" * (5 * 1024 * 1024 + 10), "text/csv")
+    big = SimpleUploadedFile("big.csv", b"name\n" + b"x" * (10 * 1024 * 1024 + 10), "text/csv")
     data = form_data()
     data["inventory_file"] = big
 
     response = client.post("/", data)
 
     assert response.status_code == 200
-    assert "the limit is 5 MB" in response.content.decode()
+    assert "the limit is 10 MB" in response.content.decode()
     assert Plan.objects.count() == 0
 
 
@@ -346,7 +346,7 @@ def test_a_huge_row_count_is_refused_and_only_the_typed_rows_are_shown_again(cli
 
     body = response.content.decode()
     assert response.status_code == 200
-    assert "More than 10,000 Tentacle rows were sent; the limit is 10,000." in body
+    assert "The page can take up to 200 typed Tentacle rows. For more, paste the" in body
     assert body.count('name="tentacles-') == 4 + 11  # the row count, and the one typed row
     assert 'name="tentacles-TOTAL_FORMS" value="1"' in body  # so that sending again works
     assert 'name="tentacles-0-name" value="web-01"' in body

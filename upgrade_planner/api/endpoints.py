@@ -14,18 +14,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pydantic
-from django.core.exceptions import RequestDataTooBig
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from ninja import NinjaAPI, Schema
-from ninja.errors import HttpError, ValidationError
+from ninja.errors import HttpError, Throttled, ValidationError
 from ninja.openapi.schema import REF_TEMPLATE, OpenAPISchema
 from ninja.schema import NinjaGenerateJsonSchema
+from ninja.throttling import BaseThrottle
 
 from upgrade_planner.api.schemas import (
     ActionIn,
@@ -59,6 +62,7 @@ from upgrade_planner.api.schemas import (
 from upgrade_planner.domain import catalogue, inventory, planner
 from upgrade_planner.domain.lifecycle import PERSON_ACTIONS
 from upgrade_planner.domain.vocabulary import Approach
+from upgrade_planner.installations.forms import body_too_large_message, too_many_fields_message
 from upgrade_planner.installations.server_urls import clean_server_url
 from upgrade_planner.plans import services
 from upgrade_planner.plans.access import (
@@ -222,6 +226,16 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return JsonResponse({"error": str(exc)}, status=exc.status_code)
 
 
+@api.exception_handler(RequestDataTooBig)
+def body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return errors_response({"body": [body_too_large_message(form=False)]}, status=413)
+
+
+@api.exception_handler(TooManyFieldsSent)
+def too_many_fields(request: HttpRequest, exc: TooManyFieldsSent) -> HttpResponse:
+    return errors_response({"body": [too_many_fields_message(form=False)]}, status=413)
+
+
 @api.exception_handler(LinkReplaced)
 def link_replaced(request: HttpRequest, exc: LinkReplaced) -> HttpResponse:
     return JsonResponse(
@@ -287,7 +301,7 @@ def installation_input(payload: PlanIn) -> planner.InstallationInput:
         errors.setdefault(f"ha_nodes[{index}]", []).append(message)
     tentacles: list[planner.TentacleInput] = []
     try:
-        tentacles = inventory.parse_rows(payload.tentacles)
+        tentacles = inventory.parse_rows(payload.tentacles, max_rows=settings.PLAN_MAX_TENTACLES)
     except inventory.InventoryInvalid as invalid:
         for field, messages in invalid.as_field_dict().items():
             errors.setdefault(field, []).extend(messages)
@@ -303,6 +317,41 @@ def installation_input(payload: PlanIn) -> planner.InstallationInput:
     )
 
 
+class PlanCreationThrottle(BaseThrottle):
+    """PLAN_CREATE_RATE per client address, checked before the body is read, so a client
+    over its share costs no parsing. The count itself is kept by `services.plan_create`."""
+
+    def __init__(self) -> None:
+        # One instance serves every request: the answer is kept per thread.
+        self._last = threading.local()
+
+    def allow_request(self, request: HttpRequest) -> bool:
+        self._last.wait = services.plan_creation_wait(client_address(request.META))
+        return self._last.wait is None
+
+    def wait(self) -> float | None:
+        wait: int | None = getattr(self._last, "wait", None)
+        return wait
+
+
+def too_many_plans_response(retry_after: int, message: str) -> HttpResponse:
+    response = JsonResponse({"error": "rate-limited", "detail": message}, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+@api.exception_handler(Throttled)
+def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    # Only plan creation is throttled; django-ninja adds Retry-After itself.
+    retry_after = int(exc.wait or 60)
+    return too_many_plans_response(retry_after, services.TooManyPlans(retry_after).message)
+
+
+@api.exception_handler(services.TooManyPlans)
+def too_many_plans(request: HttpRequest, exc: services.TooManyPlans) -> HttpResponse:
+    return too_many_plans_response(exc.retry_after, exc.message)
+
+
 @api.exception_handler(services.PlanInputInvalid)
 def plan_input_invalid(request: HttpRequest, exc: services.PlanInputInvalid) -> HttpResponse:
     return errors_response(exc.errors)
@@ -311,8 +360,22 @@ def plan_input_invalid(request: HttpRequest, exc: services.PlanInputInvalid) -> 
 @api.post(
     "/plans",
     summary="Create a plan",
-    response={201: PlanCreated, 400: Errors, 422: Errors, 503: Unavailable},
+    description=(
+        "Each client address may create PLAN_CREATE_RATE plans (30 an hour unless the server "
+        "says otherwise); past that the answer is 429 with Retry-After. A plan holds at most "
+        "PLAN_MAX_TENTACLES Tentacles (20,000 unless the server says otherwise), and a body "
+        "larger than the server reads (16 MB) is answered 413, naming `body`."
+    ),
+    response={
+        201: PlanCreated,
+        400: Errors,
+        413: Errors,
+        422: Errors,
+        429: RateLimited,
+        503: Unavailable,
+    },
     by_alias=True,
+    throttle=[PlanCreationThrottle()],
     openapi_extra={
         "responses": {
             201: {
@@ -321,12 +384,14 @@ def plan_input_invalid(request: HttpRequest, exc: services.PlanInputInvalid) -> 
                     "Location": header("Where the plan document reads, by its view token."),
                 }
             },
+            429: {"headers": RETRY_AFTER},
             503: {"headers": RETRY_AFTER},
         }
     },
 )
 def create_plan(request: HttpRequest, payload: PlanIn) -> HttpResponse:
     created = services.plan_create(
+        client=client_address(request.META),
         name=payload.name.strip(),
         installation=installation_input(payload),
         old_server_api_key=payload.old_server_api_key,
@@ -660,10 +725,7 @@ def replace_tentacles(request: HttpRequest, token: str) -> HttpResponse:
     try:
         body = request.body
     except RequestDataTooBig:
-        return errors_response(
-            {"body": [f"The body is larger than {inventory.MAX_BYTES // 1_048_576} MB."]},
-            status=413,
-        )
+        return errors_response({"body": [body_too_large_message(form=False)]}, status=413)
     options: dict[str, Any] = {
         key: request.GET[key] for key in _OPTION_KEYS if request.GET.get(key)
     }
@@ -791,7 +853,7 @@ def _dry_run_answer(plan: Plan, preview: services.InventoryPreview) -> dict[str,
 
 def _tentacles_from_csv(body: bytes) -> list[planner.TentacleInput]:
     try:
-        tentacles = inventory.parse_csv(body)
+        tentacles = inventory.parse_csv(body, max_rows=settings.PLAN_MAX_TENTACLES)
     except inventory.InventoryInvalid as invalid:
         # Keyed "csv" with the line (and column) in each message: a person fixes a file by line.
         raise services.PlanInputInvalid(
@@ -854,7 +916,7 @@ def _tentacles_from_json(body: bytes, options: dict[str, Any]) -> list[planner.T
             {"body": ['Send a list of Tentacles, or {"tentacles": [...]}.']}
         )
     try:
-        return inventory.parse_rows(rows)
+        return inventory.parse_rows(rows, max_rows=settings.PLAN_MAX_TENTACLES)
     except inventory.InventoryInvalid as invalid:
         raise services.PlanInputInvalid(invalid.as_field_dict()) from None
 

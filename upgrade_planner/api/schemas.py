@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from django.conf import settings
 from ninja import Field, Schema
 from pydantic import (
     AfterValidator,
@@ -28,6 +29,7 @@ from pydantic import (
     WithJsonSchema,
     field_validator,
 )
+from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -153,6 +155,19 @@ def unchanged(value: Any) -> Any:
     return value
 
 
+def within_tentacle_cap(value: object) -> object:
+    """A list of at most PLAN_MAX_TENTACLES rows, checked before any row is looked at."""
+    if isinstance(value, list) and len(value) > settings.PLAN_MAX_TENTACLES:
+        raise PydanticCustomError(
+            "too_many_tentacles",
+            inventory.row_count_message(len(value), settings.PLAN_MAX_TENTACLES),
+        )
+    return value
+
+
+# At most PLAN_MAX_TENTACLES (a setting; the document shows the value it had when it was made).
+TENTACLES_CAP_SCHEMA: JsonDict = {"maxItems": settings.PLAN_MAX_TENTACLES}
+
 # A Tentacle row is validated by the inventory parser (the same rules as a CSV file, every error
 # at once); the schema only documents it as a TentacleIn.
 TentacleRow = Annotated[
@@ -213,10 +228,10 @@ class PlanIn(Schema):
         ),
         examples=[["octo-node-1", "octo-node-2"]],
     )
-    tentacles: list[TentacleRow] = Field(
+    tentacles: Annotated[list[TentacleRow], BeforeValidator(within_tentacle_cap)] = Field(
         default_factory=list,
         description="The Tentacles, one object each; only `name` is required.",
-        max_length=inventory.MAX_ROWS,
+        json_schema_extra=TENTACLES_CAP_SCHEMA,
     )
 
     @field_validator("*")
@@ -314,7 +329,9 @@ class InventoryIn(InventoryOptions):
 
     model_config = ConfigDict(extra="forbid")
 
-    tentacles: list[TentacleIn] = Field(..., max_length=inventory.MAX_ROWS)
+    tentacles: Annotated[list[TentacleIn], BeforeValidator(within_tentacle_cap)] = Field(
+        ..., json_schema_extra=TENTACLES_CAP_SCHEMA
+    )
 
 
 class InventoryReplaceOptions(InventoryOptions):
@@ -757,7 +774,8 @@ class Gone(Problem):
 
 
 class RateLimited(Problem):
-    """Too many unknown links were tried from this address; try again after Retry-After."""
+    """Too many unknown links were tried, or too many plans created, from this address; try
+    again after Retry-After."""
 
     error: Literal["rate-limited"]
 

@@ -42,8 +42,10 @@ from upgrade_planner.domain.spreadsheet import formula_restored, formula_safe
 from upgrade_planner.domain.versions import read_version
 from upgrade_planner.domain.vocabulary import OCTOPUS_STYLE_NAMES, CommunicationStyle
 
-MAX_ROWS = 10_000
-MAX_BYTES = 5 * 1024 * 1024
+# The parsers' default cap on Tentacles; callers pass the deployment's own (a setting).
+MAX_ROWS = 20_000
+# The largest inventory file: 20,000 Tentacles with every column filled take about 4 MB.
+MAX_BYTES = 10 * 1024 * 1024
 MAX_TEXT = 200
 MAX_HOSTNAME = 253
 
@@ -407,8 +409,9 @@ class _DuplicateNames:
 # CSV
 
 
-def _row_count_message(count: int) -> str:
-    return f"The inventory has {count:,} Tentacles; the limit is {MAX_ROWS:,}."
+def row_count_message(count: int, limit: int = MAX_ROWS) -> str:
+    """What is said of an inventory of `count` Tentacles, more than `limit` allows."""
+    return f"The inventory has {count:,} Tentacles; the limit is {limit:,} Tentacles per plan."
 
 
 def _megabytes(size: int) -> str:
@@ -425,7 +428,9 @@ def _decode(data: bytes | str, errors: _Collector) -> str | None:
         size = len(data)
         text = ""
     if size > MAX_BYTES:
-        errors.add("csv", f"The file is {_megabytes(size)}; the limit is 5 MB.")
+        errors.add(
+            "csv", f"The file is {_megabytes(size)}; the limit is {MAX_BYTES // 1_048_576} MB."
+        )
         return None
     if isinstance(data, bytes):
         if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -588,8 +593,9 @@ def _csv_read_error(
     return line_now, f"This line could not be read as CSV ({reason})."
 
 
-def parse_csv(data: bytes | str) -> list[TentacleInput]:
-    """Every Tentacle in an inventory CSV file, or InventoryInvalid with every error found."""
+def parse_csv(data: bytes | str, *, max_rows: int = MAX_ROWS) -> list[TentacleInput]:
+    """Every Tentacle in an inventory CSV file, or InventoryInvalid with every error found;
+    more than `max_rows` Tentacles is one error alone."""
     errors = _Collector()
     text = _decode(data, errors)
     if text is None:
@@ -598,9 +604,9 @@ def parse_csv(data: bytes | str) -> list[TentacleInput]:
 
     delimiter, skip_hint = _sniff(text)
     header, rows = _read_rows(text, delimiter, skip_hint, errors)
-    if len(rows) > MAX_ROWS:
+    if len(rows) > max_rows:
         # One error, not thousands: the file has to be split whatever else is wrong with it.
-        raise InventoryInvalid([InventoryError("csv", _row_count_message(len(rows)))])
+        raise InventoryInvalid([InventoryError("csv", row_count_message(len(rows), max_rows))])
     if header is None:
         errors.raise_if_any()
         return []
@@ -748,7 +754,7 @@ def _json_value(column: str, value: object) -> object:
     raise _Invalid(f"{label} should be text, not {_describe(value)}.")
 
 
-def parse_rows(rows: object) -> list[TentacleInput]:
+def parse_rows(rows: object, *, max_rows: int = MAX_ROWS) -> list[TentacleInput]:
     """Every Tentacle in the API's `tentacles` list (normally list[dict]), or InventoryInvalid.
 
     Values follow the CSV rules; besides, lists may be JSON lists or ;-separated strings, the
@@ -761,8 +767,10 @@ def parse_rows(rows: object) -> list[TentacleInput]:
         raise InventoryInvalid(
             [InventoryError("tentacles", f"Tentacles should be a list, not {_describe(rows)}.")]
         )
-    if len(rows) > MAX_ROWS:
-        raise InventoryInvalid([InventoryError("tentacles", _row_count_message(len(rows)))])
+    if len(rows) > max_rows:
+        raise InventoryInvalid(
+            [InventoryError("tentacles", row_count_message(len(rows), max_rows))]
+        )
 
     errors = _Collector()
     duplicates = _DuplicateNames()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from django import forms
+from django.conf import settings
 from django.core.validators import ProhibitNullCharactersValidator
 from django.forms.formsets import TOTAL_FORM_COUNT
 from django.http import QueryDict
@@ -20,6 +21,37 @@ from upgrade_planner.domain import catalogue, inventory, planner
 from upgrade_planner.domain.vocabulary import CommunicationStyle
 from upgrade_planner.installations import api_keys
 from upgrade_planner.installations.server_urls import clean_server_url
+
+# Typed rows the start page takes: each is 11 form fields, and a post carries at most
+# settings.DATA_UPLOAD_MAX_NUMBER_FIELDS. Larger inventories are pasted or uploaded as CSV.
+TYPED_ROWS_MAX = 200
+TYPED_ROWS_TOO_MANY = (
+    f"The page can take up to {TYPED_ROWS_MAX} typed Tentacle rows. For more, paste the "
+    "inventory or upload it as a CSV file."
+)
+
+
+def body_too_large_message(*, form: bool) -> str:
+    """What is said of a request larger than the planner reads (DATA_UPLOAD_MAX_MEMORY_SIZE)."""
+    size = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    limit = f"{size // 1_048_576} MB" if size >= 1_048_576 else f"{max(1, size // 1024)} KB"
+    if form:
+        return (
+            f"The form sent more than {limit}, the most the planner reads, so nothing in it was "
+            f"read or saved. Upload a large inventory as a CSV file (up to "
+            f"{inventory.MAX_BYTES // 1_048_576} MB) instead of pasting it."
+        )
+    return f"The body is larger than {limit}, the most the planner reads."
+
+
+def too_many_fields_message(*, form: bool) -> str:
+    """What is said of a request with more fields than DATA_UPLOAD_MAX_NUMBER_FIELDS."""
+    if form:
+        return f"The form sent too many fields to read, so nothing was saved. {TYPED_ROWS_TOO_MANY}"
+    return (
+        f"The body has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS:,} form fields; send JSON."
+    )
+
 
 LAST_3X = "3.17.14"
 DEFAULT_POLLING_PORT = 10943
@@ -452,10 +484,7 @@ class BaseTentacleRowFormSet(_RowFormSet):
 
     default_error_messages = {
         "missing_management_form": _ROWS_UNREADABLE,
-        "too_many_forms": (
-            f"More than {inventory.MAX_ROWS:,} Tentacle rows were sent; the limit is "
-            f"{inventory.MAX_ROWS:,}."
-        ),
+        "too_many_forms": TYPED_ROWS_TOO_MANY,
     }
 
     @classmethod
@@ -478,7 +507,7 @@ class BaseTentacleRowFormSet(_RowFormSet):
     def forms(self) -> list[TentacleRowForm]:
         # A row the request carries no cell of is left out: it would be blank. A browser sends
         # every cell of every row it shows, so this only trims a made-up row count, for which
-        # building up to 10,000 forms would cost seconds.
+        # building thousands of forms would cost seconds.
         return [
             self._construct_form(index, **self.get_form_kwargs(index))  # type: ignore[attr-defined]
             for index in range(self.total_form_count())
@@ -547,9 +576,8 @@ TentacleRowFormSet = typing.cast(
         TentacleRowForm,
         formset=BaseTentacleRowFormSet,
         extra=1,
-        # The same limit as a pasted or uploaded inventory.
-        max_num=inventory.MAX_ROWS,
-        absolute_max=inventory.MAX_ROWS,
+        max_num=TYPED_ROWS_MAX,
+        absolute_max=TYPED_ROWS_MAX,
         validate_max=True,
     ),
 )
@@ -582,15 +610,14 @@ def inventory_from_sources(
         if not data or (isinstance(data, str) and not data.strip()):
             continue
         try:
-            tentacles += inventory.parse_csv(data)
+            tentacles += inventory.parse_csv(data, max_rows=settings.PLAN_MAX_TENTACLES)
         except inventory.InventoryInvalid as invalid:
             errors.setdefault(source, []).extend(error.as_text() for error in invalid.errors)
     if rows_valid and not errors:
         errors.update(_duplicates_across_sources(tentacles))
-        if len(tentacles) > inventory.MAX_ROWS:
+        if len(tentacles) > settings.PLAN_MAX_TENTACLES:
             errors.setdefault("rows", []).append(
-                f"The inventory has {len(tentacles):,} Tentacles; the limit is "
-                f"{inventory.MAX_ROWS:,}."
+                inventory.row_count_message(len(tentacles), settings.PLAN_MAX_TENTACLES)
             )
     return InventoryResult(tentacles=tentacles, errors=errors, rows_valid=rows_valid)
 
@@ -650,7 +677,7 @@ class InventoryUpdateForm(forms.Form):
             )
         source, data = ("inventory_file", upload.read()) if upload else ("inventory_csv", pasted)
         try:
-            self.tentacles = inventory.parse_csv(data)
+            self.tentacles = inventory.parse_csv(data, max_rows=settings.PLAN_MAX_TENTACLES)
         except inventory.InventoryInvalid as invalid:
             self.add_error(source, [error.as_text() for error in invalid.errors])
         return cleaned
@@ -675,7 +702,7 @@ class InventoryApplyForm(forms.Form):
     def clean_inventory_csv(self) -> str:
         text: str = self.cleaned_data["inventory_csv"]
         try:
-            self.tentacles = inventory.parse_csv(text)
+            self.tentacles = inventory.parse_csv(text, max_rows=settings.PLAN_MAX_TENTACLES)
         except inventory.InventoryInvalid as invalid:
             raise forms.ValidationError([error.as_text() for error in invalid.errors]) from None
         return text

@@ -27,6 +27,7 @@ from http.client import HTTPException, HTTPMessage
 from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
+from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
 from upgrade_planner.domain import inventory
@@ -355,10 +356,11 @@ class OctopusClient:
             total = page.get("TotalResults")
             total_text = f" of {total:,}" if isinstance(total, int) else ""
             progress(f"Read {len(items):,}{total_text} {what}")
-            if len(items) > inventory.MAX_ROWS:
+            if len(items) > settings.PLAN_MAX_TENTACLES:
                 raise OctopusFetchError(
-                    f"The server has more than {inventory.MAX_ROWS:,} {what}; the planner "
-                    f"handles at most {inventory.MAX_ROWS:,} Tentacles in one plan."
+                    f"The server has more than {settings.PLAN_MAX_TENTACLES:,} {what}; the "
+                    f"planner handles at most {settings.PLAN_MAX_TENTACLES:,} Tentacles in one "
+                    "plan."
                 )
             url = self._next_page(page, url, len(items), len(page_items))
         return items
@@ -575,7 +577,7 @@ def split_valid_rows(
     """The rows that pass the inventory's validation (the one the CSV import uses), and the
     others with the reasons. The second of two rows with the same name is reported."""
     try:
-        inventory.parse_rows(rows)
+        inventory.parse_rows(rows, max_rows=settings.PLAN_MAX_TENTACLES)
     except inventory.InventoryInvalid as invalid:
         reasons: dict[int, list[str]] = {}
         for error in invalid.errors:

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import typing
 import uuid
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.views import defaults
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.middleware import HtmxDetails
@@ -29,7 +32,9 @@ from upgrade_planner.installations.forms import (
     InventoryUpdateForm,
     TentacleRowFormSet,
     as_typed,
+    body_too_large_message,
     inventory_from_sources,
+    too_many_fields_message,
 )
 from upgrade_planner.plans import services
 from upgrade_planner.plans.access import (
@@ -112,6 +117,19 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
         )
 
     plan_form = PlanForm(request.POST)
+    client = client_address(request.META)
+    wait = services.plan_creation_wait(client)
+    if wait is not None:
+        # Refused before the inventory is read: a client over its share costs no parsing.
+        plan_form.is_valid()
+        plan_form.add_error(None, services.TooManyPlans(wait).message)
+        return _home_render(
+            request,
+            plan_form,
+            as_typed(InstallationForm, request.POST),
+            rows.edited(add=False, remove=None),
+            status=429,
+        )
     form = InstallationForm(request.POST, request.FILES)
     # Every part is judged, so that all the errors are shown at once.
     plan_valid, form_valid = plan_form.is_valid(), form.is_valid()
@@ -131,7 +149,11 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
             actor=request.session.get("actor", ""),
             old_server_api_key=form.cleaned_data["old_server_api_key"],
             new_server_api_key=form.cleaned_data["new_server_api_key"],
+            client=client,
         )
+    except services.TooManyPlans as refused:
+        plan_form.add_error(None, refused.message)
+        return _home_render(request, plan_form, form, rows, status=429)
     except services.PlanInputInvalid as invalid:
         for field, field_messages in invalid.errors.items():
             for message in field_messages:
@@ -168,6 +190,9 @@ def _home_render(
     form: InstallationForm,
     rows: BaseTentacleRowFormSet,
     inventory_errors: dict[str, list[str]] | None = None,
+    *,
+    status: int = 200,
+    refusal: str = "",
 ) -> HttpResponse:
     inventory_errors = inventory_errors or {}
     editing_rows = "add_row" in request.POST or "remove_row" in request.POST
@@ -182,12 +207,40 @@ def _home_render(
             "form": form,
             "rows": rows,
             "inventory_errors": inventory_errors,
+            "refusal": refusal,
             "has_errors": bool(
-                plan_form.errors or form.errors or inventory_errors or rows.total_error_count()
+                refusal
+                or plan_form.errors
+                or form.errors
+                or inventory_errors
+                or rows.total_error_count()
             ),
             "recent_plans": recent_plans(request),
         },
+        status=status,
     )
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 400 answer (handler400), except for a body too large or with too many fields
+    to read: the API says so in its JSON, naming the body; the start page is shown again with
+    the reason (what was sent cannot be read back, so its fields are empty)."""
+    if isinstance(exception, RequestDataTooBig | TooManyFieldsSent):
+        too_large = isinstance(exception, RequestDataTooBig)
+        if request.path.startswith("/api/"):
+            message = (body_too_large_message if too_large else too_many_fields_message)(form=False)
+            return JsonResponse({"errors": {"body": [message]}}, status=413)
+        if request.path == reverse("home"):
+            message = (body_too_large_message if too_large else too_many_fields_message)(form=True)
+            return _home_render(
+                typing.cast(HtmxHttpRequest, request),
+                PlanForm(),
+                InstallationForm(),
+                TentacleRowFormSet(),
+                status=413,
+                refusal=message,
+            )
+    return defaults.bad_request(request, exception)
 
 
 def _load(request: HttpRequest, token: str) -> PlanLink:

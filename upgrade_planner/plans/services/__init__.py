@@ -1,7 +1,7 @@
 """Every write to plans goes through here: one transaction per service.
 
-- `creation`: creating a plan (installation, Tentacles, plan, steps, links); the input error,
-  token and settings helpers the other services share.
+- `creation`: creating a plan (installation, Tentacles, plan, steps, links), held to a rate per
+  client; the input error, token and settings helpers the other services share.
 - `reconcile`: saving a planner result onto a plan: its fields, steps matched by key (keeping
   progress), dependencies and the derived blocked/ready states.
 - `transitions`: the step lifecycle (start, complete, skip, reopen, fail, and in bulk).
@@ -25,8 +25,10 @@ module that calls it (e.g. `services.transitions._transition`), where the name i
 from upgrade_planner.plans.services.creation import (
     CreatedPlan,
     PlanInputInvalid,
+    TooManyPlans,
     new_token,
     plan_create,
+    plan_creation_wait,
     planner_settings,
 )
 from upgrade_planner.plans.services.evidence import (
@@ -184,6 +186,7 @@ __all__ = [
     "StepHasStartedDependents",
     "StepNotFound",
     "StepNotSkippable",
+    "TooManyPlans",
     "TransitionRefused",
     "UnknownAction",
     "activity_log",
@@ -219,6 +222,7 @@ __all__ = [
     "new_token",
     "plan_change_approach",
     "plan_create",
+    "plan_creation_wait",
     "plan_lock",
     "planner_settings",
     "rehearsal_apply",

@@ -1,13 +1,17 @@
 """Creating a plan: the installation and its Tentacles, the plan, its steps and dependencies
 and its edit and read-only links, saved in one transaction; with the input error, token and
-settings helpers that other services share."""
+settings helpers that other services share; and the limit on how many plans one client may
+create."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 
 from upgrade_planner.domain import planner
@@ -30,6 +34,75 @@ class PlanInputInvalid(Exception):
     def __init__(self, errors: dict[str, list[str]]) -> None:
         super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
         self.errors = errors
+
+
+class TooManyPlans(Exception):
+    """This client has created as many plans as PLAN_CREATE_RATE allows for now."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many plans created; try again in {retry_after} s.")
+        self.retry_after = retry_after
+
+    @property
+    def message(self) -> str:
+        """What the person (or program) is told, with when to try again."""
+        count, _, unit = settings.PLAN_CREATE_RATE.partition("/")
+        minutes = -(-self.retry_after // 60)
+        return (
+            f"An address may create {count} plans per {_UNIT_WORDS[unit]}, and this one has. "
+            f"Nothing was saved; try again in {minutes} minute{'s' if minutes != 1 else ''}."
+        )
+
+
+_UNIT_WORDS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _creation_window(client: str) -> tuple[int, str, int] | None:
+    """The allowed count, the cache key of `client`'s current window and the seconds left in
+    it; None when plan creation is not limited. Fixed windows: cheap, one counter each."""
+    rate = settings.PLAN_CREATE_RATE
+    if not client or rate in {"", "0"}:
+        return None
+    count, _, unit = rate.partition("/")
+    period = _PERIODS[unit]
+    now = time.time()
+    window = int(now // period)
+    # The address is hashed: cache keys carry no personal data and no odd characters.
+    digest = hashlib.sha256(client.encode()).hexdigest()[:32]
+    return (
+        int(count),
+        f"plan-creations:{period}:{window}:{digest}",
+        int((window + 1) * period - now) + 1,
+    )
+
+
+def plan_creation_wait(client: str) -> int | None:
+    """Seconds `client` (an address) must wait before creating another plan, or None if it
+    may now. A cache outage lets everyone through: it must not stop people planning."""
+    window = _creation_window(client)
+    if window is None:
+        return None
+    allowed, key, seconds_left = window
+    try:
+        created = int(cache.get(key) or 0)
+    except Exception:
+        return None
+    return seconds_left if created >= allowed else None
+
+
+def _plan_creation_count(client: str) -> None:
+    window = _creation_window(client)
+    if window is None:
+        return
+    _, key, seconds_left = window
+    try:
+        if not cache.add(key, 1, timeout=seconds_left):
+            cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=seconds_left)
+    except Exception:
+        return
 
 
 @dataclass(frozen=True)
@@ -55,9 +128,16 @@ def plan_create(
     actor: str = "",
     old_server_api_key: str = "",
     new_server_api_key: str = "",
+    client: str = "",
 ) -> CreatedPlan:
     """Plan the upgrade for `installation` and save the installation, its Tentacles, the plan,
-    its steps and dependencies and its two links, all or nothing."""
+    its steps and dependencies and its two links, all or nothing.
+
+    `client` (the requester's address) is held to PLAN_CREATE_RATE: TooManyPlans when it has
+    created its share; a plan that is saved counts, input refused does not."""
+    wait = plan_creation_wait(client)
+    if wait is not None:
+        raise TooManyPlans(wait)
     try:
         result = planner.make_plan(installation, planner_settings())
     except planner.PlanningError as error:
@@ -99,4 +179,5 @@ def plan_create(
             plan_version=plan.version,
             details={"approach": plan.approach, "steps": len(result.steps)},
         )
+    _plan_creation_count(client)
     return CreatedPlan(plan=plan, edit_token=edit_token, view_token=view_token)

@@ -255,4 +255,6 @@ def fetched_tentacles(*, fetch: InventoryFetch) -> list[planner.TentacleInput]:
     (service accounts, permissions, OS) kept from the plan's current inventory, validated like
     any inventory. Raises inventory.InventoryInvalid."""
     current = [t.as_input() for t in Tentacle.objects.of_installation(fetch.plan.installation_id)]
-    return inventory.parse_rows(inventory_diff.fill_unreported(fetch.rows, current))
+    return inventory.parse_rows(
+        inventory_diff.fill_unreported(fetch.rows, current), max_rows=settings.PLAN_MAX_TENTACLES
+    )

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import transaction
 
 from upgrade_planner.bulk import BULK_BATCH
@@ -399,9 +400,9 @@ def inventory_change_summary(diff: inventory_diff.InventoryDiff, shown: int = 3)
 def _inventory_check(tentacles: Sequence[planner.TentacleInput]) -> None:
     """What the parsers guarantee, checked again for callers that build rows themselves."""
     errors: dict[str, list[str]] = {}
-    if len(tentacles) > inventory.MAX_ROWS:
+    if len(tentacles) > settings.PLAN_MAX_TENTACLES:
         errors["tentacles"] = [
-            f"The inventory has {len(tentacles):,} Tentacles; the limit is {inventory.MAX_ROWS:,}."
+            inventory.row_count_message(len(tentacles), settings.PLAN_MAX_TENTACLES)
         ]
     seen: dict[str, int] = {}
     for index, tentacle in enumerate(tentacles):
