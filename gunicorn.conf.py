@@ -47,3 +47,5 @@ accesslog = "-"
 errorlog = "-"
 # The workers' heartbeat files in memory: a container's disk may stall.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+# Plan links are credentials: the access and error logs show them with the token cut short.
+logger_class = "upgrade_planner.redaction.RedactingGunicornLogger"
