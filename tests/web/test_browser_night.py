@@ -18,13 +18,13 @@ DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
-def snap(page, name):
+def snap(page, name, *, full_page=False):
     """A full-page screenshot that leaves the page as it was: the default hides the caret by
     giving inputs a style attribute, which htmx would then copy into swapped-in inputs and
-    the page's CSP refuse."""
+    the page's CSP refuse. The viewport by default: what the person sees after the click."""
     folder = ARTIFACTS / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True, caret="initial")
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=full_page, caret="initial")
 
 
 def ready_plan_wide(plan):

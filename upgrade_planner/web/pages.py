@@ -22,6 +22,7 @@ from django.utils import timezone
 from upgrade_planner.domain import rollback
 from upgrade_planner.domain.lifecycle import PERSON_ACTIONS, StepAction, allowed_actions
 from upgrade_planner.domain.vocabulary import (
+    SATISFIED_STATES,
     Approach,
     CommunicationStyle,
     Phase,
@@ -261,7 +262,8 @@ class PlanPage:
         visible = steps + list(tentacle_steps.object_list)
         waiting = self._waiting_for([step.id for step in visible])
         for step in visible:
-            step.waiting_for = waiting.get(step.id, "")
+            # A step done or skipped waits for nothing, whatever its prerequisites do now.
+            step.waiting_for = "" if step.state in SATISFIED_STATES else waiting.get(step.id, "")
             step.last_evidence = shown_evidence(step.evidence, can_edit=self.can_edit)
             step.outcome = self.outcomes.get(step_place(step.id))
         self.visible = {step.id: step for step in visible}

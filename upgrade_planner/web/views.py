@@ -534,7 +534,15 @@ def _answer_in_place(
     rest = _out_of_band(
         request, token, context=context, sections=sections, answered=section, announce=outcome
     )
-    return HttpResponse("".join(pieces) + rest)
+    # Each out-of-band piece in a <template> of its own: after a table row (the answer's own
+    # target), the HTML parser would move anything else out of the table; a template keeps
+    # every piece as written, and htmx swaps what it holds.
+    main, *others_html = pieces
+    return HttpResponse(main + "".join(in_template(piece) for piece in [*others_html, rest]))
+
+
+def in_template(html: str) -> str:
+    return f"<template>{html}</template>"
 
 
 def _out_of_band(
