@@ -167,3 +167,49 @@ def test_a_dropped_connection_says_reconnecting_and_recovers(live_server, page, 
 
     page.unroute(re.compile(r".*/poll.*"))
     expect(page.locator("#connection")).to_be_hidden(timeout=8000)
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_bulk_select_all_matching_excludes_every_page_and_offers_only_common_actions(
+    live_server, browser, viewport
+):
+    created = create_plan(tentacles=fleet(130))
+    page = browser.new_context(viewport=viewport).new_page()
+    page.goto(f"{live_server.url}/p/{created.edit_token}/?kind=upgrade-tentacle#tentacles")
+    bar = page.locator("#bulk-form")
+    done = bar.get_by_role("button", name="Mark done")
+    exclude = bar.get_by_role("button", name="Exclude")
+
+    # Nothing selected: nothing offered. Every upgrade is blocked: only excluding is common.
+    expect(exclude).to_be_disabled()
+    bar.get_by_label(re.compile(r"All 130 steps matching these filters, on all 3 pages")).check()
+    expect(exclude).to_be_enabled()
+    expect(done).to_be_disabled()
+
+    before = top_of(page, "#bulk-form")
+    page.get_by_label("Reason (needed to exclude or reopen)").fill("retired")
+    exclude.click()
+
+    expect(page.locator("#bulk-outcome")).to_have_text("130 excluded.")
+    expect(page.locator("#bulk-outcome")).to_be_focused()
+    assert_stays_in_view(page, "#bulk-form", before, viewport)
+    upgrades = Step.objects.filter(plan=created.plan, kind="upgrade-tentacle")
+    assert upgrades.filter(state=StepState.SKIPPED).count() == 130
+    snap(page, f"night-bulk-{'desktop' if viewport is DESKTOP else 'phone'}")
+
+
+def test_ticking_rows_offers_only_what_every_ticked_row_allows(live_server, page):
+    created = create_plan(tentacles=fleet(4))
+    first, second = Step.objects.filter(plan=created.plan, kind="upgrade-tentacle")[:2]
+    services.step_skip(step_id=first.id, plan=created.plan, reason="retired")
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{live_server.url}/p/{created.edit_token}/")
+    bar = page.locator("#bulk-form")
+
+    page.get_by_label(f"Select “{first.title}”").check()
+    expect(bar.get_by_role("button", name="Reopen")).to_be_enabled()
+    expect(bar.get_by_role("button", name="Exclude")).to_be_disabled()
+    page.get_by_label(f"Select “{second.title}”").check()  # blocked: no action in common
+    for name in ("Reopen", "Exclude", "Mark done", "Start"):
+        expect(bar.get_by_role("button", name=name)).to_be_disabled()
+    snap(page, "night-bulk-ticked")
