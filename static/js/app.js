@@ -66,3 +66,98 @@ document.addEventListener("change", (event) => {
     syncNewServerFields(form);
   }
 });
+
+// --- Keep your place: an action answers in place (the server swaps the clicked step's card or
+// row, or the Tentacle table for a bulk action); the card stays where it was on screen, and
+// focus moves to the outcome written inside it.
+let place = null;
+
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const source = event.detail.elt;
+  if (!source || source.id === "poller") return;
+  const card = source.closest("#bulk-form, [id^='step-']");
+  if (!card) return;
+  place = { id: card.id, top: card.getBoundingClientRect().top };
+});
+
+function restorePlace() {
+  if (!place) return;
+  const card = document.getElementById(place.id);
+  const wanted = place;
+  place = null;
+  if (!card) return;
+  const moved = card.getBoundingClientRect().top - wanted.top;
+  if (Math.abs(moved) > 1) window.scrollBy(0, moved);
+  const outcome = card.querySelector("[data-outcome]");
+  if (outcome) outcome.focus({ preventScroll: true });
+}
+
+document.addEventListener("htmx:afterSettle", restorePlace);
+document.addEventListener("htmx:afterRequest", (event) => {
+  // An action answered without a swap (a replaced link) settles nothing: restore here.
+  if (event.detail.successful && event.detail.xhr.getResponseHeader("HX-Reswap") === "none") {
+    setTimeout(restorePlace, 40);
+  }
+});
+
+// --- Live view honesty: when a poll or an action cannot reach the server, say so, and say
+// when it is back. htmx keeps polling after an error; the next answer hides the notice.
+function connectionNotice(show) {
+  const notice = document.getElementById("connection");
+  if (notice) notice.hidden = !show;
+}
+
+document.addEventListener("htmx:sendError", () => connectionNotice(true));
+document.addEventListener("htmx:responseError", (event) => {
+  if (event.detail.xhr.status >= 500) connectionNotice(true);
+});
+document.addEventListener("htmx:afterRequest", (event) => {
+  if (event.detail.successful) connectionNotice(false);
+});
+
+// --- Bulk actions: offer only what every selected step allows. Each row's checkbox lists its
+// step's actions; "all matching" lists what every step matching the filters allows. Without
+// this script every action is offered and the server reports each refusal.
+function bulkForm() {
+  return document.getElementById("bulk-form");
+}
+
+function updateBulk() {
+  const form = bulkForm();
+  if (!form) return;
+  const scope = form.querySelector("input[name='scope']");
+  const rows = Array.from(document.querySelectorAll("input[name='step'][form='bulk-form']"));
+  const ticked = rows.filter((row) => row.checked);
+  let allowed = null;
+  const chosen = scope && scope.checked ? [scope] : ticked;
+  chosen.forEach((box) => {
+    const actions = new Set((box.dataset.actions || "").split(" ").filter(Boolean));
+    allowed = allowed === null ? actions : new Set([...allowed].filter((a) => actions.has(a)));
+  });
+  form.querySelectorAll("[data-bulk-action]").forEach((button) => {
+    button.disabled = !(allowed && allowed.has(button.dataset.bulkAction));
+  });
+  rows.forEach((row) => { row.disabled = Boolean(scope && scope.checked); });
+  const count = form.querySelector("[data-selected-count]");
+  if (count) {
+    if (scope && scope.checked) count.textContent = "every matching step is selected";
+    else count.textContent = ticked.length ? `${ticked.length} ticked below` : "or tick rows below";
+  }
+  const all = document.querySelector("[data-select-page]");
+  if (all) all.checked = rows.length > 0 && ticked.length === rows.length;
+}
+
+document.addEventListener("change", (event) => {
+  const box = event.target;
+  if (box.matches("[data-select-page]")) {
+    document.querySelectorAll("input[name='step'][form='bulk-form']").forEach((row) => {
+      row.checked = box.checked;
+    });
+  }
+  if (box.matches("[data-select-page], input[name='step'], #bulk-form input[name='scope']")) {
+    updateBulk();
+  }
+});
+
+document.addEventListener("DOMContentLoaded", updateBulk);
+document.addEventListener("htmx:afterSettle", updateBulk);

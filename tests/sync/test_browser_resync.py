@@ -70,7 +70,7 @@ def test_pasting_a_new_inventory_shows_the_diff_and_applies_it_on_confirm(
 
     page.wait_for_url(re.compile(r"/p/[\w-]+/#tentacles$"))
     expect(page.locator("#flash")).to_contain_text("Inventory updated: 1 added (web-0013)")
-    expect(page.locator("#tentacles tbody")).to_contain_text("web-0013")
+    expect(page.locator("#tentacles table")).to_contain_text("web-0013")
     full = screenshot(page, "resync-applied")
     page.screenshot(path=str(full.with_name("resync-applied-view.png")))  # at #tentacles
     assert Tentacle.objects.filter(name="web-0013").count() == 1

@@ -92,7 +92,7 @@ def test_a_blocked_step_is_refused_with_a_message_naming_what_it_waits_for(clien
     assert blocked.state == StepState.BLOCKED
 
 
-def test_an_htmx_click_returns_only_the_live_parts(client):
+def test_an_htmx_click_answers_with_the_card_first_and_the_rest_out_of_band(client):
     created = create_plan()
     step = first_ready(created.plan)
 
@@ -100,8 +100,11 @@ def test_an_htmx_click_returns_only_the_live_parts(client):
 
     body = response.content.decode()
     assert response.status_code == 200
-    assert body.lstrip().startswith('<div id="poller"')
-    assert 'id="checklist" aria-labelledby="checklist-heading" hx-swap-oob="true"' in body
+    # A page that sent no fingerprints gets its checklist whole, the outcome in the card.
+    assert response["HX-Retarget"] == "#checklist"
+    assert body.lstrip().startswith('<section id="checklist"')
+    assert f'id="outcome-{step.id}"' in body
+    assert '<div id="poller"' in body and 'id="flash" aria-live="polite" hx-swap-oob="true"' in body
     assert "<html" not in body
 
 
@@ -365,7 +368,7 @@ def test_a_poll_sends_only_the_sections_that_changed(client):
     fingerprints = dict(re.findall(r'name="(fp-[\w-]+)" value="(\w+)"', first))
     assert set(fingerprints) == {
         "fp-progress", "fp-stop-now", "fp-verification", "fp-checklist",
-        "fp-tentacle-table", "fp-activity",
+        "fp-tentacle-table", "fp-activity", "fp-shape-checklist", "fp-shape-tentacle-table",
     }  # fmt: skip
 
     # Nothing changed since those fingerprints: only the poller and fingerprints come back.
@@ -422,7 +425,7 @@ def test_forms_in_live_sections_return_to_the_page_not_the_poll(client):
 
     body = client.get(f"/p/{created.edit_token}/poll?v=0&state=ready&log=2&fp-x=1").content.decode()
 
-    returns = set(re.findall(r'name="next" value="([^"]*)"', body))
+    returns = {n.split("#")[0] for n in re.findall(r'name="next" value="([^"]*)"', body)}
     assert returns == {f"/p/{created.edit_token}/?state=ready&amp;log=2"}
     poller = re.search(r'<div id="poller" hx-get="([^"]*)"', body).group(1)
     assert poller.endswith("&amp;state=ready&amp;log=2")

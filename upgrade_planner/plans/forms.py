@@ -171,7 +171,8 @@ class StepActionForm(PlanPageForm):
 
 
 class StepsBulkForm(PlanPageForm):
-    """One action for the Tentacle steps ticked in the table."""
+    """One action for the Tentacle steps ticked in the table, or (`scope` "matching") for
+    every one matching the table's filters, which the view reads from the same post."""
 
     action = forms.ChoiceField(
         choices=[(str(action), action.name.lower()) for action in PERSON_ACTIONS],
@@ -180,11 +181,18 @@ class StepsBulkForm(PlanPageForm):
             "invalid_choice": SELECT_STEPS_AND_ACTION,
         },
     )
-    step = StepIdsField(error_messages={"required": SELECT_STEPS_AND_ACTION})
+    step = StepIdsField(required=False)
+    scope = forms.ChoiceField(choices=[("", "ticked"), ("matching", "matching")], required=False)
     reason = ReasonField()
 
     def clean_action(self) -> StepAction:
         return StepAction(self.cleaned_data["action"])
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("scope") != "matching" and not cleaned.get("step"):
+            raise forms.ValidationError(SELECT_STEPS_AND_ACTION, code="required")
+        return cleaned
 
 
 class EvidenceForm(PlanPageForm):

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from upgrade_planner.domain.lifecycle import StepAction, offered_actions
@@ -199,9 +200,12 @@ class StepQuerySet(models.QuerySet["Step"]):
         role: str = "",
         style: str = "",
         search: str = "",
+        kind: str = "",
+        canary: bool | None = None,
     ) -> StepQuerySet:
         """Per-Tentacle steps in `state`, of a Tentacle in `environment`, with `role`, of
-        communication `style`, whose name or host contains `search` (blank: any)."""
+        communication `style`, whose name or host contains `search`, of `kind`, in the canary
+        or not (blank or None: any)."""
         query = self
         if state:
             query = query.filter(state=state)
@@ -213,7 +217,28 @@ class StepQuerySet(models.QuerySet["Step"]):
                 models.Q(tentacle__icontains=search)
                 | models.Q(tentacle_ref__hostname__icontains=search)
             )
+        if kind:
+            query = query.filter(kind=kind)
+        if canary is not None:
+            query = query.filter(canary=canary)
         return query
+
+    def machine_names(self, *, first: int) -> list[tuple[int, str, str, bool, str]]:
+        """The Tentacle names of the first `first` per-Tentacle steps of each fleet (hop,
+        phase, kind, canary), in plan order, in one query: what a fleet's card lists."""
+        rank = models.Window(
+            RowNumber(),
+            partition_by=[models.F("hop"), models.F("phase"), models.F("kind"), models.F("canary")],
+            order_by=models.F("position").asc(),
+        )
+        return list(
+            self.exclude(tentacle="")
+            .order_by()
+            .annotate(rank=rank)
+            .filter(rank__lte=first)
+            .order_by("position")
+            .values_list("hop", "phase", "kind", "canary", "tentacle")
+        )
 
     def state_counts(self) -> dict[str, int]:
         """How many steps are in each state."""
@@ -281,10 +306,12 @@ class Step(models.Model):
 
     objects = StepQuerySet.as_manager()
 
-    # Not stored: the words saying what a blocked step waits for, and its latest evidence as
-    # the visitor may see it, set by the plan page.
+    # Not stored: the words saying what a blocked step waits for, its latest evidence as the
+    # visitor may see it, and what became of this visitor's last action on it (shown next to
+    # its controls), set by the plan page.
     waiting_for = ""
     last_evidence: dict[str, Any] | None = None
+    outcome: Any = None
 
     class Meta:
         ordering = ["position"]

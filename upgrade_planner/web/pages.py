@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
+from django.contrib.messages.storage.base import Message
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Min
 from django.http import HttpRequest, QueryDict
@@ -17,7 +20,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from upgrade_planner.domain import rollback
+from upgrade_planner.domain.lifecycle import PERSON_ACTIONS, StepAction, allowed_actions
 from upgrade_planner.domain.vocabulary import (
+    SATISFIED_STATES,
     Approach,
     CommunicationStyle,
     Phase,
@@ -40,7 +45,11 @@ FLEET_LABELS = {
     "reconfigure-service-account": "Re-apply custom service accounts",
     "reinstall-tentacle-service": "Reinstall the Tentacle services",
 }
+FLEET_CANARY_LABELS = {True: "Upgrade the canary Tentacles", False: "Upgrade the other Tentacles"}
+CANARY_CHOICES = {"yes": True, "no": False}
 TENTACLES_PER_PAGE = 50
+# Names a fleet's card lists before "and N more".
+FLEET_NAMES_SHOWN = 8
 FleetKey = tuple[int, str, str, bool]  # hop, phase, kind, canary
 ACTIVITY_SHOWN = 15
 JOBS_SHOWN = 8
@@ -68,6 +77,9 @@ class TentacleFilters:
     role: str = ""
     style: str = ""
     search: str = ""
+    # A fleet of the checklist: the kind of per-Tentacle step, and "yes"/"no" for the canary.
+    kind: str = ""
+    canary: str = ""
     page: int = 1
 
     @classmethod
@@ -78,6 +90,8 @@ class TentacleFilters:
             role=_text(query, "role"),
             style=query.get("style", "") if query.get("style") in CommunicationStyle.values else "",
             search=_text(query, "q").strip(),
+            kind=query.get("kind", "") if query.get("kind") in KIND_LABELS else "",
+            canary=query.get("canary", "") if query.get("canary") in CANARY_CHOICES else "",
             page=page_number(query.get("page", "1")),
         )
 
@@ -88,13 +102,38 @@ class TentacleFilters:
             "role": self.role,
             "style": self.style,
             "q": self.search,
+            "kind": self.kind,
+            "canary": self.canary,
             "page": self.page,
         } | changes
         return urlencode({k: v for k, v in values.items() if v and not (k == "page" and v == 1)})
 
     @property
     def active(self) -> bool:
-        return any([self.state, self.environment, self.role, self.style, self.search])
+        return any(
+            [self.state, self.environment, self.role, self.style, self.search, self.kind]
+        ) or bool(self.canary)
+
+    def matching(self) -> dict[str, Any]:
+        """These filters as the arguments of `StepQuerySet.matching`."""
+        return {
+            "state": self.state,
+            "environment": self.environment,
+            "role": self.role,
+            "style": self.style,
+            "search": self.search,
+            "kind": self.kind,
+            "canary": CANARY_CHOICES.get(self.canary),
+        }
+
+    @property
+    def group_label(self) -> str:
+        """The fleet these filters pick, in the checklist's words ("" when none)."""
+        if not self.kind:
+            return ""
+        if self.kind == "upgrade-tentacle" and self.canary:
+            return FLEET_CANARY_LABELS[CANARY_CHOICES[self.canary]]
+        return FLEET_LABELS.get(self.kind, self.kind)
 
 
 def view_query(query: QueryDict) -> str:
@@ -108,7 +147,8 @@ def view_query(query: QueryDict) -> str:
 
 @dataclass(frozen=True)
 class FleetSummary:
-    """One line of the checklist standing for many per-Tentacle steps of one kind."""
+    """One line of the checklist standing for many per-Tentacle steps of one kind: its first
+    machines' names, and the Tentacle table's address filtered to it (`query`)."""
 
     hop: int
     phase: str
@@ -118,6 +158,54 @@ class FleetSummary:
     total: int
     done: int
     by_state: list[tuple[str, int]]
+    machines: list[str] = field(default_factory=list)
+    query: str = ""
+
+    @property
+    def dom_id(self) -> str:
+        return f"fleet-{self.hop}-{self.phase}-{self.kind}-{'canary' if self.canary else 'all'}"
+
+    @property
+    def more_machines(self) -> int:
+        return self.total - len(self.machines)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of an action, shown next to the control that asked for it."""
+
+    level: str  # a message level tag: "success", "error", "warning" or "info"
+    text: str
+
+
+# The extra tag of a flash message about one place of the page: "at:step-<id>" for a step's
+# card or row, "at:bulk" for the bulk bar. A page shown again after a plain form post puts the
+# message there instead of at the top.
+PLACE_TAG = "at:"
+BULK_PLACE = "bulk"
+
+
+def step_place(step_id: uuid.UUID | str) -> str:
+    """The place (and the HTML id) of a step's card or row."""
+    return f"step-{step_id}"
+
+
+def place_tag(place: str) -> str:
+    return PLACE_TAG + place
+
+
+def split_messages(stored: Iterable[Message]) -> tuple[list[Outcome], dict[str, Outcome]]:
+    """The flash messages for the top of the page, and those that belong to a place."""
+    flash: list[Outcome] = []
+    placed: dict[str, Outcome] = {}
+    for message in stored:
+        outcome = Outcome(level=message.level_tag, text=str(message.message))
+        tags = [t for t in str(message.extra_tags or "").split() if t.startswith(PLACE_TAG)]
+        if tags:
+            placed[tags[0].removeprefix(PLACE_TAG)] = outcome
+        else:
+            flash.append(outcome)
+    return flash, placed
 
 
 @dataclass
@@ -146,6 +234,7 @@ class PlanPage:
         can_edit: bool,
         filters: TentacleFilters,
         request: HttpRequest,
+        outcomes: dict[str, Outcome] | None = None,
     ) -> None:
         self.link = link
         self.can_edit = can_edit
@@ -153,6 +242,11 @@ class PlanPage:
         self.token = token
         self.filters = filters
         self.request = request
+        self.outcomes = outcomes or {}
+        # The steps the page shows, by id, once context() has read them: an action's answer
+        # renders the clicked step's card and its dependents' from here.
+        self.visible: dict[uuid.UUID, Step] = {}
+        self._fleet_ids: list[str] = []
 
     def context(self) -> dict[str, Any]:
         plan = self.plan
@@ -165,12 +259,15 @@ class PlanPage:
             fleet_counts[key][state] += n
             fleet_first[key] = min(first, fleet_first.get(key, first))
 
-        tentacle_steps = self._tentacle_page()
+        tentacle_steps, matching_states = self._tentacle_page()
         visible = steps + list(tentacle_steps.object_list)
         waiting = self._waiting_for([step.id for step in visible])
         for step in visible:
-            step.waiting_for = waiting.get(step.id, "")
+            # A step done or skipped waits for nothing, whatever its prerequisites do now.
+            step.waiting_for = "" if step.state in SATISFIED_STATES else waiting.get(step.id, "")
             step.last_evidence = shown_evidence(step.evidence, can_edit=self.can_edit)
+            step.outcome = self.outcomes.get(step_place(step.id))
+        self.visible = {step.id: step for step in visible}
 
         total = sum(counts.values())
         finished = counts[StepState.DONE] + counts[StepState.SKIPPED]
@@ -203,7 +300,10 @@ class PlanPage:
                 for alt in plan.alternatives
             ],
             "approach_choices": list(APPROACH_LABELS.items()),
-            "checklist": self._checklist(steps, fleet_counts, fleet_first),
+            "checklist": self._checklist(steps, fleet_counts, fleet_first, base),
+            # A finished plan changes no more unless someone reopens a step: its pages stop
+            # polling (reload to see a reopen).
+            "polling": finished < total or total == 0,
             "progress": {
                 "total": total,
                 "finished": finished,
@@ -218,6 +318,12 @@ class PlanPage:
             else "",
             "tentacle_total": sum(upgrade_states.values()),
             "tentacle_page": tentacle_steps,
+            "bulk_actions": bulk_actions(matching_states),
+            "bulk_labels": BULK_LABELS,
+            "bulk_outcome": self.outcomes.get(BULK_PLACE),
+            "bulk_filter_fields": parse_qsl(self.filters.query(page=1)),
+            "seen": plan.version,
+            "fingerprints": self.shapes(),
             "tentacle_states": [(state, upgrade_states[state]) for state in STATE_ORDER],
             "filters": self.filters,
             "environments": environments,
@@ -238,6 +344,18 @@ class PlanPage:
                 "new_key": masked(plan.installation.new_server_api_key),
             },
             "stale_before": timezone.now() - timedelta(minutes=settings.STEP_STALE_AFTER_MINUTES),
+        }
+
+    def shapes(self) -> dict[str, str]:
+        """Which cards the checklist and which rows the Tentacle table hold, in order, as a
+        short digest for each: an action may then swap single cards into a page whose
+        sections have the same shape, and must swap a whole section into one that does not.
+        Call after context()."""
+        checklist = [key for key in self.visible if not self.visible[key].tentacle]
+        rows = [key for key in self.visible if self.visible[key].tentacle]
+        return {
+            "shape-checklist": shape_digest([*map(str, checklist), *self._fleet_ids]),
+            "shape-tentacle-table": shape_digest(list(map(str, rows))),
         }
 
     def _stop_now(
@@ -333,20 +451,14 @@ class PlanPage:
             view_created=view_link.created_at if view_link else None,
         )
 
-    def _tentacle_page(self) -> Page[Step]:
-        f = self.filters
-        query = (
-            Step.objects.of_plan(self.plan)
-            .per_tentacle()
-            .matching(
-                state=f.state,
-                environment=f.environment,
-                role=f.role,
-                style=f.style,
-                search=f.search,
-            )
-        )
-        return Paginator(query, TENTACLES_PER_PAGE).get_page(f.page)
+    def _tentacle_page(self) -> tuple[Page[Step], Counter[str]]:
+        """The page of per-Tentacle steps the filters match, and how many of all the matching
+        steps are in each state (which also counts them for the paginator)."""
+        query = Step.objects.of_plan(self.plan).per_tentacle().matching(**self.filters.matching())
+        states = Counter(query.state_counts())
+        paginator = Paginator(query, TENTACLES_PER_PAGE)
+        paginator.count = sum(states.values())  # known already: spare the paginator's COUNT
+        return paginator.get_page(self.filters.page), states
 
     def _waiting_for(self, step_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
         """For each blocked step on screen, the words saying what it waits for.
@@ -405,15 +517,24 @@ class PlanPage:
         steps: list[Step],
         fleet_counts: dict[FleetKey, Counter[str]],
         fleet_first: dict[FleetKey, int],
+        base: str,
     ) -> list[ChecklistGroup]:
         # Per-Tentacle work is summarised in place, at the position of its first step.
         entries: list[tuple[int, Step | FleetSummary]] = [(s.position, s) for s in steps]
         has_canary = any(key[3] for key in fleet_counts)
+        names: dict[FleetKey, list[str]] = defaultdict(list)
+        if fleet_counts:
+            for hop, phase, kind, canary, name in Step.objects.of_plan(self.plan).machine_names(
+                first=FLEET_NAMES_SHOWN
+            ):
+                names[(hop, phase, kind, canary)].append(name)
         for key, by_state in fleet_counts.items():
             hop, phase, kind, canary = key
             label = FLEET_LABELS.get(kind, kind)
+            group = {"kind": kind}
             if kind == "upgrade-tentacle" and has_canary:
-                label = "Upgrade the canary Tentacles" if canary else "Upgrade the other Tentacles"
+                label = FLEET_CANARY_LABELS[canary]
+                group["canary"] = "yes" if canary else "no"
             summary = FleetSummary(
                 hop=hop,
                 phase=phase,
@@ -423,8 +544,17 @@ class PlanPage:
                 total=sum(by_state.values()),
                 done=by_state[StepState.DONE] + by_state[StepState.SKIPPED],
                 by_state=[(s, by_state[s]) for s in STATE_ORDER if by_state[s]],
+                machines=names[key],
+                query=urlencode(group),
             )
             entries.append((fleet_first[key], summary))
+        self._fleet_ids = [
+            summary.dom_id
+            for _, summary in sorted(
+                ((position, item) for position, item in entries if isinstance(item, FleetSummary)),
+                key=lambda entry: entry[0],
+            )
+        ]
         groups: list[ChecklistGroup] = []
         for _, item in sorted(entries, key=lambda entry: entry[0]):
             if not groups or (groups[-1].hop, groups[-1].phase) != (item.hop, item.phase):
@@ -438,9 +568,34 @@ class PlanPage:
         return groups
 
 
+# What the bulk bar calls each action it may offer, in the order it offers them.
+BULK_LABELS: dict[StepAction, str] = {
+    StepAction.START: "Start",
+    StepAction.COMPLETE: "Mark done",
+    StepAction.SKIP: "Exclude",
+    StepAction.REOPEN: "Reopen",
+}
+
+
+def bulk_actions(states: Counter[str]) -> list[StepAction]:
+    """The actions every per-Tentacle step in `states` (a count per state) allows, in the bulk
+    bar's order: a selection mixing blocked and ready steps is offered no "Mark done"."""
+    present = [state for state, n in states.items() if n]
+    if not present:
+        return []
+    common = set(PERSON_ACTIONS)
+    for state in present:
+        common &= allowed_actions(state, optional=False, per_tentacle=True)
+    return [action for action in BULK_LABELS if action in common]
+
+
 def shown_evidence(evidence: list[dict[str, Any]], *, can_edit: bool) -> dict[str, Any] | None:
     """A step's latest evidence as the page shows it (plans.documents.evidence_shown)."""
     return evidence_shown(evidence[-1], can_edit=can_edit) if evidence else None
+
+
+def shape_digest(ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
 
 
 def waiting_text(singles: list[str], fleet: tuple[int, str] | None) -> str:

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.views import defaults
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django_htmx.http import HttpResponseStopPolling, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
 from upgrade_planner.domain import planner
@@ -38,6 +39,7 @@ from upgrade_planner.installations.forms import (
 )
 from upgrade_planner.plans import services
 from upgrade_planner.plans.access import (
+    LinkReplaced,
     client_address,
     current_version,
     link_for_token,
@@ -55,9 +57,26 @@ from upgrade_planner.plans.forms import (
     StepsBulkForm,
     problems,
 )
-from upgrade_planner.plans.models import FetchState, InventoryFetch, LinkKind, PlanLink, hash_token
+from upgrade_planner.plans.models import (
+    FetchState,
+    InventoryFetch,
+    LinkKind,
+    PlanLink,
+    StepDependency,
+    hash_token,
+)
 from upgrade_planner.web import page_cache
-from upgrade_planner.web.pages import APPROACH_LABELS, PlanPage, TentacleFilters, view_query
+from upgrade_planner.web.pages import (
+    APPROACH_LABELS,
+    BULK_PLACE,
+    Outcome,
+    PlanPage,
+    TentacleFilters,
+    place_tag,
+    split_messages,
+    step_place,
+    view_query,
+)
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -249,13 +268,21 @@ def _load(request: HttpRequest, token: str) -> PlanLink:
     return link_for_token(token, client=client_address(request.META))
 
 
-def _page(request: HtmxHttpRequest, link: PlanLink, token: str, *, read_only: bool) -> PlanPage:
+def _page(
+    request: HtmxHttpRequest,
+    link: PlanLink,
+    token: str,
+    *,
+    read_only: bool,
+    outcomes: dict[str, Outcome] | None = None,
+) -> PlanPage:
     return PlanPage(
         link=link,
         token=token,
         can_edit=link.can_edit and not read_only,
         filters=TentacleFilters.from_query(request.GET),
         request=request,
+        outcomes=outcomes,
     )
 
 
@@ -266,35 +293,107 @@ def plan_page(request: HtmxHttpRequest, token: str, read_only: bool = False) -> 
         _edit_link_only(state.kind)
     remember_plan(request, token=token, name=state.plan_name, kind=state.kind)
     partial = request.htmx and request.GET.get("partial") == "tentacles"
+    stored = messages.get_messages(request)
     # A full page with no flash messages to show is the same for every visitor of this link
     # at this plan version, but for the CSRF token: serve it from the cache.
-    cacheable = not partial and len(messages.get_messages(request)) == 0
+    cacheable = not partial and len(stored) == 0
     key = page_cache.key_for(request, token=token, version=state.version, read_only=read_only)
     if cacheable and (cached := page_cache.fetch(key, request)) is not None:
         return cached
     link = _load(request, token)
-    page = _page(request, link, token, read_only=read_only)
+    # After a plain form post, a message about a step is shown on that step.
+    flash, placed = split_messages(stored)
+    page = _page(request, link, token, read_only=read_only, outcomes=placed)
     template = "plans/plan.html#tentacle-table" if partial else "plans/plan.html"
     csrf_value = get_token(request)
-    response = render(request, template, {**page.context(), "csrf_token": csrf_value})
+    response = render(
+        request, template, {**page.context(), "csrf_token": csrf_value, "flash": flash}
+    )
     if cacheable and link.plan.version == state.version:
         page_cache.store(key, response, csrf_value)
     return response
 
 
+REPLACED_NOTICE = (
+    "This link was replaced, so this page has stopped following the plan and its controls no "
+    "longer work. Ask someone working on the upgrade for the new link."
+)
+
+
 @require_safe
 def plan_poll(request: HtmxHttpRequest, token: str, read_only: bool = False) -> HttpResponse:
     """Polled by every open plan page: answers 304 after one narrow query while nothing
-    changed (htmx is configured not to swap a 304), else the parts of the page that move."""
-    version = polled_version(token, client=client_address(request.META))
+    changed (htmx is configured not to swap a 304), else the parts of the page that move.
+    Polling stops (286) once the link is replaced or every step is finished."""
+    try:
+        version = polled_version(token, client=client_address(request.META))
+    except LinkReplaced:
+        return _stop_polling_replaced(request, read_only=read_only)
     if not read_only:
         _edit_link_only(_link_kind(hash_token(token)))
     if request.GET.get("v") == str(version):
         return HttpResponseNotModified()
-    return _live_update(request, token, read_only=read_only, version=version)
+    try:
+        response = _live_update(request, token, read_only=read_only, version=version)
+    except LinkReplaced:
+        return _stop_polling_replaced(request, read_only=read_only)
+    if STOPPED_MARK in response.content:
+        response.status_code = HttpResponseStopPolling.status_code
+    return response
+
+
+# What the poller partial carries once a finished plan has stopped polling.
+STOPPED_MARK = b'data-stopped="finished"'
+
+
+def _stop_polling_replaced(request: HtmxHttpRequest, *, read_only: bool) -> HttpResponse:
+    """The answer to a poll through a replaced link: the poller gives way to a notice saying
+    so (and, on a read-only page, so does the note promising live updates)."""
+    return HttpResponseStopPolling(
+        render_to_string(
+            "plans/plan.html#replaced",
+            {"notice": REPLACED_NOTICE, "read_only": read_only},
+            request,
+        )
+    )
+
+
+def _refuse_replaced(request: HtmxHttpRequest, *, place: str) -> HttpResponse:
+    """The answer to an htmx action through a replaced link: nothing is swapped but the
+    poller, which stops, and the refusal, which is shown next to the control at `place`."""
+    response = HttpResponse(
+        render_to_string(
+            "plans/plan.html#replaced",
+            {"notice": REPLACED_NOTICE, "oob": True, "place": place},
+            request,
+        )
+    )
+    return reswap(response, "none")
 
 
 LIVE_SECTIONS = ("progress", "stop-now", "verification", "checklist", "tentacle-table", "activity")
+CARD_SECTIONS = {
+    "checklist": "plans/plan.html#step-card",
+    "tentacle-table": "plans/plan.html#tentacle-row",
+}
+
+
+def _sections(
+    request: HtmxHttpRequest, token: str, *, read_only: bool, version: int, link: PlanLink | None
+) -> dict[str, tuple[str, str]]:
+    """The live sections of `version` of the page as this request views it: from the cache
+    when another visitor has already been sent them, else rendered (and cached)."""
+    key = page_cache.sections_key(
+        request, token=token, version=version, read_only=read_only, view=view_query(request.GET)
+    )
+    sections = page_cache.fetch_sections(key)
+    if sections is None:
+        link = link or _load(request, token)
+        page = _page(request, link, token, read_only=read_only)
+        sections = _render_sections(request, page.context(), page.shapes())
+        if link.plan.version == version:
+            page_cache.store_sections(key, sections)
+    return sections
 
 
 def _live_update(
@@ -304,47 +403,57 @@ def _live_update(
     read_only: bool,
     version: int,
     link: PlanLink | None = None,
+    sections: dict[str, tuple[str, str]] | None = None,
+    answered: dict[str, str] | None = None,
+    announce: Outcome | None = None,
 ) -> HttpResponse:
     """The new poller, any flash messages, and only the sections whose content differs from
-    what this page shows (it sends their fingerprints with each poll). The sections of
-    `version` come from the cache when another visitor has already been sent them."""
-
-    def key(version: int) -> str:
-        view = view_query(request.GET)
-        return page_cache.sections_key(
-            request, token=token, version=version, read_only=read_only, view=view
-        )
-
-    sections = page_cache.fetch_sections(key(version))
-    if sections is None:
-        link = link or _load(request, token)
-        sections = _render_sections(request, _page(request, link, token, read_only=read_only))
-        page_cache.store_sections(key(link.plan.version), sections)
+    what this page shows (it sends their fingerprints with each poll, and with each action).
+    `answered` holds the fingerprints of sections an action answered in place instead."""
+    sections = sections or _sections(
+        request, token, read_only=read_only, version=version, link=link
+    )
+    sent = request.POST if request.method == "POST" else request.GET
+    answered = answered or {}
     csrf_value = get_token(request)
+    flash, placed = split_messages(messages.get_messages(request))
+    flash += placed.values()  # a poll answers no one place: its messages go at the top
     pieces = [
         sections["poller"][0],
-        render_to_string("plans/plan.html#flash", {"oob": True}, request),
+        render_to_string(
+            "plans/plan.html#flash", {"oob": True, "flash": flash, "announce": announce}, request
+        ),
     ]
     fingerprints = {}
     for name in LIVE_SECTIONS:
         html, digest = sections[name]
         fingerprints[name] = digest
-        if request.GET.get(f"fp-{name}") != digest:
+        if name in answered:
+            fingerprints[name] = answered[name]
+        elif sent.get(f"fp-{name}") != digest:
             pieces.append(html.replace(page_cache.PLACEHOLDER, csrf_value))
+    for name, (_, digest) in sections.items():
+        if name.startswith("shape-"):
+            fingerprints[name] = digest
     pieces.append(
         render_to_string(
-            "plans/plan.html#fingerprints", {"oob": True, "fingerprints": fingerprints}, request
+            "plans/plan.html#fingerprints",
+            {"oob": True, "fingerprints": fingerprints, "seen": version},
+            request,
         )
     )
     return HttpResponse("".join(pieces))
 
 
-def _render_sections(request: HtmxHttpRequest, page: PlanPage) -> dict[str, tuple[str, str]]:
-    """The poller and each live section of `page` as (html, fingerprint), with a placeholder
-    where the CSRF token goes: each response masks the token afresh, and that must neither
-    count as a change nor reach another visitor."""
+def _render_sections(
+    request: HtmxHttpRequest, context: dict[str, Any], shapes: dict[str, str]
+) -> dict[str, tuple[str, str]]:
+    """The poller and each live section of a page's `context` as (html, fingerprint), with a
+    placeholder where the CSRF token goes: each response masks the token afresh, and that must
+    neither count as a change nor reach another visitor. The shapes of the sections that hold
+    cards ride along as ("", digest)."""
     csrf_value = get_token(request)
-    context = {**page.context(), "csrf_token": csrf_value, "oob": True}
+    context = {**context, "csrf_token": csrf_value, "oob": True}
     poller = render_to_string("plans/plan.html#poller", {**context, "oob": False}, request)
     sections = {"poller": (str(poller), "")}
     for name in LIVE_SECTIONS:
@@ -352,6 +461,8 @@ def _render_sections(request: HtmxHttpRequest, page: PlanPage) -> dict[str, tupl
         html = rendered.replace(csrf_value, page_cache.PLACEHOLDER)
         digest = hashlib.sha256(html.replace(page_cache.PLACEHOLDER, "").encode()).hexdigest()
         sections[name] = (html, digest[:16])
+    for name, digest in shapes.items():
+        sections[name] = ("", digest)
     return sections
 
 
@@ -408,55 +519,243 @@ def _after_change(
     return redirect(form.return_to)
 
 
+def _seen_version(request: HttpRequest) -> int | None:
+    """The plan version the page that sent this request last showed, if it said."""
+    raw = request.POST.get("seen", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
+
+
+def _answer_in_place(
+    request: HtmxHttpRequest,
+    link: PlanLink,
+    token: str,
+    *,
+    step_id: uuid.UUID,
+    outcome: Outcome,
+    changed: bool,
+) -> HttpResponse:
+    """An htmx action's answer: the clicked step's card (or row) with the outcome in it, for
+    the request's own target; out of band, the outcome again in the live region, the other
+    cards of that section that the change moved (its dependents and the fleet summaries, or
+    every card when the page had fallen behind other people's changes), the other sections
+    that changed (by their fingerprints), and the new poller and fingerprints."""
+    link.plan.refresh_from_db()
+    version = link.plan.version
+    page = _page(request, link, token, read_only=False)
+    csrf_value = get_token(request)
+    context = {**page.context(), "csrf_token": csrf_value}
+    shapes = page.shapes()
+    sections = _render_sections(request, context, shapes)
+    page_cache.store_sections(
+        page_cache.sections_key(
+            request, token=token, version=version, read_only=False, view=view_query(request.GET)
+        ),
+        sections,
+    )
+    step = page.visible.get(step_id)
+    if step is None:  # not on this view of the page (another page of the table): the sections
+        response = _live_update(
+            request, token, read_only=False, version=version, sections=sections, announce=outcome
+        )
+        return retarget(reswap(response, "outerHTML"), "#poller")
+    section = "tentacle-table" if step.tentacle else "checklist"
+    step.outcome = outcome
+    card_context = {**context, "step": step}
+    if request.POST.get(f"fp-shape-{section}") != shapes[f"shape-{section}"]:
+        # The section on screen holds other cards than it would now (a re-plan, an inventory
+        # update): swap it whole, with the outcome in the clicked card.
+        html = render_to_string(f"plans/plan.html#{section}", card_context, request)
+        rest = _out_of_band(
+            request, token, context=context, sections=sections, answered=section, announce=outcome
+        )
+        response = HttpResponse(html + rest)
+        return retarget(reswap(response, "outerHTML"), f"#{section_id(section)}")
+    in_sync = _seen_version(request) == (version - 1 if changed else version)
+    same_section = [
+        other for other in page.visible.values() if bool(other.tentacle) == bool(step.tentacle)
+    ]
+    if in_sync:
+        moved = (
+            set(
+                StepDependency.objects.filter(
+                    prerequisite_id=step_id, step_id__in=[other.id for other in same_section]
+                ).values_list("step_id", flat=True)
+            )
+            if changed
+            else set()
+        )
+        others = [other for other in same_section if other.id in moved]
+    else:
+        others = [other for other in same_section if other.id != step_id]
+    pieces = [render_to_string(CARD_SECTIONS[section], card_context, request)]
+    oob_context = {**context, "card_oob": True}
+    for other in others:
+        pieces.append(
+            render_to_string(CARD_SECTIONS[section], {**oob_context, "step": other}, request)
+        )
+    if section == "checklist":
+        for group in context["checklist"]:
+            for fleet in group.fleets:
+                pieces.append(
+                    render_to_string(
+                        "plans/plan.html#fleet-card", {**oob_context, "fleet": fleet}, request
+                    )
+                )
+    else:
+        for part in ("tentacle-summary", "bulk-bar"):
+            pieces.append(render_to_string(f"plans/plan.html#{part}", oob_context, request))
+    rest = _out_of_band(
+        request, token, context=context, sections=sections, answered=section, announce=outcome
+    )
+    # Each out-of-band piece in a <template> of its own: after a table row (the answer's own
+    # target), the HTML parser would move anything else out of the table; a template keeps
+    # every piece as written, and htmx swaps what it holds.
+    main, *others_html = pieces
+    return HttpResponse(main + "".join(in_template(piece) for piece in [*others_html, rest]))
+
+
+def in_template(html: str) -> str:
+    return f"<template>{html}</template>"
+
+
+def _out_of_band(
+    request: HtmxHttpRequest,
+    token: str,
+    *,
+    context: dict[str, Any],
+    sections: dict[str, tuple[str, str]],
+    answered: str,
+    announce: Outcome,
+) -> str:
+    """Everything an action's answer sends besides its own target: the new poller, the
+    outcome in the live region, the other sections that changed, and the fingerprints, with
+    `answered` (the section the answer's target is in) counted as up to date."""
+    version = context["plan"].version
+    live = _live_update(
+        request, token, read_only=False, version=version, sections=sections,
+        answered={answered: sections[answered][1]}, announce=announce,
+    )  # fmt: skip
+    poller = render_to_string("plans/plan.html#poller", {**context, "oob": True}, request)
+    # A live update starts with its poller for a poll's own target: here it goes out of band.
+    return poller + live.content.decode().removeprefix(sections["poller"][0])
+
+
+def section_id(section: str) -> str:
+    return "tentacles" if section == "tentacle-table" else section
+
+
 @require_POST
 def step_action(
     request: HtmxHttpRequest, token: str, step_id: uuid.UUID, action: str
 ) -> HttpResponse:
-    link = _editable(request, token)
-    form = StepActionForm(request.POST, page=_plan_url(token))
-    if not form.is_valid():
-        _refuse(request, form)
-        return _after_change(request, link, token, form)
     try:
-        step = services.step_act(
-            plan=link.plan,
-            step_id=step_id,
-            action=action,
-            actor=_actor(request),
-            reason=form.cleaned_data["reason"],
-            confirmed=form.cleaned_data["confirm"],
-        )
-    except services.TransitionRefused as refused:
-        messages.error(request, refused.message)
-    except services.StepNotFound as missing:
-        raise Http404(str(missing)) from None
+        link = _editable(request, token)
+    except LinkReplaced:
+        if request.htmx:
+            return _refuse_replaced(request, place=step_place(step_id))
+        raise
+    form = StepActionForm(request.POST, page=_plan_url(token))
+    changed = False
+    if not form.is_valid():
+        outcome = Outcome(level="error", text=" ".join(problems(form)))
     else:
-        messages.success(request, f"{PAST_TENSE[action]}: {step.title}")
-    return _after_change(request, link, token, form)
+        try:
+            step = services.step_act(
+                plan=link.plan,
+                step_id=step_id,
+                action=action,
+                actor=_actor(request),
+                reason=form.cleaned_data["reason"],
+                confirmed=form.cleaned_data["confirm"],
+            )
+        except services.TransitionRefused as refused:
+            outcome = Outcome(level="error", text=refused.message)
+        except services.StepNotFound as missing:
+            raise Http404(str(missing)) from None
+        else:
+            changed = True
+            outcome = Outcome(level="success", text=f"{PAST_TENSE[action]}: {step.title}")
+    if request.htmx:
+        return _answer_in_place(
+            request, link, token, step_id=step_id, outcome=outcome, changed=changed
+        )
+    messages.add_message(
+        request,
+        messages.SUCCESS if changed else messages.ERROR,
+        outcome.text,
+        extra_tags=place_tag(step_place(step_id)),
+    )
+    return redirect(form.return_to)
 
 
 @require_POST
 def steps_bulk(request: HtmxHttpRequest, token: str) -> HttpResponse:
-    link = _editable(request, token)
+    try:
+        link = _editable(request, token)
+    except LinkReplaced:
+        if request.htmx:
+            return _refuse_replaced(request, place=BULK_PLACE)
+        raise
     form = StepsBulkForm(request.POST, page=_plan_url(token))
     if not form.is_valid():
-        _refuse(request, form)
-        return _after_change(request, link, token, form)
-    action = form.cleaned_data["action"]
-    outcome = services.steps_bulk(
-        plan=link.plan,
-        step_ids=form.cleaned_data["step"],
-        action=action,
-        actor=_actor(request),
-        reason=form.cleaned_data["reason"],
+        outcome = Outcome(level="error", text=" ".join(problems(form)))
+    else:
+        action = form.cleaned_data["action"]
+        matching = (
+            TentacleFilters.from_query(request.POST).matching()
+            if form.cleaned_data["scope"] == "matching"
+            else None
+        )
+        result = services.steps_bulk(
+            plan=link.plan,
+            step_ids=form.cleaned_data["step"],
+            tentacles_matching=matching,
+            action=action,
+            actor=_actor(request),
+            reason=form.cleaned_data["reason"],
+        )
+        outcome = bulk_outcome(result, action)
+    if not request.htmx:
+        messages.add_message(
+            request,
+            messages.SUCCESS if outcome.level == "success" else messages.ERROR,
+            outcome.text,
+            extra_tags=place_tag(BULK_PLACE),
+        )
+        return redirect(form.return_to)
+    link.plan.refresh_from_db()
+    version = link.plan.version
+    page = _page(request, link, token, read_only=False, outcomes={BULK_PLACE: outcome})
+    context = {**page.context(), "csrf_token": get_token(request)}
+    table = render_to_string("plans/plan.html#tentacle-table", context, request)
+    sections = _sections(request, token, read_only=False, version=version, link=link)
+    rest = _out_of_band(
+        request, token, context=context, sections=sections, answered="tentacle-table",
+        announce=outcome,
+    )  # fmt: skip
+    return HttpResponse(table + rest)
+
+
+def bulk_outcome(result: services.BulkOutcome, action: str) -> Outcome:
+    """“412 marked done; 38 refused: 38 are blocked, waiting for “Prepare Hydra”.”"""
+    if result.problem:
+        return Outcome(level="error", text=result.problem)
+    done = f"{result.changed:,} {BULK_PAST_TENSE[action]}"
+    if not result.refused:
+        return Outcome(level="success", text=f"{done}.")
+    why = "; ".join(result.refusals)
+    return Outcome(
+        level="warning" if result.changed else "error",
+        text=f"{done}; {result.refused:,} refused: {why}.",
     )
-    if outcome.changed:
-        messages.success(request, f"{PAST_TENSE[action]}: {outcome.changed} steps.")
-    for message in outcome.refusals[:5]:
-        messages.error(request, message)
-    if len(outcome.refusals) > 5:
-        messages.error(request, f"…and {len(outcome.refusals) - 5} more refused.")
-    return _after_change(request, link, token, form)
+
+
+BULK_PAST_TENSE = {
+    "start": "started",
+    "complete": "marked done",
+    "skip": "excluded",
+    "reopen": "reopened",
+}
 
 
 @require_POST

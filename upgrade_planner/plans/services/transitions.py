@@ -5,11 +5,15 @@ wait on the one that moved."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import models, transaction
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
+from upgrade_planner.bulk import insert_rows
 from upgrade_planner.domain.lifecycle import (
     PERSON_ACTIONS,
     RULES,
@@ -20,7 +24,7 @@ from upgrade_planner.domain.lifecycle import (
 )
 from upgrade_planner.domain.schedule import times_after
 from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
-from upgrade_planner.plans.models import Activity, Plan, Step, StepDependency
+from upgrade_planner.plans.models import Activity, Plan, Step, StepDependency, StepQuerySet
 from upgrade_planner.plans.services.locking import plan_lock
 from upgrade_planner.plans.services.outbox import started_step_check_queue
 from upgrade_planner.plans.services.text import (
@@ -154,26 +158,233 @@ def step_fail(*, step_id: uuid.UUID, plan: Plan, actor: str = "", reason: str) -
 
 @dataclass(frozen=True)
 class BulkOutcome:
+    """What one bulk action did: how many steps moved, how many were refused, and why, one
+    sentence per reason with its count (“38 are blocked, waiting for “Prepare Hydra””)."""
+
     changed: int
     refusals: list[str]
+    refused: int = 0
+    # What was wrong with the request itself (a reason too long, a name with a NUL): then no
+    # step was tried, and this is the one refusal.
+    problem: str = ""
+
+
+# Steps updated per statement: a bound on the parameters of one UPDATE on every database.
+BULK_UPDATE_CHUNK = 5000
 
 
 def steps_bulk(
-    *, plan: Plan, step_ids: list[uuid.UUID], action: str, actor: str = "", reason: str = ""
+    *,
+    plan: Plan,
+    action: str,
+    step_ids: Sequence[uuid.UUID] | None = None,
+    tentacles_matching: Mapping[str, Any] | None = None,
+    actor: str = "",
+    reason: str = "",
 ) -> BulkOutcome:
-    """Apply one action to many steps (e.g. exclude 18 retired machines). Each step moves in
-    its own transaction under the same rules as a single click; refusals are reported."""
-    changed, refusals = 0, []
-    for step_id in step_ids:
-        try:
-            step_act(plan=plan, step_id=step_id, action=action, actor=actor, reason=reason)
-        except TransitionRefused as refused:
-            refusals.append(refused.message)
-        except StepNotFound:
-            refusals.append("A selected step is no longer part of this plan.")
-        else:
-            changed += 1
-    return BulkOutcome(changed=changed, refusals=refusals)
+    """Apply one action to many steps in one transaction, under the rules of a single click:
+    the steps with `step_ids`, or every per-Tentacle step matching `tentacles_matching` (the
+    filters of `StepQuerySet.matching`, e.g. {"state": "ready", "environment": "Prod"}), read
+    by the server when it acts. The selection is judged as it stands when the action starts
+    (a step that only a step of the same batch would unblock is refused as blocked); every
+    refusal is counted under its reason. A fixed number of queries whatever the number of
+    steps, but for the chunks of the UPDATE and of the activity log's INSERT."""
+    if action not in PERSON_ACTIONS:
+        raise UnknownAction(f"Unknown action {action!r}: use start, complete, skip or reopen.")
+    rule = RULES[StepAction(action)]
+    reason = reason.strip()
+    problem = _input_problem(rule, reason=reason, actor=actor)
+    current = Step.objects.of_plan(plan)
+    wanted: set[uuid.UUID] = set()
+    if tentacles_matching is not None:
+        selected = current.exclude(tentacle="").matching(**tentacles_matching)
+        # The same steps whatever their state now: whose dependents may need re-deriving
+        # once the action has moved them out of a state filter.
+        neighbourhood = current.exclude(tentacle="").matching(**{**tentacles_matching, "state": ""})
+    else:
+        wanted = set(step_ids or [])
+        selected = neighbourhood = current.filter(pk__in=wanted)
+    with transaction.atomic():
+        plan_lock(plan=plan)
+        total = selected.count()
+        missing = len(wanted) - total if tentacles_matching is None else 0
+        if problem:
+            transaction.set_rollback(True)
+            return BulkOutcome(
+                changed=0, refusals=[problem], refused=total + missing, problem=problem
+            )
+        refusals: list[tuple[int, str]] = []
+        if missing:
+            refusals.append((missing, f"{_are(missing)} no longer part of this plan"))
+        remaining = selected.order_by()
+        if rule.check_prerequisites:
+            remaining = _refuse_blocked(remaining, refusals)
+        if rule.needs_confirmation:
+            unconfirmed = Q(point_of_no_return=True) & ~Q(state=StepState.IN_PROGRESS)
+            if n := remaining.filter(unconfirmed).count():
+                refusals.append(
+                    (n, f"{_are(n)} a point of no return: confirm each on its own step")
+                )
+            remaining = remaining.exclude(unconfirmed)
+        for state, n in (
+            remaining.exclude(state__in=rule.allowed_from)
+            .values_list("state")
+            .annotate(n=Count("id"))
+            .values_list("state", "n")
+            .order_by("state")
+        ):
+            refusals.append(
+                (n, f"{_are(n)} {StepState(state).label.lower()}: {action} does not apply")
+            )
+        remaining = remaining.filter(state__in=rule.allowed_from)
+        if rule.check_skippable:
+            required = Q(tentacle="", optional=False)
+            if n := remaining.filter(required).count():
+                refusals.append(
+                    (
+                        n,
+                        f"{_are(n)} required and cannot be skipped (only optional and "
+                        "per-Tentacle steps can)",
+                    )
+                )
+            remaining = remaining.exclude(required)
+        if rule.check_dependents:
+            started = StepDependency.objects.filter(
+                step__retired=False, step__state__in=[StepState.IN_PROGRESS, StepState.DONE]
+            ).values("prerequisite_id")
+            if n := remaining.filter(pk__in=started).count():
+                refusals.append(
+                    (n, f"{_are(n)} followed by steps already started or done: reopen those first")
+                )
+            remaining = remaining.exclude(pk__in=started)
+        rows = list(remaining.order_by("position").values_list("id", "state", "kind"))
+        refused = sum(n for n, _ in refusals)
+        sentences = [f"{n:,} {text}" for n, text in refusals]
+        if not rows:
+            transaction.set_rollback(True)  # nothing moved: the plan's version stays
+            return BulkOutcome(changed=0, refusals=sentences, refused=refused)
+        to_state = {step_id: rule.to_state for step_id, _, _ in rows}
+        if rule.to_state == StepState.READY:
+            for step_id in _waiting(remaining):
+                to_state[step_id] = StepState.BLOCKED
+        now = timezone.now()
+        for state in set(to_state.values()):
+            ids = [step_id for step_id, moved_to in to_state.items() if moved_to == state]
+            for start in range(0, len(ids), BULK_UPDATE_CHUNK):
+                Step.objects.filter(pk__in=ids[start : start + BULK_UPDATE_CHUNK]).update(
+                    state=state, updated_at=now
+                )
+        _dependents_of_refresh(neighbourhood)
+        if rule.to_state == StepState.IN_PROGRESS:
+            first_started = Step.objects.get(pk=rows[0][0])
+            started_step_check_queue(plan=plan, step=first_started)
+        delta = sum(
+            (to_state[step_id] in SATISFIED_STATES) - (from_state in SATISFIED_STATES)
+            for step_id, from_state, _ in rows
+        )
+        if delta:
+            Plan.objects.filter(pk=plan.pk).update(finished_steps=F("finished_steps") + delta)
+            plan.refresh_from_db(fields=["version", "finished_steps"])
+        name = actor_name(actor)
+        last = len(rows) - 1
+        insert_rows(
+            Activity,
+            [
+                "plan",
+                "step",
+                "actor",
+                "action",
+                "from_state",
+                "to_state",
+                "reason",
+                "details",
+                "plan_version",
+                "finished_steps",
+                "at",
+            ],
+            (
+                (
+                    plan.pk,
+                    step_id,
+                    name,
+                    str(rule.action),
+                    from_state,
+                    to_state[step_id],
+                    reason,
+                    {},
+                    plan.version,
+                    # The progress chart needs one point for the batch, not one per step.
+                    plan.finished_steps if index == last else None,
+                    now,
+                )
+                for index, (step_id, from_state, _) in enumerate(rows)
+            ),
+        )
+    return BulkOutcome(changed=len(rows), refusals=sentences, refused=refused)
+
+
+def _are(n: int) -> str:
+    return "is" if n == 1 else "are"
+
+
+def _input_problem(rule: Rule, *, reason: str, actor: str) -> str | None:
+    """What is wrong with the reason or the name given, as a single click would say it."""
+    if rule.needs_reason and not reason:
+        return f"Say why you {rule.action} these steps: a reason is required."
+    if message := too_long(reason, limit=REASON_MAX, what="The reason"):
+        return message
+    if has_nul(reason):
+        return f"The reason: {NUL_REFUSED}"
+    return too_long(actor.strip(), limit=ACTOR_MAX, what="The name")
+
+
+def _refuse_blocked(remaining: StepQuerySet, refusals: list[tuple[int, str]]) -> StepQuerySet:
+    """Count the steps of `remaining` waiting for a prerequisite, naming the first few
+    prerequisites they wait for, and leave them out."""
+    waiting = StepDependency.objects.filter(step__in=remaining.values("pk")).exclude(
+        prerequisite__state__in=SATISFIED_STATES
+    )
+    blocked = remaining.filter(pk__in=waiting.values("step_id"))
+    if n := blocked.count():
+        firsts = list(
+            waiting.order_by()
+            .values("prerequisite__position")
+            .annotate(title=Min("prerequisite__title"))
+            .order_by("prerequisite__position")
+            .values_list("title", flat=True)[:4]
+        )
+        named = "; ".join(f"“{title}”" for title in firsts[:3])
+        more = " and more" if len(firsts) > 3 else ""
+        refusals.append((n, f"{_are(n)} blocked, waiting for {named}{more}"))
+    return remaining.exclude(pk__in=waiting.values("step_id"))
+
+
+def _waiting(steps: StepQuerySet) -> list[uuid.UUID]:
+    """The ids of `steps` that have a prerequisite neither done nor skipped."""
+    return list(
+        StepDependency.objects.filter(step__in=steps.values("pk"))
+        .exclude(prerequisite__state__in=SATISFIED_STATES)
+        .values_list("step_id", flat=True)
+        .distinct()
+    )
+
+
+def _dependents_of_refresh(steps: StepQuerySet) -> None:
+    """Re-derive blocked/ready for every step waiting on one of `steps`, in two UPDATEs."""
+    dependents = StepDependency.objects.filter(prerequisite__in=steps.values("pk")).values(
+        "step_id"
+    )
+    still_waiting = (
+        StepDependency.objects.filter(step_id__in=dependents)
+        .exclude(prerequisite__state__in=SATISFIED_STATES)
+        .values("step_id")
+    )
+    Step.objects.filter(pk__in=dependents, state=StepState.READY).filter(
+        pk__in=still_waiting
+    ).update(state=StepState.BLOCKED)
+    Step.objects.filter(pk__in=dependents, state=StepState.BLOCKED).exclude(
+        pk__in=still_waiting
+    ).update(state=StepState.READY)
 
 
 def _transition(
