@@ -208,7 +208,7 @@ def test_the_page_costs_the_same_queries_whatever_the_fleet_size(client):
         counts.append(len(queries))
 
     assert counts[0] == counts[1], counts
-    assert counts[0] <= 18
+    assert counts[0] <= 20  # two of them read the printed runbook
 
 
 def test_filters_and_search_narrow_the_tentacle_table(client):

@@ -31,8 +31,8 @@ from upgrade_planner.plans.models import Activity, Plan, Step
 NAME_MARK = "\u2039name\u203a"
 HOST_MARK = "\u2039host\u203a"
 
+# Besides the id, always read.
 STEP_FIELDS = (
-    "id",
     "position",
     "hop",
     "phase",
@@ -50,6 +50,16 @@ STEP_FIELDS = (
     "tentacle_ref__environments",
     "tentacle_ref__roles",
 )
+# What the printed runbook shows: reading thousands of machines' environments and roles, which
+# it does not print, would cost as much as the rest of the read.
+PRINTED_STEP_FIELDS = tuple(
+    name
+    for name in STEP_FIELDS
+    if name not in {"tentacle_ref__environments", "tentacle_ref__roles"}
+)
+
+
+STATE_LABELS: dict[str, str] = dict(StepState.choices)
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,7 @@ class Change:
         return self.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # thousands a plan: slots, and no frozen-dataclass setattr per field
 class RunbookStep:
     id: str
     number: int  # 1-based, in plan order
@@ -102,7 +112,7 @@ class RunbookStep:
 
     @property
     def state_label(self) -> str:
-        return StepState(self.state).label if self.state in StepState.values else self.state
+        return STATE_LABELS.get(self.state, self.state)
 
     @property
     def current_change(self) -> Change | None:
@@ -159,11 +169,28 @@ class MachineGroup:
         return sum(machine.finished for machine in self.machines)
 
 
+@dataclass(frozen=True)
+class RunbookEntry:
+    """A plan-wide step or a group of machines, numbered in the order they can be done."""
+
+    number: int
+    step: RunbookStep | None = None
+    group: MachineGroup | None = None
+
+    @property
+    def hop(self) -> int:
+        return self.group.hop if self.group else self.step.hop if self.step else 0
+
+    @property
+    def phase(self) -> str:
+        return self.group.phase if self.group else self.step.phase if self.step else ""
+
+
 @dataclass
 class RunbookPhase:
     hop: int
     phase: str
-    entries: list[RunbookStep | MachineGroup] = field(default_factory=list)
+    entries: list[RunbookEntry] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -201,7 +228,12 @@ class Runbook:
                 entries.append(groups[key])
             groups[key].machines.append(step)
         phases: list[RunbookPhase] = []
-        for entry in entries:
+        for number, item in enumerate(entries, start=1):
+            entry = (
+                RunbookEntry(number=number, group=item)
+                if isinstance(item, MachineGroup)
+                else RunbookEntry(number=number, step=item)
+            )
             if not phases or (phases[-1].hop, phases[-1].phase) != (entry.hop, entry.phase):
                 phases.append(RunbookPhase(hop=entry.hop, phase=entry.phase))
             phases[-1].entries.append(entry)
@@ -220,26 +252,27 @@ class Runbook:
         }
 
 
-def runbook_for_plan(plan: Plan) -> Runbook:
+def runbook_for_plan(plan: Plan, *, fields: tuple[str, ...] = STEP_FIELDS) -> Runbook:
     """The runbook of `plan` in two queries, whatever its size. `plan.installation` and
-    `plan.path` are read from `plan` as loaded."""
+    `plan.path` are read from `plan` as loaded. With fewer `fields` (PRINTED_STEP_FIELDS),
+    the steps leave out what was not read."""
     changes = {
         step_id: Change(action=action, to_state=to_state, actor=actor, at=at, reason=reason)
         for step_id, action, to_state, actor, at, reason in Activity.objects.last_changes(
             plan
         ).values_list("step_id", "action", "to_state", "actor", "at", "reason")
     }
-    rows = Step.objects.of_plan(plan).order_by("position").values_list(*STEP_FIELDS)
-    return Runbook(plan=plan, steps=list(_runbook_steps(rows, changes)))
+    rows = Step.objects.of_plan(plan).order_by("position").values_list("id", *fields)
+    return Runbook(plan=plan, steps=list(_runbook_steps(rows, fields, changes)))
 
 
 def _runbook_steps(
-    rows: Iterable[tuple[Any, ...]], changes: dict[Any, Change]
+    rows: Iterable[tuple[Any, ...]], fields: tuple[str, ...], changes: dict[Any, Change]
 ) -> Iterable[RunbookStep]:
-    for number, row in enumerate(rows, start=1):
-        values = dict(zip(STEP_FIELDS, row, strict=True))
+    for number, (step_id, *row) in enumerate(rows, start=1):
+        values = dict(zip(fields, row, strict=True))
         yield RunbookStep(
-            id=str(values["id"]),
+            id=str(step_id),
             number=number,
             hop=values["hop"],
             phase=values["phase"],
@@ -254,9 +287,9 @@ def _runbook_steps(
             source=values["source"],
             detail=values["detail"],
             hostname=values["tentacle_ref__hostname"] or "",
-            environments=tuple(values["tentacle_ref__environments"] or ()),
-            roles=tuple(values["tentacle_ref__roles"] or ()),
-            change=changes.get(values["id"]),
+            environments=tuple(values.get("tentacle_ref__environments") or ()),
+            roles=tuple(values.get("tentacle_ref__roles") or ()),
+            change=changes.get(step_id),
         )
 
 
@@ -473,10 +506,10 @@ def checklist_markdown(runbook: Runbook) -> str:
         hop = f"Hop {phase.hop + 1}: " if runbook.hop_count > 1 else ""
         lines += [f"### {hop}{phase.label}", ""]
         for entry in phase.entries:
-            if isinstance(entry, MachineGroup):
-                lines += _markdown_group(entry)
-            else:
-                lines += _markdown_step(entry)
+            if entry.group:
+                lines += _markdown_group(entry.group)
+            elif entry.step:
+                lines += _markdown_step(entry.step)
     while lines and not lines[-1]:
         lines.pop()
     return "\n".join(lines) + "\n"

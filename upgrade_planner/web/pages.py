@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from upgrade_planner.domain.vocabulary import (
 )
 from upgrade_planner.installations.api_keys import masked
 from upgrade_planner.installations.models import Tentacle
+from upgrade_planner.plans.exports import PRINTED_STEP_FIELDS, runbook_for_plan
 from upgrade_planner.plans.models import Activity, Job, LinkKind, PlanLink, Step, StepDependency
 from upgrade_planner.web.charts import progress_over_time_chart, state_bar_chart
 
@@ -237,6 +239,8 @@ class PlanPage:
                 "new_key": masked(plan.installation.new_server_api_key),
             },
             "stale_before": timezone.now() - timedelta(minutes=settings.STEP_STALE_AFTER_MINUTES),
+            # Read only when a template shows it (the printed runbook), not for live sections.
+            "runbook": functools.partial(runbook_for_plan, plan, fields=PRINTED_STEP_FIELDS),
         }
 
     def _stop_now(
