@@ -50,6 +50,7 @@ from upgrade_planner.plans.forms import (
 )
 from upgrade_planner.plans.models import FetchState, InventoryFetch, LinkKind, PlanLink, hash_token
 from upgrade_planner.web import page_cache
+from upgrade_planner.web.error_summary import error_summary
 from upgrade_planner.web.pages import APPROACH_LABELS, PlanPage, TentacleFilters, view_query
 
 
@@ -98,7 +99,8 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
     result = inventory_from_sources(
         rows=rows,
         pasted=request.POST.get("inventory_csv", ""),
-        upload=form.cleaned_data.get("inventory_file") if form_valid else None,
+        # Read even when other fields are wrong, so that all the errors are said at once.
+        uploaded=form.uploaded_inventory,
     )
     if not (plan_valid and form_valid and result.valid):
         return _home_render(request, plan_form, form, rows.redisplay(), result.errors)
@@ -164,6 +166,9 @@ def _home_render(
             "inventory_errors": inventory_errors,
             "has_errors": bool(
                 plan_form.errors or form.errors or inventory_errors or rows.total_error_count()
+            ),
+            "error_summary": error_summary(
+                plan_form=plan_form, form=form, rows=rows, inventory_errors=inventory_errors
             ),
             "recent_plans": request.session.get(RECENT_PLANS_KEY, []),
         },
