@@ -161,3 +161,13 @@ document.addEventListener("change", (event) => {
 
 document.addEventListener("DOMContentLoaded", updateBulk);
 document.addEventListener("htmx:afterSettle", updateBulk);
+
+// The printed runbook is rendered with the page. Once a poll or an action brings a newer plan
+// version, its printout says so and asks for a reload (static/css/print.css shows the note).
+document.addEventListener("htmx:afterSettle", () => {
+  const runbook = document.getElementById("print-runbook");
+  const poller = document.getElementById("poller");
+  if (runbook && poller && poller.dataset.version !== runbook.dataset.version) {
+    runbook.dataset.stale = "true";
+  }
+});

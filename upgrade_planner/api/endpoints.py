@@ -79,7 +79,12 @@ from upgrade_planner.plans.documents import (
     plan_document,
     step_document,
 )
-from upgrade_planner.plans.exports import checklist_csv, checklist_markdown
+from upgrade_planner.plans.exports import (
+    Runbook,
+    checklist_csv,
+    checklist_markdown,
+    runbook_for_plan,
+)
 from upgrade_planner.plans.forecasts import plan_schedule
 from upgrade_planner.plans.models import Plan, PlanLink
 from upgrade_planner.plans.services import idempotency
@@ -442,13 +447,12 @@ def read_plan(request: HttpRequest, token: str) -> HttpResponse:
 def _export(
     request: HttpRequest,
     token: str,
-    render: Callable[[dict[str, Any]], str],
+    render: Callable[[Runbook], str],
     content_type: str,
     extension: str,
 ) -> HttpResponse:
     link = link_for_token(token, client=client_address(request.META))
-    document = plan_document(link.plan, can_edit=link.can_edit)
-    response = HttpResponse(render(document), content_type=content_type)
+    response = HttpResponse(render(runbook_for_plan(link.plan)), content_type=content_type)
     slug = "".join(c if c.isalnum() else "-" for c in link.plan.name.lower()).strip("-")
     response["Content-Disposition"] = f'attachment; filename="{slug or "plan"}.{extension}"'
     return response
@@ -476,7 +480,11 @@ CSV = "text/csv; charset=utf-8"
     "/plans/{token}/export.md",
     summary="The checklist as Markdown",
     response={200: None, **LINK_ANSWERS},
-    openapi_extra=export_answers("text/markdown", "The checklist, one task-list item a step."),
+    openapi_extra=export_answers(
+        "text/markdown",
+        "The checklist as a runbook: each step with its instructions, its state and who last "
+        "changed it, when and why; per-Tentacle steps grouped by shared instructions.",
+    ),
 )
 def export_markdown(request: HttpRequest, token: str) -> HttpResponse:
     return _export(request, token, checklist_markdown, MARKDOWN, "md")
@@ -486,7 +494,11 @@ def export_markdown(request: HttpRequest, token: str) -> HttpResponse:
     "/plans/{token}/export.csv",
     summary="The checklist as CSV",
     response={200: None, **LINK_ANSWERS},
-    openapi_extra=export_answers("text/csv", "The checklist, one row a step, header first."),
+    openapi_extra=export_answers(
+        "text/csv",
+        "The checklist, one row a step, header first: the step, its machine, its instructions, "
+        "and who last changed its state, when and why.",
+    ),
 )
 def export_csv(request: HttpRequest, token: str) -> HttpResponse:
     return _export(request, token, checklist_csv, CSV, "csv")

@@ -244,6 +244,16 @@ class InstallationForm(forms.Form):
         + ". Only name is required; lists are separated by ;.",
     )
     inventory_file = CsvFileField(required=False, label="Or upload a CSV file")
+    # A browser cannot fill a file input again: after a failed submit, the file's text comes
+    # back in this box, and is read as the file was until another file is uploaded.
+    inventory_file_text = forms.CharField(
+        required=False,
+        strip=False,
+        max_length=inventory.MAX_BYTES,
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+        label="The file you uploaded, kept as pasted text",
+    )
+    inventory_file_name = forms.CharField(required=False, max_length=255, widget=forms.HiddenInput)
 
     def clean_polling_port(self) -> int:
         # Asked only when there is a new server; the planner ignores it otherwise.
@@ -268,7 +278,32 @@ class InstallationForm(forms.Form):
         other_missing = cleaned.get("target") == "other" and not cleaned.get("target_other")
         if other_missing and "target_other" not in self.errors:
             self.add_error("target_other", "Type the version you want to upgrade to.")
+        upload = cleaned.get("inventory_file")
+        if upload:
+            cleaned["uploaded_inventory"] = upload.read()
+            self._keep_upload(upload.name, cleaned["uploaded_inventory"])
+        else:
+            cleaned["uploaded_inventory"] = cleaned.get("inventory_file_text") or ""
         return cleaned
+
+    def _keep_upload(self, name: str, data: bytes) -> None:
+        """Show an uploaded file's text again in the kept-file box, should the page come back
+        with errors. A file that is no UTF-8 text is not kept: its error says so."""
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text, name = "", ""
+        kept = QueryDict(mutable=True)
+        kept.update(self.data)
+        kept["inventory_file_text"], kept["inventory_file_name"] = text, name
+        self.data = kept
+
+    @property
+    def uploaded_inventory(self) -> bytes | str:
+        """The inventory file of this submit: one uploaded now, else the text kept from an
+        earlier one ("" for none). Read from whichever fields were valid."""
+        uploaded: bytes | str = getattr(self, "cleaned_data", {}).get("uploaded_inventory", b"")
+        return uploaded
 
     def field_for_error(self, field_name: str) -> str | None:
         """The form field that shows a planner error about `field_name`."""
@@ -596,7 +631,7 @@ class InventoryResult:
 
 
 def inventory_from_sources(
-    *, rows: BaseTentacleRowFormSet, pasted: str, upload: Any | None
+    *, rows: BaseTentacleRowFormSet, pasted: str, uploaded: bytes | str
 ) -> InventoryResult:
     """Collect the Tentacles from every source the user filled, and every error in them."""
     tentacles: list[planner.TentacleInput] = []
@@ -606,7 +641,7 @@ def inventory_from_sources(
         tentacles += rows.tentacles
     elif rows.non_form_errors():
         errors["rows"] = [str(message) for message in rows.non_form_errors()]
-    for source, data in (("csv", pasted), ("file", upload.read() if upload else b"")):
+    for source, data in (("csv", pasted), ("file", uploaded)):
         if not data or (isinstance(data, str) and not data.strip()):
             continue
         try:

@@ -373,6 +373,18 @@ class ActivityQuerySet(models.QuerySet["Activity"]):
         """The activity log of `plan`, newest first, with the steps named."""
         return self.filter(plan=plan).select_related("step")
 
+    def last_changes(self, plan: Plan) -> ActivityQuerySet:
+        """The latest change of state of each step of `plan` (who, when, why), one a step."""
+        latest = (
+            self.filter(plan=plan, step__isnull=False)
+            .exclude(to_state="")
+            .order_by()
+            .values("step_id")
+            .annotate(last=models.Max("id"))
+            .values("last")
+        )
+        return self.filter(id__in=latest).order_by()
+
 
 class Activity(models.Model):
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="activities")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections import Counter, defaultdict
@@ -18,6 +19,7 @@ from django.db.models import Count, Min
 from django.http import HttpRequest, QueryDict
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 
 from upgrade_planner.domain import rollback
 from upgrade_planner.domain.lifecycle import PERSON_ACTIONS, StepAction, allowed_actions
@@ -31,8 +33,10 @@ from upgrade_planner.domain.vocabulary import (
 from upgrade_planner.installations.api_keys import masked
 from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.documents import evidence_shown
+from upgrade_planner.plans.exports import PRINTED_STEP_FIELDS, runbook_for_plan
 from upgrade_planner.plans.models import Activity, Job, LinkKind, PlanLink, Step, StepDependency
 from upgrade_planner.web.charts import progress_over_time_chart, state_bar_chart
+from upgrade_planner.web.schedule import schedule_panel
 
 APPROACH_LABELS = dict(Approach.choices)
 KIND_LABELS = {
@@ -293,6 +297,10 @@ class PlanPage:
             "return_to": f"{base}?{shown}" if shown else base,
             "poll_url": reverse(poll, kwargs={"token": self.token}),
             "share": self._share_links() if can_edit else None,
+            # Read only where the schedule section renders (a full page, not an action's card).
+            "schedule": SimpleLazyObject(
+                lambda: schedule_panel(plan, token=self.token, can_edit=can_edit)
+            ),
             "approach_label": APPROACH_LABELS.get(plan.approach, ""),
             "recommended_label": APPROACH_LABELS.get(plan.recommended_approach, ""),
             "alternatives": [
@@ -344,6 +352,8 @@ class PlanPage:
                 "new_key": masked(plan.installation.new_server_api_key),
             },
             "stale_before": timezone.now() - timedelta(minutes=settings.STEP_STALE_AFTER_MINUTES),
+            # Read only when a template shows it (the printed runbook), not for live sections.
+            "runbook": functools.partial(runbook_for_plan, plan, fields=PRINTED_STEP_FIELDS),
         }
 
     def shapes(self) -> dict[str, str]:

@@ -66,6 +66,7 @@ from upgrade_planner.plans.models import (
     hash_token,
 )
 from upgrade_planner.web import page_cache
+from upgrade_planner.web.error_summary import SummaryLine, error_summary
 from upgrade_planner.web.pages import (
     APPROACH_LABELS,
     BULK_PLACE,
@@ -155,7 +156,8 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
     result = inventory_from_sources(
         rows=rows,
         pasted=request.POST.get("inventory_csv", ""),
-        upload=form.cleaned_data.get("inventory_file") if form_valid else None,
+        # Read even when other fields are wrong, so that all the errors are said at once.
+        uploaded=form.uploaded_inventory,
     )
     if not (plan_valid and form_valid and result.valid):
         return _home_render(request, plan_form, form, rows.redisplay(), result.errors)
@@ -233,6 +235,13 @@ def _home_render(
                 or form.errors
                 or inventory_errors
                 or rows.total_error_count()
+            ),
+            "error_summary": (
+                # A refusal of the whole submit (too many plans, too large a body) comes first.
+                [SummaryLine("#form-errors", refusal)] if refusal else []
+            )
+            + error_summary(
+                plan_form=plan_form, form=form, rows=rows, inventory_errors=inventory_errors
             ),
             "recent_plans": recent_plans(request),
         },
