@@ -332,6 +332,7 @@ def test_the_checklist_csv_keeps_its_columns_in_place_and_adds_the_runbook_after
         *("number", "id", "hop", "phase", "kind", "title", "tentacle", "optional", "state"),
         *("depends_on", "source", "hostname", "environments", "roles", "method"),
         *("instructions", "who", "when", "reason"),
+        *("estimate_minutes", "assignee", "started_at", "finished_at"),
     ]
     by_key = {(row["kind"], row["tentacle"]): row for row in rows}
     web_01 = by_key["reconfigure-service-account", "web-01"]
