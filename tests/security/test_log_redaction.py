@@ -55,12 +55,12 @@ def test_the_warning_for_a_replaced_link_hides_its_token(client):
 
     with console() as output:
         response = client.get(f"/api/v1/plans/{created.edit_token}")
-        page = client.get(f"/p/{created.edit_token}/poll")
+        page = client.get(f"/p/{created.edit_token}/inventory/")
 
     assert response.status_code == 410 and page.status_code == 410
     logged = output.getvalue()
     assert f"/api/v1/plans/…{created.edit_token[-4:]}" in logged
-    assert f"/p/{shown(created.edit_token)}poll" in logged
+    assert f"/p/{shown(created.edit_token)}inventory/" in logged
     assert created.edit_token not in logged
 
 

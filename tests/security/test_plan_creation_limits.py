@@ -84,8 +84,8 @@ def test_the_start_form_over_the_rate_is_shown_again_with_a_message_and_nothing_
 
     page = refused.content.decode()
     assert refused.status_code == 429
-    assert "Nothing was saved." in page
-    assert "An address may create 1 plans per hour, and this one has." in page
+    assert "Nothing was saved" in page
+    assert "An address may create 1 plan per hour, and this one has." in page
     assert 'value="Second plan"' in page  # what was typed is still there
     assert 'name="tentacles-0-name" value="web-01"' in page
     assert Plan.objects.count() == 1
@@ -236,7 +236,7 @@ def test_an_oversized_start_form_gets_the_page_back_with_a_message_not_a_bare_40
     page = response.content.decode()
     assert response.status_code == 413
     assert "Bad Request" not in page
-    assert "Nothing was saved." in page
+    assert "Nothing was saved" in page
     assert "The form sent more than 1 KB, the most the planner reads" in page
     assert "Upload a large inventory as a CSV file (up to 10 MB)" in page
     assert 'name="csrfmiddlewaretoken"' in page  # the form can be sent again

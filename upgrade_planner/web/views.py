@@ -337,6 +337,9 @@ def plan_poll(request: HtmxHttpRequest, token: str, read_only: bool = False) -> 
     try:
         version = polled_version(token, client=client_address(request.META))
     except LinkReplaced:
+        if not read_only:
+            # A read-only token on the edit route is an unknown link there, replaced or not.
+            _edit_link_only(_link_kind(hash_token(token)))
         return _stop_polling_replaced(request, read_only=read_only)
     if not read_only:
         _edit_link_only(_link_kind(hash_token(token)))

@@ -49,7 +49,8 @@ class TooManyPlans(Exception):
         count, _, unit = settings.PLAN_CREATE_RATE.partition("/")
         minutes = -(-self.retry_after // 60)
         return (
-            f"An address may create {count} plans per {_UNIT_WORDS[unit]}, and this one has. "
+            f"An address may create {count} plan{'' if count == '1' else 's'} per "
+            f"{_UNIT_WORDS[unit]}, and this one has. "
             f"Nothing was saved; try again in {minutes} minute{'s' if minutes != 1 else ''}."
         )
 
