@@ -128,3 +128,4 @@ class ActivityAction(Term):
     STEP_PLANNED = "step-planned", "planned"
     REHEARSAL_CREATED = "rehearsal-created", "made a rehearsal plan"
     REHEARSAL_APPLIED = "rehearsal-applied", "applied a rehearsal's measured times"
+    API_KEYS_ENTERED = "api-keys-entered", "entered API keys"

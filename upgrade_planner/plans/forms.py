@@ -16,6 +16,7 @@ from django.core.validators import ProhibitNullCharactersValidator
 
 from upgrade_planner.domain.lifecycle import PERSON_ACTIONS, StepAction
 from upgrade_planner.domain.vocabulary import Approach
+from upgrade_planner.installations.forms import ApiKeyField
 from upgrade_planner.plans import services
 from upgrade_planner.plans.services.text import REASON_MAX
 
@@ -264,3 +265,26 @@ class ScheduleForm(PlanPageForm):
             "max_value": f"At most {services.PEOPLE_MAX} people.",
         },
     )
+
+
+class ApiKeysForm(PlanPageForm):
+    """API keys entered again on the plan page: for a server whose stored key can no longer
+    be read, or that was given no key. An empty box keeps what is stored."""
+
+    old_server_api_key = ApiKeyField(required=False, label="API key for the 2.6 server")
+    new_server_api_key = ApiKeyField(required=False, label="API key for the new server")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if not self.errors and not (
+            cleaned.get("old_server_api_key") or cleaned.get("new_server_api_key")
+        ):
+            raise forms.ValidationError("Enter an API key for at least one server.")
+        return cleaned
+
+    @property
+    def keys(self) -> dict[str, str]:
+        return {
+            "old": self.cleaned_data.get("old_server_api_key", ""),
+            "new": self.cleaned_data.get("new_server_api_key", ""),
+        }

@@ -30,7 +30,7 @@ from upgrade_planner.domain.vocabulary import (
     Phase,
     StepState,
 )
-from upgrade_planner.installations.api_keys import masked
+from upgrade_planner.installations.api_keys import masked, readable
 from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.documents import evidence_shown
 from upgrade_planner.plans.exports import PRINTED_STEP_FIELDS, runbook_for_plan
@@ -350,6 +350,10 @@ class PlanPage:
                 "new_url": plan.installation.new_server_url,
                 "old_key": masked(plan.installation.old_server_api_key),
                 "new_key": masked(plan.installation.new_server_api_key),
+                "unreadable": not (
+                    readable(plan.installation.old_server_api_key)
+                    and readable(plan.installation.new_server_api_key)
+                ),
             },
             "stale_before": timezone.now() - timedelta(minutes=settings.STEP_STALE_AFTER_MINUTES),
             # Read only when a template shows it (the printed runbook), not for live sections.

@@ -49,6 +49,7 @@ from upgrade_planner.plans.access import (
 )
 from upgrade_planner.plans.forms import (
     ActorForm,
+    ApiKeysForm,
     ApproachForm,
     EvidenceForm,
     PlanForm,
@@ -829,6 +830,23 @@ def verify_now(request: HtmxHttpRequest, token: str) -> HttpResponse:
             request,
             "Nothing to check yet: give the server URLs and API keys, or start a Tentacle step.",
         )
+    return _after_change(request, link, token, form)
+
+
+@require_POST
+@sensitive_post_parameters("old_server_api_key", "new_server_api_key")
+def enter_api_keys(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    """API keys given again on an existing plan (one stored with an encryption key this server
+    no longer has reads as "enter it again"); the checks use them from the next run."""
+    link = _editable(request, token)
+    form = ApiKeysForm(request.POST, page=_plan_url(token))
+    if not form.is_valid():
+        _refuse(request, form)
+        return _after_change(request, link, token, form)
+    named = services.api_keys_enter(plan=link.plan, keys=form.keys, actor=_actor(request))
+    messages.success(
+        request, f"Saved the API key for {' and '.join(named)}; the next check uses it."
+    )
     return _after_change(request, link, token, form)
 
 

@@ -15,6 +15,7 @@
 - `evidence`: what checks and pasted outputs found, recorded on steps; steps they confirm.
 - `text`: free text from people (actor names, reasons) made fit to store.
 - `idempotency`: the stored first response to an API request sent with an Idempotency-Key.
+- `credentials`: API keys entered again on an existing plan.
 - `schedule`: the timed runbook: the window and people, a step's estimate and assignee,
   rehearsals and applying their measured times.
 
@@ -31,6 +32,7 @@ from upgrade_planner.plans.services.creation import (
     plan_creation_wait,
     planner_settings,
 )
+from upgrade_planner.plans.services.credentials import api_keys_enter
 from upgrade_planner.plans.services.evidence import (
     PasteResult,
     evidence_paste,
@@ -191,6 +193,7 @@ __all__ = [
     "UnknownAction",
     "activity_log",
     "actor_name",
+    "api_keys_enter",
     "applicable_checks",
     "evidence_paste",
     "evidence_record",
