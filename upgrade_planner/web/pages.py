@@ -304,6 +304,7 @@ class PlanPage:
             ),
             "critical_steps": SimpleLazyObject(lambda: self.critical_steps),
             "critical_fleets": SimpleLazyObject(lambda: self.timeline.critical_fleets),
+            "critical_step_ids": SimpleLazyObject(lambda: self.timeline.critical_steps),
             "approach_label": APPROACH_LABELS.get(plan.approach, ""),
             "recommended_label": APPROACH_LABELS.get(plan.recommended_approach, ""),
             "alternatives": [

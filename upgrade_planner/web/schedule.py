@@ -22,6 +22,7 @@ from django.utils import dateformat, timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST, require_safe
 
+from upgrade_planner.domain.schedule import duration_words
 from upgrade_planner.plans import services
 from upgrade_planner.plans.access import client_address, link_for_token
 from upgrade_planner.plans.forms import ScheduleForm, problems
@@ -35,21 +36,6 @@ SCHEDULE_NOW = "plans/_schedule.html#schedule-now"
 
 def _moment(text: str | None) -> datetime | None:
     return parse_datetime(text) if text else None
-
-
-def duration_words(minutes: int) -> str:
-    """“3 h 20 min”, “45 min”, “2 days 4 h”."""
-    minutes = abs(minutes)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    parts = []
-    if days:
-        parts.append(f"{days} day{'s' if days != 1 else ''}")
-    if hours:
-        parts.append(f"{hours} h")
-    if mins and not days:
-        parts.append(f"{mins} min")
-    return " ".join(parts) or "0 min"
 
 
 @dataclass(frozen=True)
