@@ -270,7 +270,7 @@ def timeline_svg(timeline: Timeline) -> SafeString:
     summary = _summary(timeline, critical)
     parts: list[str] = [
         format_html(
-            '<svg class="chart timeline" role="img" viewBox="0 0 {} {}" width="100%" '
+            '<svg class="chart timeline" role="img" viewBox="0 0 {} {}" '
             'preserveAspectRatio="xMinYMin meet" aria-labelledby="timeline-title timeline-desc">'
             '<title id="timeline-title">Timeline of the work</title>'
             '<desc id="timeline-desc">{}</desc>',
