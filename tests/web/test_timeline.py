@@ -79,7 +79,7 @@ def fork_join():
 def lanes_of(svg: str) -> dict[str, str]:
     """Each lane's label → its markup."""
     return {
-        re.search(r"<title>([^<—:]+)", group).group(1).strip(): group
+        re.search(r"<text [^>]*>(?:◆ )?([^<]+)</text>", group).group(1): group
         for group in re.findall(r'<g class="timeline-lane[^"]*">.*?</g>', svg)
     }
 

@@ -209,14 +209,9 @@ TOP = 34  # the time axis and the markers' labels
 LANE_HEIGHT = 20
 BAR_HEIGHT = 12
 LEGEND_HEIGHT = 34
-LABEL_CHARS = 34
 # Tick spacings, in minutes, from which the axis takes the first giving at most MAX_TICKS.
 TICK_STEPS = (15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
 MAX_TICKS = 8
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1].rstrip() + "…"
 
 
 def _local(moment: datetime) -> datetime:
@@ -273,10 +268,14 @@ def timeline_svg(timeline: Timeline) -> SafeString:
             '<svg class="chart timeline" role="img" viewBox="0 0 {} {}" '
             'preserveAspectRatio="xMinYMin meet" aria-labelledby="timeline-title timeline-desc">'
             '<title id="timeline-title">Timeline of the work</title>'
-            '<desc id="timeline-desc">{}</desc>',
+            '<desc id="timeline-desc">{}</desc>'
+            '<defs><clipPath id="timeline-labels"><rect x="0" y="0" width="{}" height="{}"/>'
+            "</clipPath></defs>",
             WIDTH,
             height,
             summary,
+            LABEL_WIDTH - 8,
+            height,
         )
     ]
     if timeline.window_start is not None or timeline.window_end is not None:
@@ -316,17 +315,23 @@ def timeline_svg(timeline: Timeline) -> SafeString:
         )
         parts.append(
             format_html(
-                '<g class="timeline-lane{}"><title>{}{}{}</title>'
-                '<text x="0" y="{}" font-size="11" fill="{}" font-weight="{}">{}{}</text>',
+                '<g class="timeline-lane{}"><title>{}</title>'
+                '<text x="0" y="{}" font-size="11" fill="{}" font-weight="{}" '
+                'clip-path="url(#timeline-labels)">{}{}</text>',
                 " critical" if lane.critical else "",
-                lane.label,
-                " — on the critical path" if lane.critical else "",
-                f": {words}" if words else "",
+                # The label itself is the lane's text (clipped to its column, not cut short),
+                # so that a search of the page's text finds it once, where it shows.
+                "; ".join(
+                    part
+                    for part in ("on the critical path" if lane.critical else "", words)
+                    if part
+                )
+                or "nothing to draw",
                 y + BAR_HEIGHT,
                 CRITICAL_COLOUR if lane.critical else "#1b2330",
                 "bold" if lane.critical else "normal",
                 "◆ " if lane.critical else "",
-                _short(lane.label),
+                lane.label,
             )
         )
         for bar in sorted(lane.bars, key=lambda bar: bar.status != REMAINING):
@@ -430,5 +435,8 @@ def _summary(timeline: Timeline, critical: list[str]) -> str:
     elif not timeline.anchored:
         said.append("Not started and no window set: drawn as if the work began now.")
     if critical:
-        said.append("Critical path: " + "; ".join(critical) + ".")
+        said.append(
+            f"{len(critical)} lane{'s' if len(critical) != 1 else ''} on the critical path, "
+            "marked ◆ (and so are their steps in the checklist)."
+        )
     return " ".join(said)
