@@ -50,6 +50,12 @@ urlpatterns = [
         {"read_only": True},
         name="plan-view-schedule-panel",
     ),
+    path("p/<str:token>/rehearsal", plan_views.make_rehearsal, name="plan-rehearsal"),
+    path(
+        "p/<str:token>/rehearsal/apply",
+        schedule_views.rehearsal_apply,
+        name="plan-rehearsal-apply",
+    ),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),

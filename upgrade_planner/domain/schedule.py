@@ -262,3 +262,18 @@ def times_after(
     if action == "fail":
         return started_at, None
     return started_at, finished_at
+
+
+def duration_words(minutes: float) -> str:
+    """“3 h 20 min”, “45 min”, “2 days 4 h”: a duration as the page and the exports say it."""
+    minutes = abs(round(minutes))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = []
+    if days:
+        parts.append(f"{days} day{'s' if days != 1 else ''}")
+    if hours:
+        parts.append(f"{hours} h")
+    if mins and not days:
+        parts.append(f"{mins} min")
+    return " ".join(parts) or "0 min"

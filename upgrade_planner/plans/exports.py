@@ -21,9 +21,11 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
+from upgrade_planner.domain.schedule import Forecast, duration_words
 from upgrade_planner.domain.spreadsheet import formula_safe
 from upgrade_planner.domain.vocabulary import SATISFIED_STATES, ActivityAction, Phase, StepState
 from upgrade_planner.plans.documents import dependency_map
+from upgrade_planner.plans.forecasts import forecast_of, tasks_from_rows
 from upgrade_planner.plans.models import Activity, Plan, Step
 
 # In the instructions a group of machines shares, these stand for each machine's own name and
@@ -133,6 +135,21 @@ class RunbookStep:
     def optional_marked(self) -> bool:
         """Whether the title does not already say the step is optional."""
         return self.optional and "(optional)" not in self.title.casefold()
+
+    @property
+    def timing(self) -> str:
+        """“estimate 30 min · started 2026-05-02 21:03 UTC · finished 2026-05-02 21:40 UTC”:
+        the step's estimate and the times it actually ran, as printed and exported."""
+        parts = []
+        if self.estimate_minutes is not None:
+            parts.append(f"estimate {duration_words(self.estimate_minutes)}")
+        if self.assignee:
+            parts.append(f"assigned to {self.assignee}")
+        if self.started_at is not None:
+            parts.append(f"started {_when(self.started_at)}")
+        if self.finished_at is not None and self.finished:
+            parts.append(f"finished {_when(self.finished_at)}")
+        return " · ".join(parts)
 
     def generic(self, text: str) -> str:
         """`text` with this machine's host and name replaced by the marks a group shares."""
@@ -251,13 +268,35 @@ class Runbook:
     def hop_count(self) -> int:
         return len(self.plan.path)
 
+    @cached_property
+    def _dependencies(self) -> dict[str, list[str]]:
+        """Step id → its prerequisites' ids (one more query)."""
+        return {str(step_id): ids for step_id, ids in dependency_map(self.plan).items()}
+
     def prerequisites(self) -> dict[str, list[int]]:
         """Step id → the numbers of the steps it waits for (one more query)."""
         numbers = {step.id: step.number for step in self.steps}
         return {
-            str(step_id): sorted(numbers[p] for p in ids if p in numbers)
-            for step_id, ids in dependency_map(self.plan).items()
+            step_id: sorted(numbers[p] for p in ids if p in numbers)
+            for step_id, ids in self._dependencies.items()
         }
+
+    def forecast(self, *, now: datetime | None = None) -> Forecast:
+        """The plan's forecast as the plan document has it (plans/forecasts.py), from the steps
+        read already and their dependencies (one more query, shared with `prerequisites`)."""
+        rows = (
+            {
+                "id": step.id,
+                "kind": step.kind,
+                "method": step.method,
+                "state": step.state,
+                "estimate_minutes": step.estimate_minutes or 0,
+                "started_at": step.started_at,
+                "finished_at": step.finished_at,
+            }
+            for step in self.steps
+        )
+        return forecast_of(self.plan, tasks_from_rows(rows, self._dependencies), now=now)
 
 
 def runbook_for_plan(plan: Plan, *, fields: tuple[str, ...] = STEP_FIELDS) -> Runbook:
@@ -306,6 +345,11 @@ def _runbook_steps(
 
 
 # --- CSV -------------------------------------------------------------------------------------
+
+
+def _when(moment: datetime) -> str:
+    """A time in UTC, to the minute, as printed and exported."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _timestamp(moment: datetime | None) -> str:
@@ -460,26 +504,39 @@ def _markdown_change(step: RunbookStep) -> str:
     return f" ({change.verb} by {who}, {change.when}{said})"
 
 
-def _markdown_step(step: RunbookStep) -> list[str]:
+def _markdown_step(step: RunbookStep, critical: frozenset[str]) -> list[str]:
     mark = STATE_MARKS.get(step.state, " ")
     optional = " *(optional)*" if step.optional_marked else ""
     no_return = " **point of no return**" if step.point_of_no_return else ""
+    on_path = " ◆ *critical path*" if step.id in critical else ""
     lines = [
-        f"- [{mark}] **{markdown_text(step.title)}**{optional}{no_return} — "
+        f"- [{mark}] **{markdown_text(step.title)}**{optional}{no_return}{on_path} — "
         f"{step.state_label.lower()}{_markdown_change(step)}"
     ]
+    if step.timing:
+        lines += ["", f"{INDENT}{markdown_text(step.timing[:1].upper() + step.timing[1:])}"]
     lines += markdown_instructions(step.detail)
     lines += ["", f"{INDENT}Source: {markdown_text(step.source)}", ""]
     return lines
 
 
-def _markdown_group(group: MachineGroup) -> list[str]:
+def _markdown_group(group: MachineGroup, critical: frozenset[str]) -> list[str]:
     first = group.first
     count = len(group.machines)
     optional = " *(optional)*" if first.optional_marked else ""
+    on_path = " ◆ *critical path*" if any(m.id in critical for m in group.machines) else ""
+    estimates = sorted({m.estimate_minutes for m in group.machines if m.estimate_minutes})
+    each = (
+        f" · estimate {duration_words(estimates[0])} a machine"
+        if len(estimates) == 1
+        else f" · estimate {duration_words(estimates[0])} to {duration_words(estimates[-1])} a "
+        "machine"
+        if estimates
+        else ""
+    )
     lines = [
-        f"- **{markdown_text(group.title)}**{optional} — {group.finished_count} of {count} "
-        f"machine{'s' if count != 1 else ''} finished"
+        f"- **{markdown_text(group.title)}**{optional}{on_path} — {group.finished_count} of "
+        f"{count} machine{'s' if count != 1 else ''} finished{each}"
     ]
     if group.shared:
         lines += [
@@ -491,12 +548,55 @@ def _markdown_group(group: MachineGroup) -> list[str]:
     for machine in group.machines:
         mark = STATE_MARKS.get(machine.state, " ")
         host = f" ({markdown_text(machine.hostname)})" if machine.hostname else ""
+        ran = " · ".join(
+            part
+            for part in (
+                f"started {_when(machine.started_at)}" if machine.started_at else "",
+                f"finished {_when(machine.finished_at)}"
+                if machine.finished_at and machine.finished
+                else "",
+            )
+            if part
+        )
         lines.append(
             f"{INDENT}- [{mark}] {markdown_text(machine.tentacle)}{host} — "
             f"{machine.state_label.lower()}{_markdown_change(machine)}"
+            + (f" · {ran}" if ran else "")
         )
     lines.append("")
     return lines
+
+
+def _markdown_schedule(runbook: Runbook, forecast: Forecast) -> list[str]:
+    """The window, the forecast end and whether it fits, the work left and the critical path
+    (each step's estimate and actual times are with the step)."""
+    plan = runbook.plan
+    start, end = plan.window_start, plan.window_end
+    window = (
+        f"{_when(start) if start else 'open start'} → {_when(end) if end else 'open end'}"
+        if start or end
+        else "not set"
+    )
+    slack = duration_words(forecast.slack_minutes or 0)
+    fits = {None: "—", True: f"yes, {slack} to spare", False: f"no, {slack} late"}
+    numbers = {step.id: step.number for step in runbook.steps}
+    path = ", ".join(str(numbers[step_id]) for step_id in forecast.critical_path)
+    people = plan.people_at_once
+    return [
+        f"- Window: {window}",
+        "- Forecast end: "
+        + (
+            _when(forecast.end)
+            if forecast.end
+            else "known once the window's start is set or a step has started"
+        )
+        + f" (as of {_when(forecast.now)})",
+        f"- Fits the window: {fits[forecast.fits_window]}",
+        f"- Work left: {duration_words(forecast.remaining_minutes)} with {people} "
+        f"{'person' if people == 1 else 'people'} at once",
+        "- Critical path: "
+        + (f"steps {path} (marked ◆ below)" if path else "none: every step is finished"),
+    ]
 
 
 def checklist_markdown(runbook: Runbook) -> str:
@@ -527,15 +627,18 @@ def checklist_markdown(runbook: Runbook) -> str:
             lines.append(f"  What to do: {markdown_text(warning['action'])}")
     # The readiness report (product.md §5.6) goes here, before the checklist, once plans
     # have one.
+    forecast = runbook.forecast()
+    critical = frozenset(forecast.critical_path)
+    lines += ["", "## Schedule", "", *_markdown_schedule(runbook, forecast)]
     lines += ["", "## Checklist", ""]
     for phase in runbook.phases:
         hop = f"Hop {phase.hop + 1}: " if runbook.hop_count > 1 else ""
         lines += [f"### {hop}{phase.label}", ""]
         for entry in phase.entries:
             if entry.group:
-                lines += _markdown_group(entry.group)
+                lines += _markdown_group(entry.group, critical)
             elif entry.step:
-                lines += _markdown_step(entry.step)
+                lines += _markdown_step(entry.step, critical)
     while lines and not lines[-1]:
         lines.pop()
     return "\n".join(lines) + "\n"

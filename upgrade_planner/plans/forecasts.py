@@ -97,12 +97,24 @@ def schedule_document(plan: Plan, result: Forecast) -> dict[str, Any]:
 
 def plan_tasks(plan: Plan) -> list[Task]:
     """The current steps of `plan` as tasks, in two queries."""
+    return plan_tasks_and_rows(plan)[0]
+
+
+def plan_tasks_and_rows(
+    plan: Plan, *, fields: Sequence[str] = ()
+) -> tuple[list[Task], list[dict[str, Any]]]:
+    """The current steps of `plan` as tasks, and as rows of TASK_FIELDS and `fields` (with
+    `id` as text) in plan order for whoever shows them, in two queries."""
     prerequisites: dict[str, list[str]] = {}
     pairs = StepDependency.objects.filter(plan=plan).values_list("step_id", "prerequisite_id")
     for step_id, prerequisite_id in pairs:
         prerequisites.setdefault(str(step_id), []).append(str(prerequisite_id))
-    rows = Step.objects.of_plan(plan).order_by("position").values(*TASK_FIELDS)
-    return tasks_from_rows(({**row, "id": str(row["id"])} for row in rows), prerequisites)
+    wanted = [*TASK_FIELDS, *(name for name in fields if name not in TASK_FIELDS)]
+    rows = [
+        {**row, "id": str(row["id"])}
+        for row in Step.objects.of_plan(plan).order_by("position").values(*wanted)
+    ]
+    return tasks_from_rows(rows, prerequisites), rows
 
 
 def plan_schedule(plan: Plan, *, now: datetime | None = None) -> dict[str, Any]:

@@ -36,20 +36,11 @@ from upgrade_planner.plans.documents import evidence_shown
 from upgrade_planner.plans.exports import PRINTED_STEP_FIELDS, runbook_for_plan
 from upgrade_planner.plans.models import Activity, Job, LinkKind, PlanLink, Step, StepDependency
 from upgrade_planner.web.charts import progress_over_time_chart, state_bar_chart
+from upgrade_planner.web.labels import FLEET_CANARY_LABELS, FLEET_LABELS, KIND_LABELS
 from upgrade_planner.web.schedule import schedule_panel
+from upgrade_planner.web.timeline import Timeline, cached_timeline
 
 APPROACH_LABELS = dict(Approach.choices)
-KIND_LABELS = {
-    "upgrade-tentacle": "Upgrade",
-    "reconfigure-service-account": "Re-apply the service account",
-    "reinstall-tentacle-service": "Reinstall the service",
-}
-FLEET_LABELS = {
-    "upgrade-tentacle": "Upgrade the Tentacles",
-    "reconfigure-service-account": "Re-apply custom service accounts",
-    "reinstall-tentacle-service": "Reinstall the Tentacle services",
-}
-FLEET_CANARY_LABELS = {True: "Upgrade the canary Tentacles", False: "Upgrade the other Tentacles"}
 CANARY_CHOICES = {"yes": True, "no": False}
 TENTACLES_PER_PAGE = 50
 # Names a fleet's card lists before "and N more".
@@ -164,6 +155,10 @@ class FleetSummary:
     by_state: list[tuple[str, int]]
     machines: list[str] = field(default_factory=list)
     query: str = ""
+
+    @property
+    def key(self) -> FleetKey:
+        return (self.hop, self.phase, self.kind, self.canary)
 
     @property
     def dom_id(self) -> str:
@@ -297,10 +292,19 @@ class PlanPage:
             "return_to": f"{base}?{shown}" if shown else base,
             "poll_url": reverse(poll, kwargs={"token": self.token}),
             "share": self._share_links() if can_edit else None,
-            # Read only where the schedule section renders (a full page, not an action's card).
+            # Read only where the schedule section or a step card renders.
             "schedule": SimpleLazyObject(
-                lambda: schedule_panel(plan, token=self.token, can_edit=can_edit)
+                lambda: schedule_panel(
+                    plan,
+                    token=self.token,
+                    can_edit=can_edit,
+                    timeline=self.timeline,
+                    return_to=f"{base}?{shown}" if shown else base,
+                )
             ),
+            "critical_steps": SimpleLazyObject(lambda: self.critical_steps),
+            "critical_fleets": SimpleLazyObject(lambda: self.timeline.critical_fleets),
+            "critical_step_ids": SimpleLazyObject(lambda: self.timeline.critical_steps),
             "approach_label": APPROACH_LABELS.get(plan.approach, ""),
             "recommended_label": APPROACH_LABELS.get(plan.recommended_approach, ""),
             "alternatives": [
@@ -360,6 +364,15 @@ class PlanPage:
             "runbook": functools.partial(runbook_for_plan, plan, fields=PRINTED_STEP_FIELDS),
         }
 
+    @functools.cached_property
+    def timeline(self) -> Timeline:
+        """The forecast and its timeline (two queries, once per plan version and minute)."""
+        return cached_timeline(self.plan)
+
+    @functools.cached_property
+    def critical_steps(self) -> frozenset[uuid.UUID]:
+        return frozenset(uuid.UUID(step_id) for step_id in self.timeline.critical_steps)
+
     def shapes(self) -> dict[str, str]:
         """Which cards the checklist and which rows the Tentacle table hold, in order, as a
         short digest for each: an action may then swap single cards into a page whose
@@ -370,6 +383,11 @@ class PlanPage:
         return {
             "shape-checklist": shape_digest([*map(str, checklist), *self._fleet_ids]),
             "shape-tentacle-table": shape_digest(list(map(str, rows))),
+            # Which of the checklist's cards carry the critical path's badge.
+            "shape-critical": shape_digest(
+                sorted(str(key) for key in checklist if key in self.critical_steps)
+                + sorted(map(str, self.timeline.critical_fleets))
+            ),
         }
 
     def _stop_now(

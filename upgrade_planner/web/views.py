@@ -20,7 +20,12 @@ from django.urls import reverse
 from django.views import defaults
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
-from django_htmx.http import HttpResponseStopPolling, reswap, retarget
+from django_htmx.http import (
+    HttpResponseClientRedirect,
+    HttpResponseStopPolling,
+    reswap,
+    retarget,
+)
 from django_htmx.middleware import HtmxDetails
 
 from upgrade_planner.domain import planner
@@ -384,7 +389,15 @@ def _refuse_replaced(request: HtmxHttpRequest, *, place: str) -> HttpResponse:
     return reswap(response, "none")
 
 
-LIVE_SECTIONS = ("progress", "stop-now", "verification", "checklist", "tentacle-table", "activity")
+LIVE_SECTIONS = (
+    "progress",
+    "stop-now",
+    "schedule",
+    "verification",
+    "checklist",
+    "tentacle-table",
+    "activity",
+)
 CARD_SECTIONS = {
     "checklist": "plans/plan.html#step-card",
     "tentacle-table": "plans/plan.html#tentacle-row",
@@ -583,7 +596,10 @@ def _answer_in_place(
         )
         response = HttpResponse(html + rest)
         return retarget(reswap(response, "outerHTML"), f"#{section_id(section)}")
-    in_sync = _seen_version(request) == (version - 1 if changed else version)
+    in_sync = _seen_version(request) == (version - 1 if changed else version) and (
+        # The critical path moved: its badges are on cards the change did not otherwise touch.
+        section != "checklist" or request.POST.get("fp-shape-critical") == shapes["shape-critical"]
+    )
     same_section = [
         other for other in page.visible.values() if bool(other.tentacle) == bool(step.tentacle)
     ]
@@ -880,6 +896,23 @@ def paste_summary(result: services.PasteResult) -> list[str]:
         shown = "; ".join(f"line {n}: {text[:60]}" for n, text in result.unrecognised[:3])
         lines.append(f"{len(result.unrecognised)} lines were not understood ({shown}).")
     return lines
+
+
+@require_POST
+def make_rehearsal(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    """Make a rehearsal plan from this plan's input and open it: this browser remembers its
+    link, which is shown nowhere else."""
+    link = _editable(request, token)
+    created = services.rehearsal_create(plan=link.plan, actor=_actor(request))
+    remember_plan(request, token=created.edit_token, name=created.plan.name, kind="edit")
+    messages.success(
+        request,
+        f"This is a rehearsal of “{link.plan.name}”, with links of its own: keep this page's "
+        "address. Run it on a test instance, starting and completing each step as you go; "
+        "then apply its measured times to the live plan (under Schedule).",
+    )
+    url = reverse("plan-edit", kwargs={"token": created.edit_token})
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 @require_POST
