@@ -251,7 +251,14 @@ def test_the_warnings_print_in_full(live_server, browser):
         item = page.locator(f"#warning-{warning['code']}")
         expect(item.get_by_text("What to do:")).to_be_visible()
         expect(item.locator(".warning-text")).to_have_text(warning["text"])
+    # Not cut to one line on paper: the text's box holds all of it.
+    cut = page.evaluate(
+        "[...document.querySelectorAll('.warning-text')]"
+        ".filter((text) => text.scrollWidth > text.clientWidth + 1).length"
+    )
+    assert cut == 0
     assert not page.locator(".section-nav").is_visible()
+    snap(page, "paper-warnings-emulated", full_page=True)
 
 
 @pytest.mark.parametrize("read_only", [False, True], ids=["edit", "read-only"])
