@@ -193,6 +193,8 @@ def test_the_checklist_is_one_tap_from_the_top_of_a_phone(live_server, browser):
         box = page.locator(folded).bounding_box()
         assert box is not None and box["height"] < 80, (folded, box)
     assert not page.get_by_role("button", name="Copy the read-only link").is_visible()
+    page.evaluate("document.querySelector('.share').scrollIntoView()")
+    snap(page, "phone-after-folded-cards")
     page.get_by_text("Share this plan").click()
     expect(page.get_by_role("button", name="Copy the read-only link")).to_be_visible()
 
