@@ -138,3 +138,31 @@ def test_the_waiting_words_cost_the_same_queries_whatever_the_fleet_size(client)
         counts.append(len(queries))
 
     assert counts[0] == counts[1], counts
+
+
+def test_sources_on_the_page_link_to_their_public_pages_in_a_new_tab(client):
+    created = create_plan(can_provision_new_server=False, tentacles=fleet(12))
+    backup = Step.objects.get(plan=created.plan, kind="backup-master-key")
+
+    body = client.get(f"/p/{created.edit_token}/").content.decode()
+
+    card = body[body.index(f'id="step-{backup.id}"') :]
+    card = card[: card.index("\n</li>")]
+    url = "https://octopus.com/docs/" + backup.source.removeprefix("docs/").removesuffix(".md")
+    assert f'<a href="{url}" target="_blank" rel="noopener"><code>{backup.source}</code>' in card
+    warning = body[body.index('id="warning-wrong-order-strands-tentacles"') :]
+    warning = warning[: warning.index("</li>")]
+    assert 'target="_blank" rel="noopener"' in warning
+    assert 'href="https://octopus.com/docs/' in warning
+    printed = body[body.index('id="print-runbook"') :]
+    assert f'<a href="{url}" target="_blank" rel="noopener">' in printed
+
+
+def test_sources_in_the_markdown_export_are_links(client):
+    created = create_plan()
+    backup = Step.objects.get(plan=created.plan, kind="backup-master-key")
+
+    markdown = client.get(f"/api/v1/plans/{created.view_token}/export.md").content.decode()
+
+    url = "https://octopus.com/docs/" + backup.source.removeprefix("docs/").removesuffix(".md")
+    assert f"]({url})" in markdown
