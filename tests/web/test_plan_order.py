@@ -11,6 +11,7 @@ from tests.factories import create_plan, fleet, tentacle
 from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.plans import services
 from upgrade_planner.plans.models import Step
+from upgrade_planner.web.schedule import duration_words
 
 pytestmark = pytest.mark.django_db
 
@@ -166,3 +167,37 @@ def test_sources_in_the_markdown_export_are_links(client):
 
     url = "https://octopus.com/docs/" + backup.source.removeprefix("docs/").removesuffix(".md")
     assert f"]({url})" in markdown
+
+
+def test_the_migration_shows_one_duration_its_steps_estimate(client):
+    created = create_plan(backup_size_mb=4000, tentacles=fleet(3))
+    migrate = Step.objects.get(plan=created.plan, kind="migrate-data")
+    low = created.plan.migration["duration_low_hours"]
+
+    body = client.get(f"/p/{created.edit_token}/").content.decode()
+
+    words = duration_words(migrate.estimate_minutes)
+    assert words != "0 min"
+    path_card = body[
+        body.index('id="path-heading"') : body.index("</section>", body.index('id="path-heading"'))
+    ]
+    assert f"Estimate: {words} — The upper end" in path_card
+    card = body[body.index(f'id="step-{migrate.id}"') :]
+    card = card[: card.index("\n</li>")]
+    assert f"<strong>Estimate:</strong> {words} — The upper end" in card
+    # The wording no longer states a duration of its own: only the estimate does.
+    assert f"{low:g} hours" not in migrate.detail and "roughly" not in migrate.detail
+    warning = body[body.index('id="warning-slow-migration"') :]
+    warning = warning[: warning.index("</li>")]
+    assert f"{low:g}" not in warning
+
+
+def test_a_team_estimate_says_whose_it_is(client):
+    created = create_plan()
+    step = Step.objects.get(plan=created.plan, kind="backup-database")
+    services.step_update(step_id=step.id, plan=created.plan, estimate_minutes=50, actor="Ana")
+
+    body = client.get(f"/p/{created.edit_token}/").content.decode()
+
+    card = body[body.index(f'id="step-{step.id}"') :]
+    assert "<strong>Estimate:</strong> 50 min — set by the team" in card[: card.index("\n</li>")]

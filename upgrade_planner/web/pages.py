@@ -35,8 +35,9 @@ from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.documents import evidence_shown
 from upgrade_planner.plans.exports import PRINTED_STEP_FIELDS, runbook_for_plan
 from upgrade_planner.plans.models import Activity, Job, LinkKind, PlanLink, Step, StepDependency
+from upgrade_planner.plans.services.schedule import REHEARSAL, TEAM
 from upgrade_planner.web.charts import progress_over_time_chart, state_bar_chart
-from upgrade_planner.web.schedule import schedule_panel
+from upgrade_planner.web.schedule import duration_words, schedule_panel
 
 APPROACH_LABELS = dict(Approach.choices)
 KIND_LABELS = {
@@ -270,6 +271,7 @@ class PlanPage:
             fleet_first[key] = min(first, fleet_first.get(key, first))
 
         tentacle_steps, matching_states = self._tentacle_page()
+        estimates = {str(e.get("basis", "")): e for e in plan.estimates if isinstance(e, dict)}
         visible = steps + list(tentacle_steps.object_list)
         waiting = self._waiting_for([step.id for step in visible])
         for step in visible:
@@ -277,6 +279,7 @@ class PlanPage:
             step.waiting_for = "" if step.state in SATISFIED_STATES else waiting.get(step.id, "")
             step.last_evidence = shown_evidence(step.evidence, can_edit=self.can_edit)
             step.outcome = self.outcomes.get(step_place(step.id))
+            step.estimate_text = estimate_text(step, estimates)
         self.visible = {step.id: step for step in visible}
 
         total = sum(counts.values())
@@ -306,6 +309,10 @@ class PlanPage:
             # Read only where the schedule section renders (a full page, not an action's card).
             "schedule": SimpleLazyObject(
                 lambda: schedule_panel(plan, token=self.token, can_edit=can_edit)
+            ),
+            # The migration's one duration: its step's estimate, with the basis of it.
+            "migration_estimate": next(
+                (step.estimate_text for step in steps if step.kind == "migrate-data"), ""
             ),
             "approach_label": APPROACH_LABELS.get(plan.approach, ""),
             "recommended_label": APPROACH_LABELS.get(plan.recommended_approach, ""),
@@ -626,6 +633,21 @@ def shown_evidence(evidence: list[dict[str, Any]], *, can_edit: bool) -> dict[st
 
 def shape_digest(ids: list[str]) -> str:
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+
+
+# Whose an estimate is when it is not the planner's (Step.estimate_basis).
+ESTIMATE_OWNERS = {TEAM: "set by the team", REHEARSAL: "measured in a rehearsal"}
+
+
+def estimate_text(step: Step, estimates: dict[str, dict[str, Any]]) -> str:
+    """“2 h — <what the estimate assumes>”: a step's one duration and its basis ("" if none)."""
+    if not step.estimate_minutes:
+        return ""
+    words = duration_words(step.estimate_minutes)
+    basis = ESTIMATE_OWNERS.get(step.estimate_basis) or str(
+        estimates.get(step.estimate_basis, {}).get("assumption", "")
+    )
+    return f"{words} — {basis}" if basis else words
 
 
 # What a fleet's machines wait to have done, by the kind of their steps.

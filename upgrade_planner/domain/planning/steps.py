@@ -30,7 +30,7 @@ from upgrade_planner.domain.planning.fleet import (
 )
 from upgrade_planner.domain.planning.mapping import build_server_mapping
 from upgrade_planner.domain.planning.paths import Leg
-from upgrade_planner.domain.planning.sizing import duration_text, is_large, size_text
+from upgrade_planner.domain.planning.sizing import is_large, size_text
 from upgrade_planner.domain.planning.types import (
     InstallationInput,
     MigrationSizing,
@@ -436,7 +436,8 @@ def migration_values(m: Migration) -> dict[str, object]:
         destination += fragment("backup_destination_pruned")
     values["backup_destination"] = destination
     sizing_lines = [fragment("sizing_ram", values)]
-    sizing_lines.append(fragment("sizing_duration", {"duration_text": duration_text(m.sizing)}))
+    # The duration itself is the step's estimate (estimates.py): one number for one fact.
+    sizing_lines.append(fragment("sizing_duration"))
     if is_large(m.sizing):
         sizing_lines.append(fragment("sizing_two_pass"))
     values["sizing_notes"] = "\n\n".join(sizing_lines)
