@@ -688,6 +688,7 @@ def waiting_text(singles: list[str], fleets: list[FleetWait]) -> str:
     other machines (web-03, …)”."""
     parts = singles[:3]
     if len(singles) > 3:
-        parts.append(f"{len(singles) - 3} more steps")
+        more = len(singles) - 3
+        parts.append(f"{more} more step{'s' if more != 1 else ''}")
     parts += [fleet.text for fleet in fleets]
     return "; ".join(parts)
