@@ -424,9 +424,9 @@ def started_twice(w: World) -> Any:
 
 @answer("post", STEP, 409, "has started dependents")
 def reopen_with_started_dependents(w: World) -> Any:
-    first = w.ready_step()
-    w.act(w.edit, first.id, "complete")
-    dependent = w.step(depends_on=first, state=StepState.READY)
+    dependent = w.step(kind__startswith="install-server")
+    finish_prerequisites(w.plan, dependent)
+    first = w.step(kind="backup-database")
     w.act(w.edit, dependent.id, "start")
     return w.act(w.edit, first.id, "reopen", {"reason": "redo"})
 

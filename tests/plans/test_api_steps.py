@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.factories import create_plan
+from tests.factories import create_plan, finish_prerequisites
 from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.plans.models import Activity, Step
 
@@ -73,11 +73,9 @@ def test_skip_without_a_reason_is_422_naming_the_reason(client):
 
 def test_reopen_with_started_dependents_is_409(client):
     created = create_plan()
-    first = ready_step(created.plan)
-    act(client, created.edit_token, first.id, "complete")
-    dependent = Step.objects.filter(
-        plan=created.plan, depends_on=first, state=StepState.READY
-    ).first()
+    dependent = Step.objects.get(plan=created.plan, kind__startswith="install-server")
+    finish_prerequisites(created.plan, dependent)
+    first = Step.objects.get(plan=created.plan, kind="backup-database")
     act(client, created.edit_token, dependent.id, "start")
 
     response = act(client, created.edit_token, first.id, "reopen", {"reason": "redo"})

@@ -177,9 +177,9 @@ def test_a_modern_hop_follows_the_standard_upgrade_order():
     assert kinds(result) == [
         "backup-license-key",
         "backup-master-key",
-        "backup-server-folders",
         "maintenance-mode-on",
         "backup-database",
+        "backup-server-folders",
         "upgrade-server-modern",
         "verify-server-upgrade",
         "upgrade-tentacles-modern",
@@ -215,8 +215,8 @@ def test_the_1_6_hop_imports_data_and_replaces_the_tentacles():
         "backup-database",
         "install-server-2.x",
         "import-1.6-data",
+        "recreate-permissions",  # with the data it makes up for, before the Tentacles
         "upgrade-tentacles-1.6",
-        "recreate-permissions",
         "verify-server-upgrade",
         "retire-1.6-server",
     ]

@@ -276,3 +276,53 @@ def test_a_normalised_version_parses_back_to_itself(parts):
 
     assert parse_version(str(version)) == version
     assert parse_version(f" v{version} ") == version
+
+
+BACKUP_KINDS = {
+    "backup-license-key",
+    "backup-master-key",
+    "backup-database",
+    "backup-server-folders",
+}
+# The steps that change the installation (or start the point of no return): every backup of
+# their hop comes first.
+CHANGING_KINDS = {
+    "install-server-new-machine",
+    "install-server-in-place",
+    "migrate-data",
+    "hydra-prepare",
+    "upgrade-server-modern",
+    "install-server-1.6",
+    "install-server-2.x",
+    "import-1.6-data",
+    "upgrade-server-2.6",
+}
+
+
+@settings(max_examples=150)
+@given(installations, planner_settings)
+def test_independent_backups_have_no_path_between_them(installation, config):
+    """Facts §d.1, §b.1, §j: two people can take a hop's backups at once; every step that
+    changes the installation still waits for all of them."""
+    plan = make_plan(installation, config)
+
+    for hop in range(len(plan.path)):
+        backups = {s.key for s in plan.steps if s.hop == hop and s.kind in BACKUP_KINDS}
+        for key in backups:
+            assert not (ancestors(plan, key) & backups), key
+        for step in plan.steps:
+            if step.hop == hop and step.kind in CHANGING_KINDS:
+                assert backups <= ancestors(plan, step.key), step.key
+
+
+@settings(max_examples=150)
+@given(installations, planner_settings)
+def test_each_phase_is_one_run_of_steps_per_hop(installation, config):
+    """The checklist heads each (hop, phase) once: its steps are listed together."""
+    plan = make_plan(installation, config)
+
+    runs: list[tuple[int, str]] = []
+    for step in plan.steps:
+        if not runs or runs[-1] != (step.hop, step.phase):
+            runs.append((step.hop, step.phase))
+    assert len(runs) == len(set(runs)), runs

@@ -100,13 +100,22 @@ def test_manual_upgrades_the_server_first_then_each_tentacle_by_hand():
     assert "no canary gate" in " ".join(result.assumptions)
 
 
-def test_the_backups_come_first_with_the_license_key_leading():
-    result = plan()
+BACKUP_KINDS = ("backup-license-key", "backup-master-key", "backup-database")
 
-    assert only(result, "backup-license-key").depends_on == ()
-    assert only(result, "backup-master-key").depends_on == ("0:backup-license-key",)
-    assert only(result, "backup-database").depends_on == ("0:backup-master-key",)
-    assert "0:backup-database" in only(result, "install-server-new-machine").depends_on
+
+@pytest.mark.parametrize("approach", ["new-server", "in-place", "manual"])
+def test_two_people_can_take_the_backups_at_once(approach):
+    """Facts §d.1 and §b.1: no backup must come after another; the install waits for all."""
+    result = plan(approach=approach, tentacles=fleet(4))
+    keys = [only(result, kind).key for kind in BACKUP_KINDS]
+
+    for key in keys:
+        assert by_key(result)[key].depends_on == ()
+    first_change = "install-server-new-machine" if approach == "new-server" else "hydra-prepare"
+    if approach == "manual":
+        first_change = "install-server-in-place"
+    assert set(keys) <= set(only(result, first_change).depends_on)
+    assert set(keys) <= ancestors(result, only(result, "migrate-data").key)
 
 
 @pytest.mark.parametrize(
@@ -126,6 +135,7 @@ def test_pruning_precedes_the_migrated_backup_only_for_large_data(fields, prunes
     if prunes:
         prune = only(result, "prune-history")
         assert only(result, "backup-database").depends_on == (prune.key,)
+        assert prune.depends_on == ()
         assert "audit copy" in prune.detail
         assert "150,000" in prune.detail
 

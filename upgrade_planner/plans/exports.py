@@ -22,6 +22,7 @@ from functools import cached_property
 from typing import Any
 
 from upgrade_planner.domain.schedule import Forecast, duration_words
+from upgrade_planner.domain.sources import source_url
 from upgrade_planner.domain.spreadsheet import formula_safe
 from upgrade_planner.domain.vocabulary import SATISFIED_STATES, ActivityAction, Phase, StepState
 from upgrade_planner.plans.documents import dependency_map
@@ -450,6 +451,13 @@ def markdown_text(text: str) -> str:
     return _HTML_SYNTAX.sub(lambda match: _HTML_ENTITIES[match.group()], text)
 
 
+def markdown_source(source: str) -> str:
+    """A cited source as a Markdown link to its public page (its text alone if it has none)."""
+    url = source_url(source)
+    text = markdown_text(source)
+    return f"[{text}]({url})" if url else text
+
+
 def markdown_instructions(detail: str, indent: str = INDENT) -> list[str]:
     """A step's instructions as Markdown lines under a list item: the prose as text (one
     paragraph a paragraph), the commands as fenced code blocks, which show their content as
@@ -516,7 +524,7 @@ def _markdown_step(step: RunbookStep, critical: frozenset[str]) -> list[str]:
     if step.timing:
         lines += ["", f"{INDENT}{markdown_text(step.timing[:1].upper() + step.timing[1:])}"]
     lines += markdown_instructions(step.detail)
-    lines += ["", f"{INDENT}Source: {markdown_text(step.source)}", ""]
+    lines += ["", f"{INDENT}Source: {markdown_source(step.source)}", ""]
     return lines
 
 
@@ -544,7 +552,7 @@ def _markdown_group(group: MachineGroup, critical: frozenset[str]) -> list[str]:
             f"{INDENT}{NAME_MARK} and {HOST_MARK} stand for each machine's name and host below.",
         ]
     lines += markdown_instructions(group.detail)
-    lines += ["", f"{INDENT}Source: {markdown_text(group.source)}", ""]
+    lines += ["", f"{INDENT}Source: {markdown_source(group.source)}", ""]
     for machine in group.machines:
         mark = STATE_MARKS.get(machine.state, " ")
         host = f" ({markdown_text(machine.hostname)})" if machine.hostname else ""
@@ -616,7 +624,7 @@ def checklist_markdown(runbook: Runbook) -> str:
     for number, hop in enumerate(plan.path, start=1):
         lines.append(
             f"{number}. **{hop['from']} → {hop['to']}** — {markdown_text(hop['reason'])} "
-            f"({hop['source']})"
+            f"({markdown_source(hop['source'])})"
         )
     if plan.warnings:
         lines += ["", "## Warnings", ""]
@@ -625,6 +633,8 @@ def checklist_markdown(runbook: Runbook) -> str:
                 f"- **{warning['code']}** ({warning['severity']}): {markdown_text(warning['text'])}"
             )
             lines.append(f"  What to do: {markdown_text(warning['action'])}")
+            if warning.get("source"):
+                lines.append(f"  Source: {markdown_source(warning['source'])}")
     # The readiness report (product.md §5.6) goes here, before the checklist, once plans
     # have one.
     forecast = runbook.forecast()

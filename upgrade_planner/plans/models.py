@@ -308,8 +308,9 @@ class Step(models.Model):
 
     # Not stored: the words saying what a blocked step waits for, its latest evidence as the
     # visitor may see it, and what became of this visitor's last action on it (shown next to
-    # its controls), set by the plan page.
+    # its controls), set by the plan page; and its estimate in words with the basis of it.
     waiting_for = ""
+    estimate_text = ""
     last_evidence: dict[str, Any] | None = None
     outcome: Any = None
 

@@ -23,6 +23,7 @@ from django.utils.functional import SimpleLazyObject
 
 from upgrade_planner.domain import rollback
 from upgrade_planner.domain.lifecycle import PERSON_ACTIONS, StepAction, allowed_actions
+from upgrade_planner.domain.schedule import duration_words
 from upgrade_planner.domain.vocabulary import (
     SATISFIED_STATES,
     Approach,
@@ -35,6 +36,7 @@ from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.documents import evidence_shown
 from upgrade_planner.plans.exports import PRINTED_STEP_FIELDS, runbook_for_plan
 from upgrade_planner.plans.models import Activity, Job, LinkKind, PlanLink, Step, StepDependency
+from upgrade_planner.plans.services.schedule import REHEARSAL, TEAM
 from upgrade_planner.web.charts import progress_over_time_chart, state_bar_chart
 from upgrade_planner.web.labels import FLEET_CANARY_LABELS, FLEET_LABELS, KIND_LABELS
 from upgrade_planner.web.schedule import schedule_panel
@@ -209,11 +211,15 @@ def split_messages(stored: Iterable[Message]) -> tuple[list[Outcome], dict[str, 
 
 @dataclass
 class ChecklistGroup:
+    """One heading of the checklist: a hop's phase, its steps and fleets in plan order."""
+
     hop: int
     phase: str
     label: str
     steps: list[Step] = field(default_factory=list)
     fleets: list[FleetSummary] = field(default_factory=list)
+    # (step, None) or (None, fleet), in plan order: what the template lists under the heading.
+    entries: list[tuple[Step | None, FleetSummary | None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -259,6 +265,7 @@ class PlanPage:
             fleet_first[key] = min(first, fleet_first.get(key, first))
 
         tentacle_steps, matching_states = self._tentacle_page()
+        estimates = {str(e.get("basis", "")): e for e in plan.estimates if isinstance(e, dict)}
         visible = steps + list(tentacle_steps.object_list)
         waiting = self._waiting_for([step.id for step in visible])
         for step in visible:
@@ -266,6 +273,7 @@ class PlanPage:
             step.waiting_for = "" if step.state in SATISFIED_STATES else waiting.get(step.id, "")
             step.last_evidence = shown_evidence(step.evidence, can_edit=self.can_edit)
             step.outcome = self.outcomes.get(step_place(step.id))
+            step.estimate_text = estimate_text(step, estimates)
         self.visible = {step.id: step for step in visible}
 
         total = sum(counts.values())
@@ -305,6 +313,10 @@ class PlanPage:
             "critical_steps": SimpleLazyObject(lambda: self.critical_steps),
             "critical_fleets": SimpleLazyObject(lambda: self.timeline.critical_fleets),
             "critical_step_ids": SimpleLazyObject(lambda: self.timeline.critical_steps),
+            # The migration's one duration: its step's estimate, with the basis of it.
+            "migration_estimate": next(
+                (step.estimate_text for step in steps if step.kind == "migrate-data"), ""
+            ),
             "approach_label": APPROACH_LABELS.get(plan.approach, ""),
             "recommended_label": APPROACH_LABELS.get(plan.recommended_approach, ""),
             "alternatives": [
@@ -495,8 +507,8 @@ class PlanPage:
     def _waiting_for(self, step_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
         """For each blocked step on screen, the words saying what it waits for.
 
-        A fleet gate waits on thousands of Tentacle steps; those are counted in SQL, and only
-        the first one's title is read.
+        A fleet gate waits on thousands of Tentacle steps; those are counted in SQL by kind,
+        canary apart from the other machines, and only the first one of each is read.
         """
         if not step_ids:
             return {}
@@ -508,25 +520,37 @@ class PlanPage:
             .values_list("step_id", "prerequisite__title")
         ):
             singles[step_id].append(title)
-        fleets = {
-            step_id: (count, first)
-            for step_id, count, first in pending.exclude(prerequisite__tentacle="")
-            .values("step_id")
+        counted: dict[uuid.UUID, list[tuple[str, bool, int, int]]] = defaultdict(list)
+        for step_id, kind, canary, count, first in (
+            pending.exclude(prerequisite__tentacle="")
+            .values("step_id", "prerequisite__kind", "prerequisite__canary")
             .annotate(count=Count("id"), first=Min("prerequisite__position"))
-            .values_list("step_id", "count", "first")
+            .values_list("step_id", "prerequisite__kind", "prerequisite__canary", "count", "first")
+        ):
+            counted[step_id].append((kind, canary, count, first))
+        firsts = {
+            position: (title, tentacle)
+            for position, title, tentacle in Step.objects.filter(
+                plan=self.plan,
+                position__in={first for runs in counted.values() for *_, first in runs},
+            ).values_list("position", "title", "tentacle")
         }
-        first_titles = dict(
-            Step.objects.filter(
-                plan=self.plan, position__in={first for _, first in fleets.values()}
-            ).values_list("position", "title")
-        )
+        fleets: dict[uuid.UUID, list[FleetWait]] = {}
+        for step_id, runs in counted.items():
+            canary_pending = any(canary for _, canary, _, _ in runs)
+            fleets[step_id] = [
+                FleetWait(
+                    kind=kind,
+                    canary=canary,
+                    count=count,
+                    first_title=firsts.get(first, ("", ""))[0],
+                    first_machine=firsts.get(first, ("", ""))[1],
+                    others=canary_pending and not canary,
+                )
+                for kind, canary, count, first in sorted(runs, key=lambda run: (not run[1], run[3]))
+            ]
         return {
-            step_id: waiting_text(
-                singles.get(step_id, []),
-                (fleets[step_id][0], first_titles.get(fleets[step_id][1], ""))
-                if step_id in fleets
-                else None,
-            )
+            step_id: waiting_text(singles.get(step_id, []), fleets.get(step_id, []))
             for step_id in set(singles) | set(fleets)
         }
 
@@ -595,8 +619,10 @@ class PlanPage:
                 )
             if isinstance(item, FleetSummary):
                 groups[-1].fleets.append(item)
+                groups[-1].entries.append((None, item))
             else:
                 groups[-1].steps.append(item)
+                groups[-1].entries.append((item, None))
         return groups
 
 
@@ -630,12 +656,60 @@ def shape_digest(ids: list[str]) -> str:
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
 
 
-def waiting_text(singles: list[str], fleet: tuple[int, str] | None) -> str:
-    """“Back up the master key; Upgrade web-01 and 4,999 more”."""
+# Whose an estimate is when it is not the planner's (Step.estimate_basis).
+ESTIMATE_OWNERS = {TEAM: "set by the team", REHEARSAL: "measured in a rehearsal"}
+
+
+def estimate_text(step: Step, estimates: dict[str, dict[str, Any]]) -> str:
+    """“2 h — <what the estimate assumes>”: a step's one duration and its basis ("" if none)."""
+    if not step.estimate_minutes:
+        return ""
+    words = duration_words(step.estimate_minutes)
+    basis = ESTIMATE_OWNERS.get(step.estimate_basis) or str(
+        estimates.get(step.estimate_basis, {}).get("assumption", "")
+    )
+    return f"{words} — {basis}" if basis else words
+
+
+# What a fleet's machines wait to have done, by the kind of their steps.
+WAITING_VERBS = {
+    "upgrade-tentacle": "Upgrade",
+    "reconfigure-service-account": "Re-apply the service account on",
+    "reinstall-tentacle-service": "Reinstall the Tentacle service on",
+    "repoint-polling-tentacle": "Re-point the polling Tentacle on",
+}
+
+
+@dataclass(frozen=True)
+class FleetWait:
+    """Per-Tentacle prerequisites of one kind a step still waits for, canary apart."""
+
+    kind: str
+    canary: bool
+    count: int
+    first_title: str
+    first_machine: str
+    others: bool = False  # canary machines of the same wait are named apart: "other machines"
+
+    @property
+    def text(self) -> str:
+        """“Upgrade the 2 canary machines (web-01, …)”, “Upgrade 8 other machines (…)”."""
+        if self.count == 1 or self.kind not in WAITING_VERBS:
+            more = f" and {self.count - 1:,} more" if self.count > 1 else ""
+            return f"{self.first_title}{more}"
+        if self.canary:
+            machines = f"the {self.count:,} canary machines"
+        else:
+            machines = f"{self.count:,} {'other ' if self.others else ''}machines"
+        return f"{WAITING_VERBS[self.kind]} {machines} ({self.first_machine}, …)"
+
+
+def waiting_text(singles: list[str], fleets: list[FleetWait]) -> str:
+    """“Back up the master key; Upgrade the 2 canary machines (web-01, …); Upgrade 4,998
+    other machines (web-03, …)”."""
     parts = singles[:3]
     if len(singles) > 3:
-        parts.append(f"{len(singles) - 3} more steps")
-    if fleet:
-        count, first = fleet
-        parts.append(first if count == 1 else f"{first} and {count - 1:,} more")
+        more = len(singles) - 3
+        parts.append(f"{more} more step{'s' if more != 1 else ''}")
+    parts += [fleet.text for fleet in fleets]
     return "; ".join(parts)

@@ -30,7 +30,7 @@ from upgrade_planner.domain.planning.fleet import (
 )
 from upgrade_planner.domain.planning.mapping import build_server_mapping
 from upgrade_planner.domain.planning.paths import Leg
-from upgrade_planner.domain.planning.sizing import duration_text, is_large, size_text
+from upgrade_planner.domain.planning.sizing import is_large, size_text
 from upgrade_planner.domain.planning.types import (
     InstallationInput,
     MigrationSizing,
@@ -99,11 +99,13 @@ _PHASE_NAMES: dict[str, str] = {
     "move-package-feed": "migrate",
     "hydra-prepare": "tentacles",
     "upgrade-tentacle": "tentacles",
-    "verify-canary": "verify",
-    "verify-old-server-cut-off": "verify",
+    # The canary check and the cut-off check close the Tentacle rollout they gate.
+    "verify-canary": "tentacles",
+    "verify-old-server-cut-off": "tentacles",
     "verify-new-server-health": "verify",
     "reinstall-tentacle-service": "tentacles",
-    "reconfigure-service-account": "tentacles",
+    # Once every Tentacle answers the new server (it waits for the health check).
+    "reconfigure-service-account": "finish",
     "repoint-polling-tentacle": "tentacles",
     "decommission-old-server": "finish",
     "cleanup-home-folder": "finish",
@@ -112,7 +114,8 @@ _PHASE_NAMES: dict[str, str] = {
     "install-server-2.x": "install",
     "import-1.6-data": "migrate",
     "upgrade-tentacles-1.6": "tentacles",
-    "recreate-permissions": "finish",
+    # Part of bringing the 1.6 data across (permissions are not imported).
+    "recreate-permissions": "migrate",
     "retire-1.6-server": "finish",
     "upgrade-server-2.6": "install",
     "upgrade-tentacles-2.6": "tentacles",
@@ -168,6 +171,7 @@ class StepList:
         method: UpgradeMethod | None = None,
         point_of_no_return: bool = False,
         fleet_gate: bool = False,
+        phase: Phase | None = None,
     ) -> str:
         key = f"{self.hop}:{kind}" if identity is None else f"{self.hop}:{kind}:{identity}"
         if key in self.keys:
@@ -188,7 +192,7 @@ class StepList:
                 kind=kind,
                 title=fill(template["title"], values),
                 detail=tidy(fill(detail or template["detail"], values)),
-                phase=_PHASES[kind],
+                phase=phase or _PHASES[kind],
                 hop=self.hop,
                 source=source or template["source"],
                 depends_on=deps,
@@ -432,7 +436,8 @@ def migration_values(m: Migration) -> dict[str, object]:
         destination += fragment("backup_destination_pruned")
     values["backup_destination"] = destination
     sizing_lines = [fragment("sizing_ram", values)]
-    sizing_lines.append(fragment("sizing_duration", {"duration_text": duration_text(m.sizing)}))
+    # The duration itself is the step's estimate (estimates.py): one number for one fact.
+    sizing_lines.append(fragment("sizing_duration"))
     if is_large(m.sizing):
         sizing_lines.append(fragment("sizing_two_pass"))
     values["sizing_notes"] = "\n\n".join(sizing_lines)
@@ -538,12 +543,14 @@ def build_migration(b: StepList, m: Migration) -> str | None:
         else ""
     )
 
+    # The backups need nothing of each other, so two people can take them at once (facts
+    # §d.1, §b.1: each "must come after" nothing); only the migrated backup waits for the
+    # pruning it must include. Whatever changes the installation waits for all of them.
     license_key = b.add("backup-license-key", "2.6", values)
-    master_key = b.add("backup-master-key", "2.6", values, depends_on=[license_key])
-    prune = None
-    if m.sizing.prune_first:
-        prune = b.add("prune-history", "2.6", values, depends_on=[master_key])
-    backup = b.add("backup-database", "2.6", values, depends_on=[prune or master_key])
+    master_key = b.add("backup-master-key", "2.6", values)
+    prune = b.add("prune-history", "2.6", values) if m.sizing.prune_first else None
+    backup = b.add("backup-database", "2.6", values, depends_on=[prune])
+    backups = [license_key, master_key, backup]
     sql_ready = inst.sql_server_ready
     sql = b.add(
         "prepare-sql-server", "confirm" if sql_ready else "required", values, optional=sql_ready
@@ -557,7 +564,7 @@ def build_migration(b: StepList, m: Migration) -> str | None:
 
     by_hand: list[Machine] = []  # machines upgraded by hand that poll a changed address
 
-    def repoint(after: Sequence[str | None]) -> list[str]:
+    def repoint(after: Sequence[str | None], phase: Phase | None = None) -> list[str]:
         """A re-point step per polling machine upgraded by hand, once `after` are done."""
         keys: list[str] = []
         for machine in by_hand:
@@ -585,6 +592,7 @@ def build_migration(b: StepList, m: Migration) -> str | None:
                     depends_on=[*after, *(after_upgrade[name] for name in machine.names)],
                     identity=machine.identity,
                     tentacles=polling,
+                    phase=phase,
                 )
             )
         return keys
@@ -658,8 +666,8 @@ def build_migration(b: StepList, m: Migration) -> str | None:
 
     cut_off = None
     if approach == "new-server":
-        install = b.add("install-server-new-machine", "2.6", values, depends_on=[backup, sql])
-        migrate = b.add("migrate-data", "2.6", values, depends_on=[install, backup])
+        install = b.add("install-server-new-machine", "2.6", values, depends_on=[*backups, sql])
+        migrate = b.add("migrate-data", "2.6", values, depends_on=[install, *backups])
         feed = (
             b.add("move-package-feed", "2.6", values, depends_on=[migrate])
             if inst.uses_builtin_feed
@@ -683,7 +691,7 @@ def build_migration(b: StepList, m: Migration) -> str | None:
             fleet_gate=bool(per_tentacle),
         )
     elif approach == "in-place":
-        rollout([backup])
+        rollout(backups)
         if upgrades:
             cut_off = b.add(
                 "verify-old-server-cut-off",
@@ -696,7 +704,7 @@ def build_migration(b: StepList, m: Migration) -> str | None:
             "install-server-in-place",
             "in-place",
             values,
-            depends_on=[backup, sql, *per_tentacle, cut_off],
+            depends_on=[*backups, sql, *per_tentacle, cut_off],
             fleet_gate=bool(per_tentacle),
         )
         migrate = b.add("migrate-data", "2.6", values, depends_on=[install])
@@ -705,13 +713,15 @@ def build_migration(b: StepList, m: Migration) -> str | None:
             if inst.uses_builtin_feed
             else None
         )
-        repoints = repoint([migrate])
+        # In place the Tentacles are upgraded before the server is installed; the re-point
+        # must wait for the migrated server, so it is listed with the checks that follow it.
+        repoints = repoint([migrate], Phase.VERIFY)
         per_tentacle.extend(repoints)
         health = b.add(
             "verify-new-server-health", "2.6", values, depends_on=[migrate, feed, *repoints]
         )
     else:
-        install = b.add("install-server-in-place", "manual", values, depends_on=[backup, sql])
+        install = b.add("install-server-in-place", "manual", values, depends_on=[*backups, sql])
         migrate = b.add("migrate-data", "2.6", values, depends_on=[install])
         feed = (
             b.add("move-package-feed", "2.6", values, depends_on=[migrate])
@@ -854,8 +864,14 @@ def build_modern(
         else ""
     )
 
+    # The backups need nothing of each other, so two people can take them at once; what each
+    # really waits for: the keys nothing (facts §j lists them first, before the window opens),
+    # the database backup maintenance mode, and with high availability every stopped node
+    # (facts §j). The folder backup waits for the same moment as the database backup so that
+    # the two match when a major upgrade is rolled back by restoring both (facts §k.5; our
+    # inference). The server upgrade waits for every backup.
     window_open: str | None = None
-    keys: str | None = None
+    keys: list[str] = []
     if first:
         rehearse = None
         many_targets = len(tentacles) > limits["test_instance_targets"]
@@ -877,23 +893,18 @@ def build_modern(
                 {**values, "rehearsal_reason": reason, "target": run.end_label},
                 optional=not run.major_change,
             )
-        license_key = b.add("backup-license-key", "modern", values, depends_on=[rehearse])
-        keys = b.add("backup-master-key", "modern", values, depends_on=[license_key])
-    # The folder backup is how a major upgrade rolls back (facts §k.5): required for a major hop.
-    folders = b.add(
-        "backup-server-folders",
-        "major" if leg.major_change else "modern",
-        values,
-        depends_on=[keys],
-        optional=not leg.major_change,
-    )
-    if first:
-        window_open = b.add("maintenance-mode-on", "modern", values, depends_on=[keys])
+        keys = [
+            b.add("backup-license-key", "modern", values),
+            b.add("backup-master-key", "modern", values),
+        ]
+        # The production window opens once the rehearsal (if any) has passed.
+        window_open = b.add("maintenance-mode-on", "modern", values, depends_on=[rehearse])
+    quiet: list[str | None] = [window_open]
     if run.ha:
         # Facts §j (corrected): stop every node, back up, upgrade one node (it upgrades the
         # database), then the others, then start them all. From 2023.2.9755 the database
         # upgrade aborts while any node runs.
-        stops = [
+        quiet = [
             b.add(
                 "stop-server-node",
                 "ha",
@@ -903,13 +914,23 @@ def build_modern(
             )
             for node in run.nodes
         ]
-        backup = b.add("backup-database", "modern-ha", values, depends_on=stops)
+    backup = b.add("backup-database", "modern-ha" if run.ha else "modern", values, depends_on=quiet)
+    # The folder backup is how a major upgrade rolls back (facts §k.5): required for a major hop.
+    folders = b.add(
+        "backup-server-folders",
+        "major" if leg.major_change else "modern",
+        values,
+        depends_on=quiet,
+        optional=not leg.major_change,
+    )
+    backups = [*keys, backup, folders]
+    if run.ha:
         first_node, *other_nodes = run.nodes
         leader = b.add(
             "upgrade-server-modern",
             "ha-first",
             {**values, "node": first_node},
-            depends_on=[backup, folders],
+            depends_on=backups,
             identity=first_node,
         )
         upgraded = [leader] + [
@@ -934,8 +955,7 @@ def build_modern(
         ]
         verify = b.add("verify-server-upgrade", "modern", values, depends_on=started)
     else:
-        backup = b.add("backup-database", "modern", values, depends_on=[window_open])
-        server = b.add("upgrade-server-modern", "modern", values, depends_on=[backup, folders])
+        server = b.add("upgrade-server-modern", "modern", values, depends_on=backups)
         verify = b.add("verify-server-upgrade", "modern", values, depends_on=[server])
     if last:
         b.add("maintenance-mode-off", "modern", values, depends_on=[verify])

@@ -15,7 +15,7 @@ from upgrade_planner.domain.planning.fleet import (
     name_list,
 )
 from upgrade_planner.domain.planning.paths import Leg
-from upgrade_planner.domain.planning.sizing import duration_text, is_large, ram_short, size_text
+from upgrade_planner.domain.planning.sizing import is_large, ram_short, size_text
 from upgrade_planner.domain.planning.steps import Migration
 from upgrade_planner.domain.planning.types import (
     PlannerSettings,
@@ -173,7 +173,6 @@ def migration_warnings(
                 "high" if m.sizing.prune_first else "medium",
                 {
                     "size_text": size_text(inst.backup_size_mb, inst.document_count),
-                    "duration_text": duration_text(m.sizing),
                     "action": action[0].upper() + action[1:] + ".",
                 },
             )

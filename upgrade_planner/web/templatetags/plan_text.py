@@ -7,6 +7,8 @@ from django import template
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from upgrade_planner.domain.sources import source_url
+
 register = template.Library()
 
 _FENCE = re.compile(r"```[a-zA-Z]*\n?(.*?)```", re.DOTALL)
@@ -57,3 +59,17 @@ def _step_detail(text: str) -> SafeString:
 @register.filter
 def get_item(mapping: dict[str, str], key: str) -> str:
     return mapping.get(key, key)
+
+
+@register.filter
+def source_link(source: str) -> SafeString:
+    """A cited source as a link to its public page, opened in a new tab (as code if it has
+    none)."""
+    text = f"<code>{escape(source or '')}</code>"
+    url = source_url(source or "")
+    if url is None:
+        return mark_safe(text)  # noqa: S308 - escaped above
+    return mark_safe(  # noqa: S308 - the source and its address are escaped
+        f'<a href="{escape(url)}" target="_blank" rel="noopener">{text}'
+        '<span class="visually-hidden"> (opens in a new tab)</span></a>'
+    )
