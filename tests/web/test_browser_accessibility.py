@@ -12,6 +12,7 @@ from axe_playwright_python.sync_playwright import Axe
 from tests.conftest import ARTIFACTS
 from tests.factories import create_plan, fleet, tentacle
 from upgrade_planner.plans import services
+from upgrade_planner.plans.models import Step
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -58,6 +59,10 @@ def a_plan_in_progress() -> services.CreatedPlan:
         tentacles=(*fleet(12), tentacle("db-01", communication_style="polling")),
         can_provision_new_server=False,
     )
+    first = Step.objects.filter(plan=created.plan, state="ready", tentacle="").first()
+    assert first is not None
+    services.step_update(plan=created.plan, step_id=first.id, assignee="Ana")
+    services.step_complete(step_id=first.id, plan=created.plan, actor="Ana")
     return created
 
 
