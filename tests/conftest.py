@@ -148,6 +148,10 @@ class BrowserConsole:
         return [seen for seen in self.seen if not any(p.search(seen) for p in self.expected)]
 
 
+# What static/js/app.js keeps once someone has given their name on a plan page.
+NAMED_BROWSER = "try { localStorage.setItem('upgrade-planner:actor', 'Tester'); } catch (e) {}"
+
+
 class WatchedBrowser:
     """The session's Chromium for one test: every context opened through it reports to the
     test's BrowserConsole, and is closed when the test ends."""
@@ -157,8 +161,12 @@ class WatchedBrowser:
         self._console = console
         self.contexts: list[Any] = []
 
-    def new_context(self, **options: Any) -> Any:
+    def new_context(self, *, named: bool = True, **options: Any) -> Any:
+        """A browser context; `named`: its person has given their name before (kept by the
+        page's script in localStorage), so the plan page does not ask for it first."""
         context = self._chromium.new_context(**options)
+        if named:
+            context.add_init_script(NAMED_BROWSER)
         self._console.watch(context)
         self.contexts.append(context)
         return context

@@ -27,6 +27,11 @@ urlpatterns = [
         name="inventory-fetch",
     ),
     path(
+        "p/<str:token>/steps/<uuid:step_id>/assignee",
+        plan_views.step_assign,
+        name="step-assign",
+    ),
+    path(
         "p/<str:token>/steps/<uuid:step_id>/<str:action>",
         plan_views.step_action,
         name="step-action",

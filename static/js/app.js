@@ -171,3 +171,71 @@ document.addEventListener("htmx:afterSettle", () => {
     runbook.dataset.stale = "true";
   }
 });
+
+// --- Team: a name asked once per browser before its first change. A page that asks marks its
+// name box with data-ask-name; the first step, assignee or bulk action then opens the name
+// dialog, and the answer (a name, or carrying on without one) rides along with that request
+// and every later one from this page; the server keeps it for this browser's session. The
+// name is also kept in localStorage, so a new session sends it without asking again. Without
+// this script the server refuses the first change and shows the name box next to it.
+const NAME_KEY = "upgrade-planner:actor";
+let nameAnswer = null; // { actor: "Ana" } or { anonymous: "on" }
+
+function storedName() {
+  try { return localStorage.getItem(NAME_KEY) || ""; } catch { return ""; }
+}
+
+function storeName(name) {
+  try { if (name) localStorage.setItem(NAME_KEY, name); } catch { /* private mode: session only */ }
+}
+
+function isChange(elt) {
+  return Boolean(elt && elt.id !== "poller" && elt.closest("form")
+    && elt.closest("#bulk-form, [id^='step-']"));
+}
+
+document.addEventListener("htmx:confirm", (event) => {
+  const elt = event.detail.elt;
+  if (nameAnswer || !document.querySelector("[data-ask-name]") || !isChange(elt)) return;
+  const remembered = storedName();
+  if (remembered) {
+    nameAnswer = { actor: remembered };
+    return;
+  }
+  const dialog = document.getElementById("name-dialog");
+  if (!dialog || typeof dialog.showModal !== "function") return; // the server asks instead
+  event.preventDefault();
+  const input = dialog.querySelector("input[name='actor']");
+  dialog.addEventListener("close", () => {
+    const name = input.value.trim();
+    if (dialog.returnValue === "save" && name) {
+      nameAnswer = { actor: name };
+      storeName(name);
+      const box = document.getElementById("actor-name");
+      if (box) box.value = name;
+    } else if (dialog.returnValue === "anonymous") {
+      nameAnswer = { anonymous: "on" };
+    } else {
+      return; // cancelled: nothing is sent
+    }
+    event.detail.issueRequest(true);
+  }, { once: true });
+  dialog.returnValue = "";
+  dialog.showModal();
+  input.focus();
+});
+
+document.addEventListener("htmx:configRequest", (event) => {
+  if (!nameAnswer || !isChange(event.detail.elt)) return;
+  Object.entries(nameAnswer).forEach(([key, value]) => {
+    event.detail.parameters[key] = value;
+  });
+});
+
+// A name saved in the name box (or next to a refused step) is remembered by this browser too.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!form.matches("form.actor, form.name-prompt")) return;
+  const input = form.querySelector("input[name='actor']");
+  if (input && input.value.trim()) storeName(input.value.trim());
+});

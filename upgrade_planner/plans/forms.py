@@ -171,6 +171,13 @@ class StepActionForm(PlanPageForm):
         return bool(self.cleaned_data["confirm"] == "yes")
 
 
+class AssigneeForm(PlanPageForm):
+    """Who does a step, set from its card; blank for nobody. The service bounds the name and
+    says so naming the field."""
+
+    assignee = RawText(required=False)
+
+
 class StepsBulkForm(PlanPageForm):
     """One action for the Tentacle steps ticked in the table, or (`scope` "matching") for
     every one matching the table's filters, which the view reads from the same post."""
@@ -225,12 +232,19 @@ class ApproachForm(forms.Form):
 
 
 class ActorForm(forms.Form):
-    """The name someone goes by in the activity log; blank forgets it."""
+    """The name someone goes by in the activity log; blank forgets it. `anonymous` is the
+    choice to carry on without a name when the page asks for one."""
 
     actor = RawText(required=False, strip=False)
+    anonymous = forms.BooleanField(required=False)
 
     def clean_actor(self) -> str:
         return services.actor_name(self.cleaned_data["actor"])
+
+
+class NameForm(ActorForm, PlanPageForm):
+    """The name box of the plan page, or the one shown next to a step whose action was
+    refused for want of a name: saved, then back to where it was posted from."""
 
 
 WINDOW_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]

@@ -202,10 +202,11 @@ class StepQuerySet(models.QuerySet["Step"]):
         search: str = "",
         kind: str = "",
         canary: bool | None = None,
+        assignee: str | None = None,
     ) -> StepQuerySet:
         """Per-Tentacle steps in `state`, of a Tentacle in `environment`, with `role`, of
         communication `style`, whose name or host contains `search`, of `kind`, in the canary
-        or not (blank or None: any)."""
+        or not, assigned to `assignee` (blank or None: any; for `assignee`, None)."""
         query = self
         if state:
             query = query.filter(state=state)
@@ -221,7 +222,14 @@ class StepQuerySet(models.QuerySet["Step"]):
             query = query.filter(kind=kind)
         if canary is not None:
             query = query.filter(canary=canary)
+        if assignee is not None:
+            query = query.assigned_to(assignee)
         return query
+
+    def assigned_to(self, name: str) -> StepQuerySet:
+        """Steps assigned to `name`, whatever its case; none for a blank name (nobody's steps
+        are not anyone's)."""
+        return self.filter(assignee__iexact=name) if name.strip() else self.none()
 
     def machine_names(self, *, first: int) -> list[tuple[int, str, str, bool, str]]:
         """The Tentacle names of the first `first` per-Tentacle steps of each fleet (hop,
@@ -307,12 +315,14 @@ class Step(models.Model):
     objects = StepQuerySet.as_manager()
 
     # Not stored: the words saying what a blocked step waits for, its latest evidence as the
-    # visitor may see it, and what became of this visitor's last action on it (shown next to
-    # its controls), set by the plan page; and its estimate in words with the basis of it.
+    # visitor may see it, what became of this visitor's last action on it (shown next to
+    # its controls), who finished it and when, and its estimate in words with the basis of it,
+    # set by the plan page.
     waiting_for = ""
     estimate_text = ""
     last_evidence: dict[str, Any] | None = None
     outcome: Any = None
+    finisher: Any = None
 
     class Meta:
         ordering = ["position"]
@@ -385,6 +395,22 @@ class ActivityQuerySet(models.QuerySet["Activity"]):
             .values("last")
         )
         return self.filter(id__in=latest).order_by()
+
+    def finishers(self, step_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, datetime]]:
+        """Who last marked each of these steps done or skipped, and when, in one query."""
+        latest = (
+            self.filter(step_id__in=step_ids, to_state__in=SATISFIED_STATES)
+            .order_by()
+            .values("step_id")
+            .annotate(last=models.Max("id"))
+            .values("last")
+        )
+        return {
+            step_id: (actor, at)
+            for step_id, actor, at in self.filter(id__in=latest)
+            .order_by()
+            .values_list("step_id", "actor", "at")
+        }
 
 
 class Activity(models.Model):

@@ -34,6 +34,8 @@ def key_for(request: HttpRequest, *, token: str, version: int, read_only: bool) 
         request.get_full_path(),
         request.get_host(),
         str(request.session.get("actor", "")),
+        # Whether the page asks for a name before the first change.
+        str(bool(request.session.get("actor_asked"))),
     ]
     return "plan-page:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
@@ -50,6 +52,7 @@ def sections_key(
         view,
         request.get_host(),
         str(request.session.get("actor", "")),
+        str(bool(request.session.get("actor_asked"))),
     ]
     return "plan-sections:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
 

@@ -77,6 +77,8 @@ class TentacleFilters:
     # A fleet of the checklist: the kind of per-Tentacle step, and "yes"/"no" for the canary.
     kind: str = ""
     canary: str = ""
+    # "1": only the steps assigned to the name this browser goes by (see `matching`).
+    mine: str = ""
     page: int = 1
 
     @classmethod
@@ -89,6 +91,7 @@ class TentacleFilters:
             search=_text(query, "q").strip(),
             kind=query.get("kind", "") if query.get("kind") in KIND_LABELS else "",
             canary=query.get("canary", "") if query.get("canary") in CANARY_CHOICES else "",
+            mine="1" if query.get("mine") == "1" else "",
             page=page_number(query.get("page", "1")),
         )
 
@@ -101,6 +104,7 @@ class TentacleFilters:
             "q": self.search,
             "kind": self.kind,
             "canary": self.canary,
+            "mine": self.mine,
             "page": self.page,
         } | changes
         return urlencode({k: v for k, v in values.items() if v and not (k == "page" and v == 1)})
@@ -109,10 +113,11 @@ class TentacleFilters:
     def active(self) -> bool:
         return any(
             [self.state, self.environment, self.role, self.style, self.search, self.kind]
-        ) or bool(self.canary)
+        ) or bool(self.canary or self.mine)
 
-    def matching(self) -> dict[str, Any]:
-        """These filters as the arguments of `StepQuerySet.matching`."""
+    def matching(self, *, me: str) -> dict[str, Any]:
+        """These filters as the arguments of `StepQuerySet.matching`; `me` is the name this
+        browser goes by, which "my steps" picks."""
         return {
             "state": self.state,
             "environment": self.environment,
@@ -121,6 +126,7 @@ class TentacleFilters:
             "search": self.search,
             "kind": self.kind,
             "canary": CANARY_CHOICES.get(self.canary),
+            "assignee": me if self.mine else None,
         }
 
     @property
@@ -177,6 +183,8 @@ class Outcome:
 
     level: str  # a message level tag: "success", "error", "warning" or "info"
     text: str
+    # Refused for want of a name: the place shows the name box (no JavaScript needed).
+    ask_name: bool = False
 
 
 # The extra tag of a flash message about one place of the page: "at:step-<id>" for a step's
@@ -184,6 +192,8 @@ class Outcome:
 # message there instead of at the top.
 PLACE_TAG = "at:"
 BULK_PLACE = "bulk"
+# The extra tag of a message refusing an action until the person says who they are.
+ASK_NAME_TAG = "ask-name"
 
 
 def step_place(step_id: uuid.UUID | str) -> str:
@@ -200,8 +210,11 @@ def split_messages(stored: Iterable[Message]) -> tuple[list[Outcome], dict[str, 
     flash: list[Outcome] = []
     placed: dict[str, Outcome] = {}
     for message in stored:
-        outcome = Outcome(level=message.level_tag, text=str(message.message))
-        tags = [t for t in str(message.extra_tags or "").split() if t.startswith(PLACE_TAG)]
+        all_tags = str(message.extra_tags or "").split()
+        outcome = Outcome(
+            level=message.level_tag, text=str(message.message), ask_name=ASK_NAME_TAG in all_tags
+        )
+        tags = [t for t in all_tags if t.startswith(PLACE_TAG)]
         if tags:
             placed[tags[0].removeprefix(PLACE_TAG)] = outcome
         else:
@@ -255,7 +268,10 @@ class PlanPage:
 
     def context(self) -> dict[str, Any]:
         plan = self.plan
+        me = actor_of(self.request)
         steps = list(Step.objects.of_plan(plan).plan_wide())
+        # "My steps": the checklist keeps only the steps assigned to this browser's name.
+        listed = [s for s in steps if is_assigned(s, me)] if self.filters.mine else steps
         counts = Counter(Step.objects.of_plan(plan).state_counts())
         fleet_counts: dict[FleetKey, Counter[str]] = defaultdict(Counter)
         fleet_first: dict[FleetKey, int] = {}
@@ -264,11 +280,13 @@ class PlanPage:
             fleet_counts[key][state] += n
             fleet_first[key] = min(first, fleet_first.get(key, first))
 
-        tentacle_steps, matching_states = self._tentacle_page()
+        tentacle_steps, matching_states = self._tentacle_page(me)
         estimates = {str(e.get("basis", "")): e for e in plan.estimates if isinstance(e, dict)}
-        visible = steps + list(tentacle_steps.object_list)
+        visible = listed + list(tentacle_steps.object_list)
         waiting = self._waiting_for([step.id for step in visible])
+        finished_by = finishers(visible)
         for step in visible:
+            step.finisher = finished_by.get(step.id)
             # A step done or skipped waits for nothing, whatever its prerequisites do now.
             step.waiting_for = "" if step.state in SATISFIED_STATES else waiting.get(step.id, "")
             step.last_evidence = shown_evidence(step.evidence, can_edit=self.can_edit)
@@ -324,7 +342,14 @@ class PlanPage:
                 for alt in plan.alternatives
             ],
             "approach_choices": list(APPROACH_LABELS.items()),
-            "checklist": self._checklist(steps, fleet_counts, fleet_first, base),
+            "checklist": self._checklist(
+                listed, {} if self.filters.mine else fleet_counts, fleet_first, base
+            ),
+            # This browser has not said who it is: the page asks before its first change.
+            "ask_name": can_edit and name_needed(self.request),
+            "my_steps_url": f"{base}?{self.filters.query(mine='1', page=1)}#checklist",
+            "all_steps_url": f"{base}?{self.filters.query(mine='', page=1)}#checklist",
+            "my_step_count": len(listed),
             # A finished plan changes no more unless someone reopens a step: its pages stop
             # polling (reload to see a reopen).
             "polling": finished < total or total == 0,
@@ -356,7 +381,7 @@ class PlanPage:
             "styles": CommunicationStyle.choices,
             "kind_labels": KIND_LABELS,
             "activities": self._activity_page(),
-            "actor": self.request.session.get("actor", ""),
+            "actor": me,
             "progress_chart": self._progress_chart(total),
             "stop_now": self._stop_now(steps, fleet_counts),
             "stop_now_open": finished > 0,
@@ -495,10 +520,12 @@ class PlanPage:
             view_created=view_link.created_at if view_link else None,
         )
 
-    def _tentacle_page(self) -> tuple[Page[Step], Counter[str]]:
+    def _tentacle_page(self, me: str) -> tuple[Page[Step], Counter[str]]:
         """The page of per-Tentacle steps the filters match, and how many of all the matching
         steps are in each state (which also counts them for the paginator)."""
-        query = Step.objects.of_plan(self.plan).per_tentacle().matching(**self.filters.matching())
+        query = (
+            Step.objects.of_plan(self.plan).per_tentacle().matching(**self.filters.matching(me=me))
+        )
         states = Counter(query.state_counts())
         paginator = Paginator(query, TENTACLES_PER_PAGE)
         paginator.count = sum(states.values())  # known already: spare the paginator's COUNT
@@ -645,6 +672,51 @@ def bulk_actions(states: Counter[str]) -> list[StepAction]:
     for state in present:
         common &= allowed_actions(state, optional=False, per_tentacle=True)
     return [action for action in BULK_LABELS if action in common]
+
+
+# The session's keys for the name this browser goes by, and for having been asked for one
+# (and chosen to carry on without).
+ACTOR_KEY = "actor"
+NAME_ASKED_KEY = "actor_asked"
+
+
+def actor_of(request: HttpRequest) -> str:
+    """The name this browser goes by ("" when none)."""
+    return str(request.session.get(ACTOR_KEY, ""))
+
+
+def name_needed(request: HttpRequest) -> bool:
+    """This browser has neither given a name nor chosen to carry on without one."""
+    return not actor_of(request) and not request.session.get(NAME_ASKED_KEY, False)
+
+
+def is_assigned(step: Step, name: str) -> bool:
+    """`step` is assigned to `name` (as `StepQuerySet.assigned_to` decides, in Python)."""
+    return bool(name.strip()) and step.assignee.casefold() == name.casefold()
+
+
+@dataclass(frozen=True)
+class Finisher:
+    """Who marked a step done or skipped (blank: someone who gave no name), and when."""
+
+    actor: str
+    at: datetime
+
+
+def finishers(steps: list[Step]) -> dict[uuid.UUID, Finisher]:
+    """For each of `steps` that is done or skipped, who finished it and when: the step's own
+    finishing time where it has one, else the activity log's."""
+    finished = [step for step in steps if step.state in SATISFIED_STATES]
+    if not finished:
+        return {}
+    found = Activity.objects.finishers([step.id for step in finished])
+    shown = {}
+    for step in finished:
+        actor, at = found.get(step.id, ("", None))
+        when = step.finished_at or at
+        if when is not None:
+            shown[step.id] = Finisher(actor=actor, at=when)
+    return shown
 
 
 def shown_evidence(evidence: list[dict[str, Any]], *, can_edit: bool) -> dict[str, Any] | None:

@@ -56,7 +56,9 @@ from upgrade_planner.plans.forms import (
     ActorForm,
     ApiKeysForm,
     ApproachForm,
+    AssigneeForm,
     EvidenceForm,
+    NameForm,
     PlanForm,
     PlanPageForm,
     StepActionForm,
@@ -74,11 +76,16 @@ from upgrade_planner.plans.models import (
 from upgrade_planner.web import page_cache
 from upgrade_planner.web.error_summary import SummaryLine, error_summary
 from upgrade_planner.web.pages import (
+    ACTOR_KEY,
     APPROACH_LABELS,
+    ASK_NAME_TAG,
     BULK_PLACE,
+    NAME_ASKED_KEY,
     Outcome,
     PlanPage,
     TentacleFilters,
+    actor_of,
+    name_needed,
     place_tag,
     split_messages,
     step_place,
@@ -523,11 +530,14 @@ def _actor(request: HtmxHttpRequest) -> str:
     """The name given with this request, else the one this browser gave before; kept for the
     next request."""
     form = ActorForm(request.POST)
-    given = form.cleaned_data["actor"] if form.is_valid() else ""
-    actor = given or request.session.get("actor", "")
+    valid = form.is_valid()
+    given = form.cleaned_data["actor"] if valid else ""
+    actor = given or actor_of(request)
     if actor:
-        request.session["actor"] = actor
-    return str(actor)
+        request.session[ACTOR_KEY] = actor
+    elif valid and form.cleaned_data["anonymous"]:
+        request.session[NAME_ASKED_KEY] = True  # asked once: carries on without a name
+    return actor
 
 
 def _refuse(request: HttpRequest, form: Form) -> None:
@@ -684,9 +694,10 @@ def step_action(
             return _refuse_replaced(request, place=step_place(step_id))
         raise
     form = StepActionForm(request.POST, page=_plan_url(token))
-    changed = False
     if not form.is_valid():
         outcome = Outcome(level="error", text=" ".join(problems(form)))
+    elif _unnamed(request):
+        outcome = NAME_FIRST
     else:
         try:
             step = services.step_act(
@@ -702,19 +713,94 @@ def step_action(
         except services.StepNotFound as missing:
             raise Http404(str(missing)) from None
         else:
-            changed = True
             outcome = Outcome(level="success", text=f"{PAST_TENSE[action]}: {step.title}")
+    return _step_answer(request, link, token, step_id=step_id, outcome=outcome, form=form)
+
+
+def _step_answer(
+    request: HtmxHttpRequest,
+    link: PlanLink,
+    token: str,
+    *,
+    step_id: uuid.UUID,
+    outcome: Outcome,
+    form: PlanPageForm,
+) -> HttpResponse:
+    """A step's card (or row) with `outcome` in it for htmx; else back to the page as it was
+    viewed, the outcome kept for the step's place."""
+    changed = outcome.level == "success"
     if request.htmx:
         return _answer_in_place(
             request, link, token, step_id=step_id, outcome=outcome, changed=changed
         )
+    tags = [place_tag(step_place(step_id)), *([ASK_NAME_TAG] if outcome.ask_name else [])]
     messages.add_message(
         request,
         messages.SUCCESS if changed else messages.ERROR,
         outcome.text,
-        extra_tags=place_tag(step_place(step_id)),
+        extra_tags=" ".join(tags),
     )
     return redirect(form.return_to)
+
+
+# The refusal of a first change from a page that asked this browser for a name.
+NAME_FIRST = Outcome(
+    level="error",
+    text="Before your first change, say who you are: your name goes in the activity log next "
+    "to what you do. Nothing was changed.",
+    ask_name=True,
+)
+
+
+def _unnamed(request: HtmxHttpRequest) -> bool:
+    """A change sent from a page that asked for a name (it says so with `asking`) comes with
+    neither a name nor the choice to carry on without one, and none is known from before.
+    A change sent otherwise (a script, an old page) is not held up."""
+    if request.POST.get("asking") != "1":
+        return False
+    form = ActorForm(request.POST)
+    if form.is_valid() and (form.cleaned_data["actor"] or form.cleaned_data["anonymous"]):
+        return False
+    return name_needed(request)
+
+
+@require_POST
+def step_assign(request: HtmxHttpRequest, token: str, step_id: uuid.UUID) -> HttpResponse:
+    """Who does a step, set from its card (blank: nobody), through the schedule's
+    `step_update` service."""
+    try:
+        link = _editable(request, token)
+    except LinkReplaced:
+        if request.htmx:
+            return _refuse_replaced(request, place=step_place(step_id))
+        raise
+    form = AssigneeForm(request.POST, page=_plan_url(token))
+    if not form.is_valid():
+        outcome = Outcome(level="error", text=" ".join(problems(form)))
+    elif _unnamed(request):
+        outcome = NAME_FIRST
+    else:
+        try:
+            step = services.step_update(
+                plan=link.plan,
+                step_id=step_id,
+                assignee=form.cleaned_data["assignee"],
+                actor=_actor(request),
+            )
+        except services.PlanInputInvalid as invalid:
+            outcome = Outcome(level="error", text=" ".join(assignee_problems(invalid)))
+        except services.StepNotFound as missing:
+            raise Http404(str(missing)) from None
+        else:
+            who = f"Assigned to {step.assignee}" if step.assignee else "Nobody is assigned"
+            outcome = Outcome(level="success", text=f"{who}: {step.title}")
+    return _step_answer(request, link, token, step_id=step_id, outcome=outcome, form=form)
+
+
+def assignee_problems(invalid: services.PlanInputInvalid) -> list[str]:
+    """The service's reasons, each naming the assignee field where it does not already."""
+    said = [message for field_messages in invalid.errors.values() for message in field_messages]
+    return [m if "assignee" in m.lower() else f"Assignee: {m}" for m in said]
 
 
 @require_POST
@@ -728,10 +814,13 @@ def steps_bulk(request: HtmxHttpRequest, token: str) -> HttpResponse:
     form = StepsBulkForm(request.POST, page=_plan_url(token))
     if not form.is_valid():
         outcome = Outcome(level="error", text=" ".join(problems(form)))
+    elif _unnamed(request):
+        outcome = NAME_FIRST
     else:
         action = form.cleaned_data["action"]
+        actor = _actor(request)
         matching = (
-            TentacleFilters.from_query(request.POST).matching()
+            TentacleFilters.from_query(request.POST).matching(me=actor)
             if form.cleaned_data["scope"] == "matching"
             else None
         )
@@ -740,16 +829,17 @@ def steps_bulk(request: HtmxHttpRequest, token: str) -> HttpResponse:
             step_ids=form.cleaned_data["step"],
             tentacles_matching=matching,
             action=action,
-            actor=_actor(request),
+            actor=actor,
             reason=form.cleaned_data["reason"],
         )
         outcome = bulk_outcome(result, action)
     if not request.htmx:
+        tags = [place_tag(BULK_PLACE), *([ASK_NAME_TAG] if outcome.ask_name else [])]
         messages.add_message(
             request,
             messages.SUCCESS if outcome.level == "success" else messages.ERROR,
             outcome.text,
-            extra_tags=place_tag(BULK_PLACE),
+            extra_tags=" ".join(tags),
         )
         return redirect(form.return_to)
     link.plan.refresh_from_db()
@@ -917,11 +1007,16 @@ def make_rehearsal(request: HtmxHttpRequest, token: str) -> HttpResponse:
 
 @require_POST
 def set_actor(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    """Save the name this browser goes by (blank forgets it), or the choice to carry on
+    without one; then back to where the name box was (the page, or a step's card)."""
     _editable(request, token)
-    form = ActorForm(request.POST)
+    form = NameForm(request.POST, page=_plan_url(token))
     # Always valid: a name is only cleaned, and a blank one forgets the name.
-    request.session["actor"] = form.cleaned_data["actor"] if form.is_valid() else ""
-    return redirect(_plan_url(token))
+    valid = form.is_valid()
+    request.session[ACTOR_KEY] = form.cleaned_data["actor"] if valid else ""
+    if valid and form.cleaned_data["anonymous"]:
+        request.session[NAME_ASKED_KEY] = True
+    return redirect(form.return_to)
 
 
 PAST_TENSE = {"start": "Started", "complete": "Done", "skip": "Skipped", "reopen": "Reopened"}
