@@ -15,6 +15,8 @@
 - `evidence`: what checks and pasted outputs found, recorded on steps; steps they confirm.
 - `text`: free text from people (actor names, reasons) made fit to store.
 - `idempotency`: the stored first response to an API request sent with an Idempotency-Key.
+- `readiness`: the readiness report: findings evaluated from the input and the latest scan,
+  accepting one with a reason, asking for a scan and recording what it read.
 - `schedule`: the timed runbook: the window and people, a step's estimate and assignee,
   rehearsals and applying their measured times.
 
@@ -82,6 +84,18 @@ from upgrade_planner.plans.services.outbox import (
     verification_request,
     verification_request_in_progress,
 )
+from upgrade_planner.plans.services.readiness import (
+    READINESS_SCAN_CHECK,
+    FindingNotAcceptable,
+    FindingNotFound,
+    ScanNotPossible,
+    finding_accept,
+    open_inhibitors,
+    readiness_evaluate,
+    readiness_input_of,
+    readiness_scan_record,
+    readiness_scan_request,
+)
 from upgrade_planner.plans.services.reconcile import step_labels
 from upgrade_planner.plans.services.replans import (
     installation_input_of,
@@ -126,6 +140,7 @@ from upgrade_planner.plans.services.transitions import (
     ReasonRequired,
     StepBlocked,
     StepHasStartedDependents,
+    StepInhibited,
     StepNotFound,
     StepNotSkippable,
     TransitionRefused,
@@ -151,6 +166,7 @@ __all__ = [
     "KEEP",
     "NUL_REFUSED",
     "PEOPLE_MAX",
+    "READINESS_SCAN_CHECK",
     "RELAY_OUTBOX_TASK",
     "REVERIFY_TASK",
     "RUN_JOB_TASK",
@@ -162,6 +178,8 @@ __all__ = [
     "ConfirmationRequired",
     "CreatedPlan",
     "FetchOutcome",
+    "FindingNotAcceptable",
+    "FindingNotFound",
     "IdempotencyKeyInvalid",
     "IdempotencyKeyReused",
     "IdempotencyRefused",
@@ -182,8 +200,10 @@ __all__ = [
     "RehearsalNotFound",
     "Removals",
     "RemovalsNeedConfirmation",
+    "ScanNotPossible",
     "StepBlocked",
     "StepHasStartedDependents",
+    "StepInhibited",
     "StepNotFound",
     "StepNotSkippable",
     "TooManyPlans",
@@ -196,6 +216,7 @@ __all__ = [
     "evidence_record",
     "fetched_tentacles",
     "fetches_publish",
+    "finding_accept",
     "has_nul",
     "idempotent_response_claim",
     "idempotent_response_record",
@@ -220,11 +241,16 @@ __all__ = [
     "jobs_requeue_lost",
     "link_rotate",
     "new_token",
+    "open_inhibitors",
     "plan_change_approach",
     "plan_create",
     "plan_creation_wait",
     "plan_lock",
     "planner_settings",
+    "readiness_evaluate",
+    "readiness_input_of",
+    "readiness_scan_record",
+    "readiness_scan_request",
     "rehearsal_apply",
     "rehearsal_create",
     "request_fingerprint",
