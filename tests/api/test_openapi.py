@@ -21,8 +21,10 @@ from tests.sync.helpers import in_place_plan_with_progress, inventory_of, rows
 from upgrade_planner.api import endpoints, schemas
 from upgrade_planner.domain import inventory
 from upgrade_planner.domain.vocabulary import Approach, CommunicationStyle, StepState
+from upgrade_planner.installations import api_keys
+from upgrade_planner.installations.models import Installation
 from upgrade_planner.plans import services
-from upgrade_planner.plans.models import Step, StepDependency
+from upgrade_planner.plans.models import Finding, Step, StepDependency
 
 pytestmark = pytest.mark.django_db
 
@@ -61,6 +63,18 @@ EXPECTED: dict[tuple[str, str], dict[int, str | None]] = {
         **LINK_ERRORS,
     },
     ("post", VERIFY): {202: "JobsOut", 403: "ReadOnly", **LINK_ERRORS},
+    ("post", f"{PLAN}/readiness/scan"): {
+        202: "JobsOut",
+        403: "ReadOnly",
+        422: "Errors",
+        **LINK_ERRORS,
+    },
+    ("post", f"{PLAN}/findings/{{code}}/accept"): {
+        200: "FindingOut",
+        403: "ReadOnly",
+        422: "Errors",
+        **LINK_ERRORS,
+    },
     ("put", TENTACLES): {
         200: "InventoryOutcome",
         403: "ReadOnly",
@@ -125,10 +139,13 @@ def test_the_step_action_409_schema_has_the_error_and_what_blocks_the_step(docum
     name = documented(spec)
     schema = document["components"]["schemas"][name]
 
-    assert {"error", "detail", "blocked_by", "dependents"} == set(schema["properties"])
+    assert {"error", "detail", "blocked_by", "dependents", "inhibited_by"} == set(
+        schema["properties"]
+    )
     assert set(schema["required"]) == {"error", "detail"}
     assert schema["properties"]["error"]["enum"] == [
         "blocked",
+        "inhibited",
         "not-skippable",
         "has-started-dependents",
         "invalid-transition",
@@ -589,6 +606,48 @@ answer("post", REHEARSAL_APPLY, 422, "not a plan id")(
     lambda w: apply(w, w.edit, {"rehearsal": "last-week"})
 )
 link_errors("post", REHEARSAL_APPLY, lambda w, token: apply(w, token))
+
+
+def scan(w: World, token: str) -> Any:
+    return w.client.post(f"/api/v1/plans/{token}/readiness/scan")
+
+
+def scannable(w: World) -> World:
+    Installation.objects.filter(pk=w.plan.installation_id).update(
+        old_server_url="http://127.0.0.1:9", old_server_api_key=api_keys.encrypt("API-SCANKEY")
+    )
+    return w
+
+
+def accept(w: World, token: str, body: Any = None, code: str = "sql-server-below-floor") -> Any:
+    return w.client.post(
+        f"/api/v1/plans/{token}/findings/{code}/accept",
+        data=json.dumps({"reason": "SQL moves next week"} if body is None else body),
+        content_type="application/json",
+    )
+
+
+def with_finding(w: World) -> World:
+    Finding.objects.create(
+        plan=w.plan,
+        code="sql-server-below-floor",
+        severity="inhibitor",
+        text="The database runs on SQL Server 2014.",
+        source="src/pages/docs/support/compatibility.md",
+    )
+    return w
+
+
+SCAN = f"{PLAN}/readiness/scan"
+ACCEPT = f"{PLAN}/findings/{{code}}/accept"
+answer("post", SCAN, 202, "queued")(lambda w: scan(scannable(w), w.edit))
+answer("post", SCAN, 403, "view token")(lambda w: scan(w, w.view))
+answer("post", SCAN, 422, "no server key")(lambda w: scan(w, w.edit))
+link_errors("post", SCAN, scan)
+answer("post", ACCEPT, 200, "accepted")(lambda w: accept(with_finding(w), w.edit))
+answer("post", ACCEPT, 403, "view token")(lambda w: accept(with_finding(w), w.view))
+answer("post", ACCEPT, 422, "no reason")(lambda w: accept(with_finding(w), w.edit, {}))
+link_errors("post", ACCEPT, lambda w, token: accept(with_finding(w), token))
 
 
 def test_every_documented_answer_is_provoked_below():

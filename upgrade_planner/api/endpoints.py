@@ -31,8 +31,10 @@ from ninja.schema import NinjaGenerateJsonSchema
 from ninja.throttling import BaseThrottle
 
 from upgrade_planner.api.schemas import (
+    AcceptIn,
     ActionIn,
     Errors,
+    FindingOut,
     Gone,
     InventoryOutcome,
     InventoryRefusal,
@@ -59,7 +61,7 @@ from upgrade_planner.api.schemas import (
     Unavailable,
     UnsupportedMediaType,
 )
-from upgrade_planner.domain import catalogue, inventory, planner
+from upgrade_planner.domain import catalogue, inventory, planner, readiness
 from upgrade_planner.domain.lifecycle import PERSON_ACTIONS
 from upgrade_planner.domain.vocabulary import Approach
 from upgrade_planner.installations.forms import body_too_large_message, too_many_fields_message
@@ -76,6 +78,7 @@ from upgrade_planner.plans.documents import (
     dependency_ids,
     etag_for,
     etag_of,
+    finding_document,
     plan_document,
     step_document,
 )
@@ -102,6 +105,7 @@ listed below.
 # Bodies the operations read themselves rather than through django-ninja: a step action answers
 # 422 (not 400) to malformed JSON, and the inventory may come as JSON or as CSV.
 BODIES_READ_BY_HAND: tuple[type[Schema], ...] = (
+    AcceptIn,
     ActionIn,
     InventoryReplaceIn,
     RehearsalIn,
@@ -304,6 +308,15 @@ def installation_input(payload: PlanIn) -> planner.InstallationInput:
         errors["target_version"] = [refusal]
     for index, message in planner.node_problems(payload.ha_nodes):
         errors.setdefault(f"ha_nodes[{index}]", []).append(message)
+    for field, problem in (
+        ("server_os", readiness.server_os_problem(payload.server_os)),
+        ("dotnet_version", readiness.dotnet_problem(payload.dotnet_version)),
+        ("sql_server_version", readiness.sql_server_problem(payload.sql_server_version)),
+    ):
+        if problem:
+            errors[field] = [problem]
+    for index, message in readiness.feature_problems(payload.features_in_use):
+        errors.setdefault(f"features_in_use[{index}]", []).append(message)
     tentacles: list[planner.TentacleInput] = []
     try:
         tentacles = inventory.parse_rows(payload.tentacles, max_rows=settings.PLAN_MAX_TENTACLES)
@@ -316,7 +329,12 @@ def installation_input(payload: PlanIn) -> planner.InstallationInput:
         # The URLs as cleaned above; everything else as sent.
         **{field: getattr(payload, field) for field in planner.INSTALLATION_FIELDS}
         | urls
-        | {"ha_nodes": tuple(name.strip() for name in payload.ha_nodes)},
+        | {"ha_nodes": tuple(name.strip() for name in payload.ha_nodes)}
+        | {
+            field: getattr(payload, field).strip()
+            for field in ("server_os", "dotnet_version", "sql_server_version")
+        }
+        | {"features_in_use": tuple(dict.fromkeys(payload.features_in_use))},
         approach=payload.approach,
         tentacles=tuple(tentacles),
     )
@@ -609,6 +627,55 @@ def verify_plan(request: HttpRequest, token: str) -> HttpResponse:
     return JsonResponse(
         {"jobs": [{"id": str(job.pk), "check": job.kind} for job in requested]}, status=202
     )
+
+
+@api.post(
+    "/plans/{token}/readiness/scan",
+    response={202: JobsOut, 403: ReadOnly, 422: Errors, **LINK_ANSWERS},
+    openapi_extra={"responses": LINK_HEADERS},
+    summary="Scan the live server for the readiness report",
+    description=(
+        "Queues a read-only job that reads the server (its URL and API key as given): "
+        "`GET /api`, `/api/serverstatus`, `/api/serverstatus/system-info`, "
+        "`/api/octopusservernodes`, `/api/machines` and `/api/licenses/licenses-current-status`. "
+        "An endpoint the server lacks is reported as unknown. When it has run, the findings "
+        "the new evidence no longer supports are `cleared`. Without a server URL and API key: "
+        "422."
+    ),
+)
+def scan_readiness(request: HttpRequest, token: str) -> HttpResponse:
+    link = _editable(request, token)
+    try:
+        requested = services.readiness_scan_request(plan=link.plan)
+    except services.ScanNotPossible as refused:
+        return errors_response({"old_server_api_key": [refused.message]})
+    return JsonResponse(
+        {"jobs": [{"id": str(job.pk), "check": job.kind} for job in requested]}, status=202
+    )
+
+
+@api.post(
+    "/plans/{token}/findings/{code}/accept",
+    response={200: FindingOut, 403: ReadOnly, 422: Errors, **LINK_ANSWERS},
+    openapi_extra={"responses": LINK_HEADERS},
+    summary="Accept a readiness finding with a reason",
+    description=(
+        "Records who accepted the finding and why (in the activity log); an accepted inhibitor "
+        "no longer refuses the steps it guards. No reason: 422. An unknown code: 404."
+    ),
+)
+def accept_finding(request: HttpRequest, token: str, code: str, payload: AcceptIn) -> HttpResponse:
+    link = _editable(request, token)
+    try:
+        finding = services.finding_accept(
+            plan=link.plan, code=code, reason=payload.reason, actor=payload.actor
+        )
+    except services.FindingNotFound:
+        raise Http404(f"No finding {code!r} in this plan.") from None
+    except services.FindingNotAcceptable as refused:
+        return errors_response({"reason": [refused.message]})
+    guards = [str(pk) for pk in finding.guards.values_list("pk", flat=True)]
+    return JsonResponse(finding_document(finding, guards))
 
 
 TENTACLES_BODY = {

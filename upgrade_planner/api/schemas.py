@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Collection
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
@@ -29,7 +29,7 @@ from pydantic import (
     WithJsonSchema,
     field_validator,
 )
-from pydantic.config import JsonDict
+from pydantic.config import JsonDict, JsonValue
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -38,6 +38,7 @@ from upgrade_planner.domain.vocabulary import (
     WARNING_CODES,
     Approach,
     CommunicationStyle,
+    Feature,
     Phase,
     StepState,
 )
@@ -96,6 +97,7 @@ REFUSAL_CODES: tuple[str, ...] = tuple(
     refused.code
     for refused in (
         services.StepBlocked,
+        services.StepInhibited,
         services.StepNotSkippable,
         services.StepHasStartedDependents,
         services.InvalidTransition,
@@ -107,6 +109,7 @@ STEP_KINDS: tuple[str, ...] = tuple(sorted(planner.STEP_KINDS))
 StepKind = Annotated[str, AfterValidator(one_of(STEP_KINDS)), enum_schema(STEP_KINDS)]
 WarningCode = Annotated[str, AfterValidator(one_of(WARNING_CODES)), enum_schema(WARNING_CODES)]
 CheckKind = Annotated[str, AfterValidator(one_of(CHECK_KINDS)), enum_schema(CHECK_KINDS)]
+FEATURE_VALUES: list[JsonValue] = list(Feature.values)
 RefusalCode = Annotated[str, AfterValidator(one_of(REFUSAL_CODES)), enum_schema(REFUSAL_CODES)]
 # Text, with the API's messages; CleanText also refuses a NUL character. (Before-validators run
 # last to first: the type is checked before the NUL.)
@@ -227,6 +230,32 @@ class PlanIn(Schema):
             f"Names are unique (ignoring case), at most {planner.NODE_NAME_MAX} characters."
         ),
         examples=[["octo-node-1", "octo-node-2"]],
+    )
+    server_os: str = Field(
+        "",
+        max_length=200,
+        description='The server\'s host OS, e.g. "Windows Server 2012 R2" (or "Linux" for the '
+        "container): checked against the target's floor by the readiness report.",
+    )
+    dotnet_version: str = Field(
+        "", max_length=40, description='The server\'s .NET Framework version, e.g. "4.7.2".'
+    )
+    sql_server_version: str = Field(
+        "",
+        max_length=40,
+        description='The SQL Server version: a year ("2016", "2008 R2") or a build '
+        '("13.0.5026.0").',
+    )
+    license_maintenance_expires: date | None = Field(
+        None, description="When the license's maintenance ends (ISO date)."
+    )
+    features_in_use: list[str] = Field(
+        default_factory=list,
+        max_length=len(Feature.values),
+        description="What the installation still uses that later releases drop: "
+        + ", ".join(f"`{value}`" for value in Feature.values)
+        + ".",
+        json_schema_extra={"items": {"type": "string", "enum": FEATURE_VALUES}},
     )
     tentacles: Annotated[list[TentacleRow], BeforeValidator(within_tentacle_cap)] = Field(
         default_factory=list,
@@ -394,6 +423,11 @@ class InstanceOut(Answer):
     old_server_url: str
     new_server_url: str
     ha_nodes: list[str] = Field(..., description="The server's HA node names, as given.")
+    server_os: str
+    dotnet_version: str
+    sql_server_version: str
+    license_maintenance_expires: date | None
+    features_in_use: list[str]
     tentacles: list[TentacleOut]
 
 
@@ -524,6 +558,40 @@ class ScheduleOut(Answer):
     computed_at: datetime = Field(..., description="The moment the forecast was made for.")
 
 
+class FindingOut(Answer):
+    """A finding of the readiness report (product.md §5.6)."""
+
+    code: str = Field(..., description="Stable within the plan; the key of the accept action.")
+    severity: Literal["inhibitor", "warning", "info"] = Field(
+        ..., description="An open inhibitor refuses to start or complete the steps it guards."
+    )
+    state: Literal["open", "cleared", "accepted"]
+    text: str
+    what_to_do: str
+    source: str = Field(..., description="The docs path or Issues#N the rule comes from.")
+    subjects: list[str] = Field(..., description="The machines or facts it concerns.")
+    guards: list[uuid.UUID] = Field(..., description="The steps an open inhibitor holds back.")
+    accepted_by: str | None
+    accepted_reason: str | None
+    accepted_at: datetime | None
+
+
+class ReadinessOut(Answer):
+    scanned_at: datetime | None = Field(..., description="When the live server was last read.")
+    findings: list[FindingOut] = Field(..., description="Inhibitors first, then warnings, info.")
+
+
+class AcceptIn(Schema):
+    """Accepting a finding: why (required), and who, for the activity log."""
+
+    reason: Annotated[CleanText, at_most(REASON_MAX, "The reason")] = Field(
+        ..., min_length=1, max_length=REASON_MAX, description="Why the risk is accepted."
+    )
+    actor: Annotated[CleanText, at_most(ACTOR_MAX, "The name")] = Field(
+        "", max_length=ACTOR_MAX, description="Who accepts it, for the activity log."
+    )
+
+
 class PlanOut(Answer):
     """The plan document. `steps` are listed in an order that respects every dependency."""
 
@@ -546,6 +614,7 @@ class PlanOut(Answer):
     progress: ProgressOut
     estimates: list[EstimateOut]
     schedule: ScheduleOut
+    readiness: ReadinessOut
     rehearsal_of: uuid.UUID | None = Field(
         ..., description="For a rehearsal plan: the id of the plan it rehearses."
     )
@@ -706,6 +775,9 @@ class Refusal(Answer):
     )
     dependents: list[uuid.UUID] | Absent = Field(
         None, description='With "has-started-dependents": the steps to reopen first.'
+    )
+    inhibited_by: list[str] | Absent = Field(
+        None, description='With "inhibited": the codes of the open inhibitors guarding it.'
     )
 
 

@@ -129,3 +129,35 @@ class ActivityAction(Term):
     REHEARSAL_CREATED = "rehearsal-created", "made a rehearsal plan"
     REHEARSAL_APPLIED = "rehearsal-applied", "applied a rehearsal's measured times"
     API_KEYS_ENTERED = "api-keys-entered", "entered API keys"
+    FINDING_ACCEPTED = "finding-accepted", "accepted a readiness finding"
+    READINESS_SCANNED = "readiness-scanned", "scanned the server for readiness"
+
+
+class FindingSeverity(Term):
+    """How much a readiness finding matters (product.md §5.6): an inhibitor blocks the server
+    upgrade it guards until it is cleared or accepted."""
+
+    INHIBITOR = "inhibitor", "Inhibitor"
+    WARNING = "warning", "Warning"
+    INFO = "info", "Info"
+
+
+class FindingState(Term):
+    """Where a readiness finding stands (product.md §5.6)."""
+
+    OPEN = "open", "Open"
+    CLEARED = "cleared", "Cleared"
+    ACCEPTED = "accepted", "Accepted"
+
+
+class Feature(Term):
+    """What an installation may still use that later releases drop (`features_in_use`,
+    product.md §5.6)."""
+
+    SSH_TARGETS = "ssh-targets", "SSH targets"
+    HELM_V2 = "helm-v2", "Helm v2"
+    SCRIPTCS = "scriptcs", "ScriptCS (C# scripts)"
+    AZURERM = "azurerm", "AzureRM PowerShell modules"
+    BUNDLED_TOOLS = "bundled-tools", "Bundled AWS, Azure and Terraform tools"
+    FSHARP_STEPS = "fsharp-steps", "F# script steps"
+    AZURE_CLOUD_SERVICES = "azure-cloud-services", "Azure Cloud Services (classic)"

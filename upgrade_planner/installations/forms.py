@@ -17,8 +17,8 @@ from django.forms.formsets import TOTAL_FORM_COUNT
 from django.http import QueryDict
 from django.utils.functional import cached_property
 
-from upgrade_planner.domain import catalogue, inventory, planner
-from upgrade_planner.domain.vocabulary import CommunicationStyle
+from upgrade_planner.domain import catalogue, inventory, planner, readiness
+from upgrade_planner.domain.vocabulary import CommunicationStyle, Feature
 from upgrade_planner.installations import api_keys
 from upgrade_planner.installations.server_urls import clean_server_url
 
@@ -200,6 +200,33 @@ class InstallationForm(forms.Form):
         help_text="Leave empty for a single server. With two or more nodes each gets its own "
         "steps: every node stops, one is upgraded first, then the others, then all start.",
     )
+    # What the readiness report checks (product.md §5.6); every one optional.
+    server_os = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Server host OS",
+        help_text="e.g. Windows Server 2012 R2. Checked against the target's floor.",
+    )
+    dotnet_version = forms.CharField(
+        required=False, max_length=40, label=".NET Framework version", help_text="e.g. 4.7.2"
+    )
+    sql_server_version = forms.CharField(
+        required=False,
+        max_length=40,
+        label="SQL Server version",
+        help_text="A year (2016, 2008 R2) or the build SQL Server reports (13.0.5026.0).",
+    )
+    license_maintenance_expires = forms.DateField(
+        required=False,
+        label="License maintenance expires",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    features_in_use = forms.MultipleChoiceField(
+        required=False,
+        choices=Feature.choices,
+        widget=forms.CheckboxSelectMultiple,
+        label="Still in use",
+    )
     polling_port = forms.IntegerField(
         required=False,
         min_value=1,
@@ -254,6 +281,25 @@ class InstallationForm(forms.Form):
         label="The file you uploaded, kept as pasted text",
     )
     inventory_file_name = forms.CharField(required=False, max_length=255, widget=forms.HiddenInput)
+
+    def _readiness_text(self, field: str, problem: Any) -> str:
+        value: str = self.cleaned_data.get(field, "").strip()
+        message = problem(value)
+        if message:
+            raise forms.ValidationError(message)
+        return value
+
+    def clean_server_os(self) -> str:
+        return self._readiness_text("server_os", readiness.server_os_problem)
+
+    def clean_dotnet_version(self) -> str:
+        return self._readiness_text("dotnet_version", readiness.dotnet_problem)
+
+    def clean_sql_server_version(self) -> str:
+        return self._readiness_text("sql_server_version", readiness.sql_server_problem)
+
+    def clean_features_in_use(self) -> tuple[str, ...]:
+        return tuple(self.cleaned_data.get("features_in_use") or ())
 
     def clean_polling_port(self) -> int:
         # Asked only when there is a new server; the planner ignores it otherwise.

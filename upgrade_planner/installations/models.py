@@ -28,6 +28,16 @@ class Installation(models.Model):
     # The server's high-availability node names, in the order given; [] or one name is a
     # single server.
     ha_nodes = models.JSONField(default=list, blank=True)
+    # What the readiness report checks (product.md §5.6), as given; blank when not given.
+    server_os = models.CharField(max_length=200, blank=True, default="", db_default="")
+    dotnet_version = models.CharField(max_length=40, blank=True, default="", db_default="")
+    sql_server_version = models.CharField(max_length=40, blank=True, default="", db_default="")
+    license_maintenance_expires = models.DateField(null=True, blank=True)
+    features_in_use = models.JSONField(default=list, blank=True, db_default=[])
+    # What the latest readiness scan read from the live server (domain/readiness.py ScanFacts
+    # as JSON), and when; None before any scan.
+    scan_facts = models.JSONField(null=True, blank=True)
+    scanned_at = models.DateTimeField(null=True, blank=True)
     # Encrypted with settings.API_KEY_ENCRYPTION_KEY (see installations/api_keys.py); never
     # shown back, never logged, only sent to the URL beside it.
     old_server_api_key = models.TextField(blank=True)

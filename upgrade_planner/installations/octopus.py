@@ -592,3 +592,128 @@ def split_valid_rows(
         ]
         return valid, bad
     return rows, []
+
+
+# ---------------------------------------------------------------------------------------------
+# The readiness scan: read-only facts of the live server (facts §k.7). Paths and fields as the
+# Octopus client library names them (OctopusDeploy/OctopusClients: ServerStatusResource,
+# SystemInfoResource, OctopusServerNodeResource, MachineResource; the route table's
+# `~/api/serverstatus/system-info` and `~/api/licenses/licenses-current-status`).
+
+READINESS_READS: dict[str, str] = {
+    "server status": "api/serverstatus",
+    "system info": "api/serverstatus/system-info",
+    "HA nodes": "api/octopusservernodes",
+    "license status": "api/licenses/licenses-current-status",
+}
+
+
+# An optional endpoint answering so is unknown, not a failed scan.
+_UNKNOWN_WHEN = {
+    "HTTP 404": "not found on this server",
+    "HTTP 401": "the API key may not read it",
+    "HTTP 403": "the API key may not read it",
+    "not JSON": "not JSON",
+}
+
+
+def _date_text(value: Any) -> str | None:
+    """An ISO date from a date or timestamp the server sent, or None."""
+    text = _text(value)
+    if not text:
+        return None
+    match = re.match(r"(\d{4}-\d{2}-\d{2})", text)
+    return match[1] if match else None
+
+
+def _optional_json(
+    client: OctopusClient, path: str, what: str, unknown: list[str]
+) -> Mapping[str, Any] | None:
+    """The JSON object at `path`, or None (noted in `unknown`) when the server lacks the
+    endpoint (404) or answers something that is not an object; other errors are raised."""
+    url = client.url_for(f"~/{path}")
+    try:
+        body = client.get_json(url)
+    except OctopusFetchError as error:
+        for marker, why in _UNKNOWN_WHEN.items():
+            if marker in error.message:
+                unknown.append(f"{what} (/{path}: {why})")
+                return None
+        raise
+    if not isinstance(body, Mapping):
+        unknown.append(f"{what} (/{path}: not an object)")
+        return None
+    return body
+
+
+@sensitive_variables("api_key")
+def read_readiness(server_url: str, api_key: str, *, timeout: float) -> dict[str, Any]:
+    """What the readiness rules want to know of the live server, as JSON (the domain's
+    ScanFacts): its version, host OS, license maintenance expiry, HA nodes and machines. An
+    endpoint the server lacks is listed in `unknown`, never a failure; a server that cannot be
+    reached, refuses the key or answers garbage at `/api` raises OctopusFetchError."""
+    client = OctopusClient(server_url, api_key, timeout=timeout)
+    root = client.get_json(client.url_for("~/api"))
+    version = root.get("Version") if isinstance(root, Mapping) else None
+    if not isinstance(version, str) or not version.strip():
+        raise OctopusFetchError(
+            f"The answer from {client.base}/api has no Octopus version in it. Check the "
+            "server URL is the address of the Octopus web portal."
+        )
+    unknown: list[str] = []
+    status = _optional_json(client, READINESS_READS["server status"], "server status", unknown)
+    system = _optional_json(client, READINESS_READS["system info"], "system info", unknown)
+    nodes_page = _optional_json(client, READINESS_READS["HA nodes"], "HA nodes", unknown)
+    license_status = _optional_json(
+        client, READINESS_READS["license status"], "license status", unknown
+    )
+    expires = _date_text(status.get("MaintenanceExpires")) if status else None
+    if expires is None and license_status:
+        expires = _date_text(license_status.get("MaintenanceExpires"))
+    if expires is None:
+        unknown.append("license maintenance expiry (not reported)")
+    os_version = (_text(system.get("OSVersion")) or "") if system else ""
+    nodes = None
+    if nodes_page is not None:
+        items = nodes_page.get("Items")
+        if isinstance(items, list):
+            nodes = [
+                {"name": str(node["Name"]), "running": node.get("IsOffline") is not True}
+                for node in items
+                if isinstance(node, Mapping) and isinstance(node.get("Name"), str)
+            ]
+        else:
+            unknown.append("HA nodes (/api/octopusservernodes: no Items)")
+    machines = None
+    try:
+        listed = client.collection("api/machines", "machines", _no_progress)
+    except OctopusFetchError as error:
+        if "HTTP 404" not in error.message and "Items" not in error.message:
+            raise
+        unknown.append("machines (/api/machines)")
+    else:
+        machines = []
+        for machine in listed:
+            name = _text(machine.get("Name"))
+            if not name:
+                continue
+            endpoint = machine.get("Endpoint")
+            details = (
+                endpoint.get("TentacleVersionDetails") if isinstance(endpoint, Mapping) else None
+            )
+            tentacle = _text(details.get("Version")) if isinstance(details, Mapping) else None
+            machines.append(
+                {
+                    "name": name[:200],
+                    "version": (tentacle or "")[:40],
+                    "os": (_text(machine.get("OperatingSystem")) or "")[:200],
+                }
+            )
+    return {
+        "server_version": version.strip()[:40],
+        "os_version": os_version[:200],
+        "maintenance_expires": expires,
+        "nodes": nodes,
+        "machines": machines,
+        "unknown": unknown,
+    }

@@ -6,10 +6,10 @@ from collections import defaultdict
 from typing import Any
 
 from upgrade_planner.domain.inventory import COLUMNS
-from upgrade_planner.domain.vocabulary import StepState
+from upgrade_planner.domain.vocabulary import FindingState, StepState
 from upgrade_planner.installations.models import Installation, Tentacle
 from upgrade_planner.plans.forecasts import forecast_of, iso, schedule_document, tasks_from_rows
-from upgrade_planner.plans.models import Plan, Step, StepDependency
+from upgrade_planner.plans.models import Finding, Plan, Step, StepDependency
 
 # The check that probes Tentacle ports (plans.jobs.CHECKS), and what read-only viewers see of
 # its findings.
@@ -57,7 +57,46 @@ def instance_document(
         "old_server_url": installation.old_server_url,
         "new_server_url": installation.new_server_url,
         "ha_nodes": list(installation.ha_nodes),
+        "server_os": installation.server_os,
+        "dotnet_version": installation.dotnet_version,
+        "sql_server_version": installation.sql_server_version,
+        "license_maintenance_expires": installation.license_maintenance_expires.isoformat()
+        if installation.license_maintenance_expires
+        else None,
+        "features_in_use": list(installation.features_in_use),
         "tentacles": tentacles,
+    }
+
+
+def finding_document(finding: Finding, guards: list[str]) -> dict[str, Any]:
+    accepted = finding.state == FindingState.ACCEPTED
+    return {
+        "code": finding.code,
+        "severity": finding.severity,
+        "state": finding.state,
+        "text": finding.text,
+        "what_to_do": finding.what_to_do,
+        "source": finding.source,
+        "subjects": list(finding.subjects),
+        "guards": guards,
+        "accepted_by": finding.accepted_by if accepted else None,
+        "accepted_reason": finding.accepted_reason if accepted else None,
+        "accepted_at": iso(finding.accepted_at) if accepted else None,
+    }
+
+
+def readiness_document(plan: Plan) -> dict[str, Any]:
+    """The readiness report (product.md §5.6) in two queries, whatever the plan's size."""
+    findings = list(Finding.objects.of_plan(plan))
+    guards: dict[int, list[str]] = {}
+    for finding_id, step_id in Finding.guards.through.objects.filter(
+        finding__plan=plan
+    ).values_list("finding_id", "step_id"):
+        guards.setdefault(finding_id, []).append(str(step_id))
+    scanned_at = plan.installation.scanned_at
+    return {
+        "scanned_at": iso(scanned_at),
+        "findings": [finding_document(f, guards.get(f.pk, [])) for f in findings],
     }
 
 
@@ -193,6 +232,7 @@ def plan_document(plan: Plan, *, can_edit: bool = True) -> dict[str, Any]:
         "progress": progress_of([step["state"] for step in steps]),
         "estimates": plan.estimates,
         "schedule": schedule_document(plan, forecast_of(plan, tasks)),
+        "readiness": readiness_document(plan),
         "rehearsal_of": str(plan.rehearsal_of_id) if plan.rehearsal_of_id else None,
         "latest_rehearsal": str(plan.latest_rehearsal_id) if plan.latest_rehearsal_id else None,
         "steps": steps,

@@ -17,7 +17,12 @@ from django.db import OperationalError
 
 from upgrade_planner.domain import planner
 from upgrade_planner.domain.evidence import StepVerdict
-from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
+from upgrade_planner.domain.vocabulary import (
+    SATISFIED_STATES,
+    FindingSeverity,
+    FindingState,
+    StepState,
+)
 from upgrade_planner.plans import services, verification
 from upgrade_planner.plans.models import Job, JobState, Step
 
@@ -210,6 +215,23 @@ def check_tentacle_ports(job: Job) -> Outcome:
     return Outcome(verdicts, f"{reachable} of {len(probes)} listening Tentacles accept connections")
 
 
+def check_readiness_scan(job: Job) -> Outcome:
+    """Read the live server's facts for the readiness report, then evaluate it again."""
+    installation = job.plan.installation
+    url = installation.old_server_url
+    api_key = verification.stored_api_key(installation.old_server_api_key, url)
+    facts = verification.readiness_facts(url, api_key=api_key, timeout=_timeout())
+    findings = services.readiness_scan_record(plan=job.plan, facts=facts, actor="readiness scan")
+    open_inhibitors = sum(
+        f.severity == FindingSeverity.INHIBITOR and f.state == FindingState.OPEN for f in findings
+    )
+    unknown = f"; unknown: {len(facts['unknown'])}" if facts["unknown"] else ""
+    return Outcome(
+        summary=f"Read {url}: Octopus {facts['server_version']}; {len(findings)} findings, "
+        f"{open_inhibitors} open inhibitors{unknown}"
+    )
+
+
 def _is_3x(version: str) -> bool:
     try:
         return planner.parse_version(version) >= planner.parse_version("3.0.0")
@@ -229,4 +251,5 @@ CHECKS: dict[str, Callable[[Job], Outcome]] = {
     "new-server-machines": check_new_server_machines,
     "old-server-cut-off": check_old_server_cut_off,
     "tentacle-ports": check_tentacle_ports,
+    "readiness-scan": check_readiness_scan,
 }

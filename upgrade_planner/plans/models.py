@@ -15,7 +15,14 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from upgrade_planner.domain.lifecycle import StepAction, offered_actions
-from upgrade_planner.domain.vocabulary import SATISFIED_STATES, ActivityAction, Approach, StepState
+from upgrade_planner.domain.vocabulary import (
+    SATISFIED_STATES,
+    ActivityAction,
+    Approach,
+    FindingSeverity,
+    FindingState,
+    StepState,
+)
 from upgrade_planner.installations.models import Installation
 
 
@@ -583,3 +590,58 @@ class InventoryFetch(models.Model):
         return (
             self.state == FetchState.PENDING and not self.attempts and waited.total_seconds() >= 60
         )
+
+
+class FindingQuerySet(models.QuerySet["Finding"]):
+    def of_plan(self, plan: Plan) -> FindingQuerySet:
+        """The readiness findings of `plan`, inhibitors first, in the report's order."""
+        return self.filter(plan=plan).order_by("position")
+
+    def inhibiting(self, step_id: uuid.UUID) -> FindingQuerySet:
+        """The open inhibitors that guard the step `step_id`."""
+        return self.filter(
+            severity=FindingSeverity.INHIBITOR, state=FindingState.OPEN, guards=step_id
+        ).order_by("position")
+
+
+class Finding(models.Model):
+    """One finding of the readiness report (product.md §5.6): found by domain/readiness.py from
+    the plan's input and the latest scan; an open inhibitor holds back the steps it guards."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="findings")
+    code = models.CharField(max_length=100)
+    position = models.PositiveIntegerField(default=0)
+    severity = models.CharField(max_length=10, choices=FindingSeverity.choices)
+    state = models.CharField(max_length=10, choices=FindingState.choices, default=FindingState.OPEN)
+    text = models.TextField()
+    what_to_do = models.TextField(blank=True)
+    source = models.CharField(max_length=500)
+    subjects = models.JSONField(default=list, blank=True)
+    guards = models.ManyToManyField(Step, blank=True, related_name="inhibited_by")
+    accepted_by = models.CharField(max_length=100, blank=True)
+    accepted_reason = models.TextField(blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FindingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "code"], name="finding_code_unique_per_plan"),
+            models.CheckConstraint(
+                condition=models.Q(state__in=FindingState.values), name="finding_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(severity__in=FindingSeverity.values),
+                name="finding_severity_valid",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(state=FindingState.ACCEPTED) | ~models.Q(accepted_reason=""),
+                name="finding_accepted_with_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.state})"

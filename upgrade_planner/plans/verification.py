@@ -13,7 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from upgrade_planner.installations import api_keys
-from upgrade_planner.installations.octopus import OctopusClient, OctopusFetchError
+from upgrade_planner.installations.octopus import (
+    OctopusClient,
+    OctopusFetchError,
+    read_readiness,
+)
 from upgrade_planner.installations.targets import TargetRefused, create_connection
 
 
@@ -125,3 +129,9 @@ def probe_ports(targets: list[tuple[str, int]], *, timeout: float) -> list[PortP
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         return list(pool.map(probe, targets))
+
+
+def readiness_facts(server_url: str, *, api_key: str, timeout: float) -> dict[str, Any]:
+    """What the readiness scan reads from the live server (installations.octopus)."""
+    facts: dict[str, Any] = _reading(lambda: read_readiness(server_url, api_key, timeout=timeout))
+    return facts

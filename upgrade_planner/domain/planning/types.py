@@ -5,6 +5,7 @@ Re-exported by `upgrade_planner.domain.planner`, which is where callers import t
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
@@ -57,11 +58,18 @@ class InstallationInput:
     tentacles: tuple[TentacleInput, ...] = ()
     # The names of the server's high-availability nodes; () or one name is a single server.
     ha_nodes: tuple[str, ...] = ()
+    # What the readiness report checks (product.md §5.6); "" / None / () when not given.
+    server_os: str = ""
+    dotnet_version: str = ""
+    sql_server_version: str = ""
+    license_maintenance_expires: datetime.date | None = None
+    features_in_use: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Saved rows and JSON give a list; the input stays immutable all the same.
-        if not isinstance(self.ha_nodes, tuple):
-            object.__setattr__(self, "ha_nodes", tuple(self.ha_nodes))
+        for name in ("ha_nodes", "features_in_use"):
+            if not isinstance(getattr(self, name), tuple):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
 # What is said of the installation itself, saved with it under the same names: everything in

@@ -16,6 +16,8 @@
 - `text`: free text from people (actor names, reasons) made fit to store.
 - `idempotency`: the stored first response to an API request sent with an Idempotency-Key.
 - `credentials`: API keys entered again on an existing plan.
+- `readiness`: the readiness report: findings evaluated from the input and the latest scan,
+  accepting one with a reason, asking for a scan and recording what it read.
 - `schedule`: the timed runbook: the window and people, a step's estimate and assignee,
   rehearsals and applying their measured times.
 
@@ -84,6 +86,18 @@ from upgrade_planner.plans.services.outbox import (
     verification_request,
     verification_request_in_progress,
 )
+from upgrade_planner.plans.services.readiness import (
+    READINESS_SCAN_CHECK,
+    FindingNotAcceptable,
+    FindingNotFound,
+    ScanNotPossible,
+    finding_accept,
+    open_inhibitors,
+    readiness_evaluate,
+    readiness_input_of,
+    readiness_scan_record,
+    readiness_scan_request,
+)
 from upgrade_planner.plans.services.reconcile import step_labels
 from upgrade_planner.plans.services.replans import (
     installation_input_of,
@@ -128,6 +142,7 @@ from upgrade_planner.plans.services.transitions import (
     ReasonRequired,
     StepBlocked,
     StepHasStartedDependents,
+    StepInhibited,
     StepNotFound,
     StepNotSkippable,
     TransitionRefused,
@@ -153,6 +168,7 @@ __all__ = [
     "KEEP",
     "NUL_REFUSED",
     "PEOPLE_MAX",
+    "READINESS_SCAN_CHECK",
     "RELAY_OUTBOX_TASK",
     "REVERIFY_TASK",
     "RUN_JOB_TASK",
@@ -164,6 +180,8 @@ __all__ = [
     "ConfirmationRequired",
     "CreatedPlan",
     "FetchOutcome",
+    "FindingNotAcceptable",
+    "FindingNotFound",
     "IdempotencyKeyInvalid",
     "IdempotencyKeyReused",
     "IdempotencyRefused",
@@ -184,8 +202,10 @@ __all__ = [
     "RehearsalNotFound",
     "Removals",
     "RemovalsNeedConfirmation",
+    "ScanNotPossible",
     "StepBlocked",
     "StepHasStartedDependents",
+    "StepInhibited",
     "StepNotFound",
     "StepNotSkippable",
     "TooManyPlans",
@@ -199,6 +219,7 @@ __all__ = [
     "evidence_record",
     "fetched_tentacles",
     "fetches_publish",
+    "finding_accept",
     "has_nul",
     "idempotent_response_claim",
     "idempotent_response_record",
@@ -223,11 +244,16 @@ __all__ = [
     "jobs_requeue_lost",
     "link_rotate",
     "new_token",
+    "open_inhibitors",
     "plan_change_approach",
     "plan_create",
     "plan_creation_wait",
     "plan_lock",
     "planner_settings",
+    "readiness_evaluate",
+    "readiness_input_of",
+    "readiness_scan_record",
+    "readiness_scan_request",
     "rehearsal_apply",
     "rehearsal_create",
     "request_fingerprint",

@@ -24,6 +24,7 @@ from upgrade_planner.plans.models import (
     hash_token,
     view_token_from_seed,
 )
+from upgrade_planner.plans.services.readiness import readiness_evaluate
 from upgrade_planner.plans.services.reconcile import plan_fields_set, steps_reconcile
 from upgrade_planner.plans.services.text import actor_name
 
@@ -173,6 +174,7 @@ def plan_create(
             tentacles={t.name: t for t in saved_tentacles},
             new=True,
         )
+        readiness_evaluate(plan=plan)
         Activity.objects.create(
             plan=plan,
             actor=actor_name(actor),

@@ -11,6 +11,7 @@ from upgrade_planner.domain import planner
 from upgrade_planner.plans.models import Activity, Plan
 from upgrade_planner.plans.services.creation import PlanInputInvalid, planner_settings
 from upgrade_planner.plans.services.locking import plan_lock
+from upgrade_planner.plans.services.readiness import readiness_evaluate
 from upgrade_planner.plans.services.reconcile import plan_fields_set, steps_reconcile
 from upgrade_planner.plans.services.text import actor_name
 
@@ -53,6 +54,7 @@ def plan_change_approach(*, plan: Plan, approach: str | None, actor: str = "") -
         plan.save()
         tentacles = {t.name: t for t in plan.installation.tentacles.all()}
         changes = steps_reconcile(plan=plan, planned_steps=result.steps, tentacles=tentacles)
+        readiness_evaluate(plan=plan)
         Activity.objects.create(
             plan=plan,
             actor=actor_name(actor),

@@ -22,6 +22,7 @@ from upgrade_planner.installations.services import tentacles_replace
 from upgrade_planner.plans.models import Activity, Plan, Step
 from upgrade_planner.plans.services.creation import PlanInputInvalid, planner_settings
 from upgrade_planner.plans.services.locking import plan_lock
+from upgrade_planner.plans.services.readiness import readiness_evaluate
 from upgrade_planner.plans.services.reconcile import plan_fields_set, steps_reconcile
 from upgrade_planner.plans.services.replans import installation_input_of
 from upgrade_planner.plans.services.text import actor_name
@@ -307,6 +308,7 @@ def inventory_replace(
             plan.save()
             _step_keys_follow_tentacles(plan, result.steps)
             changes = steps_reconcile(plan=plan, planned_steps=result.steps, tentacles=refs)
+            readiness_evaluate(plan=plan)
             switched = plan.approach != previous
             Activity.objects.create(
                 plan=plan,

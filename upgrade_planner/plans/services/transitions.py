@@ -23,10 +23,16 @@ from upgrade_planner.domain.lifecycle import (
     needs_confirmation,
 )
 from upgrade_planner.domain.schedule import times_after
-from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
+from upgrade_planner.domain.vocabulary import (
+    SATISFIED_STATES,
+    FindingSeverity,
+    FindingState,
+    StepState,
+)
 from upgrade_planner.plans.models import Activity, Plan, Step, StepDependency, StepQuerySet
 from upgrade_planner.plans.services.locking import plan_lock
 from upgrade_planner.plans.services.outbox import started_step_check_queue
+from upgrade_planner.plans.services.readiness import open_inhibitors
 from upgrade_planner.plans.services.text import (
     ACTOR_MAX,
     NUL_REFUSED,
@@ -59,6 +65,12 @@ class TransitionRefused(Exception):
 
 class StepBlocked(TransitionRefused):
     code = "blocked"
+
+
+class StepInhibited(TransitionRefused):
+    """An open inhibitor of the readiness report guards the step (product.md §5.6)."""
+
+    code = "inhibited"
 
 
 class StepNotSkippable(TransitionRefused):
@@ -218,6 +230,7 @@ def steps_bulk(
             refusals.append((missing, f"{_are(missing)} no longer part of this plan"))
         remaining = selected.order_by()
         if rule.check_prerequisites:
+            remaining = _refuse_inhibited(remaining, refusals)
             remaining = _refuse_blocked(remaining, refusals)
         if rule.needs_confirmation:
             unconfirmed = Q(point_of_no_return=True) & ~Q(state=StepState.IN_PROGRESS)
@@ -338,6 +351,19 @@ def _input_problem(rule: Rule, *, reason: str, actor: str) -> str | None:
     return too_long(actor.strip(), limit=ACTOR_MAX, what="The name")
 
 
+def _refuse_inhibited(remaining: StepQuerySet, refusals: list[tuple[int, str]]) -> StepQuerySet:
+    """Count the steps of `remaining` an open inhibitor of the readiness report guards, and
+    leave them out."""
+    inhibited = remaining.filter(
+        inhibited_by__severity=FindingSeverity.INHIBITOR, inhibited_by__state=FindingState.OPEN
+    ).values("pk")
+    if n := remaining.filter(pk__in=inhibited).count():
+        refusals.append(
+            (n, f"{_are(n)} inhibited by the readiness report: clear or accept its inhibitors")
+        )
+    return remaining.exclude(pk__in=inhibited)
+
+
 def _refuse_blocked(remaining: StepQuerySet, refusals: list[tuple[int, str]]) -> StepQuerySet:
     """Count the steps of `remaining` waiting for a prerequisite, naming the first few
     prerequisites they wait for, and leave them out."""
@@ -412,6 +438,12 @@ def _transition(
         if step is None:
             raise StepNotFound(f"No step {step_id} in this plan.")
         from_state = StepState(step.state)
+        if rule.check_prerequisites and (inhibitors := open_inhibitors(step)):
+            raise StepInhibited(
+                f"“{step.title}” is inhibited by the readiness report. "
+                f"{inhibited_by_text(inhibitors)}",
+                inhibited_by=[finding.code for finding in inhibitors],
+            )
         if rule.check_prerequisites:
             waiting = unsatisfied_prerequisites(step)
             if waiting:
@@ -510,6 +542,15 @@ def summarise_steps(steps: list[Step], limit: int = 3) -> str:
         rest = len(per_tentacle) - 1
         parts.append(first if rest == 0 else f"{first} and {rest} more Tentacle steps")
     return "; ".join(parts)
+
+
+def inhibited_by_text(findings: Sequence[Any]) -> str:
+    """“Inhibited by sql-server-below-floor: … What to do: …” for each open inhibitor."""
+    return " ".join(
+        f"Inhibited by {finding.code}: {finding.text} What to do: {finding.what_to_do} "
+        "(or accept it with a reason in the readiness report)."
+        for finding in findings
+    )
 
 
 def waiting_for_text(steps: list[Step]) -> str:
