@@ -65,7 +65,11 @@ def test_accepting_an_inhibitor_from_the_page_records_who_and_why(client):
 
     response = client.post(
         accept_url(token, "sql-server-below-floor"),
-        {"reason": "SQL Server 2019 is installed next week", "actor": "Ana", "next": f"/p/{token}/"},
+        {
+            "reason": "SQL Server 2019 is installed next week",
+            "actor": "Ana",
+            "next": f"/p/{token}/",
+        },
     )
 
     assert response.status_code == 302
@@ -245,6 +249,8 @@ def test_the_printed_runbook_carries_the_report_with_who_accepted_why(client):
     page = client.get(f"/p/{created.edit_token}/").content.decode()
 
     printed = page[page.index('id="print-runbook"') :]
-    report = printed[printed.index('class="print-readiness"') : printed.index('class="print-phase"')]
+    report = printed[
+        printed.index('class="print-readiness"') : printed.index('class="print-phase"')
+    ]
     assert report.index("Inhibitor") < report.index("What to do:")
     assert "Accepted by Ana" in report and "Upgrade of SQL booked" in report
