@@ -368,9 +368,9 @@ def test_a_poll_sends_only_the_sections_that_changed(client):
     first = client.get(f"/v/{created.view_token}/poll?v={old - 1}").content.decode()
     fingerprints = dict(re.findall(r'name="(fp-[\w-]+)" value="(\w+)"', first))
     assert set(fingerprints) == {
-        "fp-progress", "fp-readiness", "fp-stop-now", "fp-schedule", "fp-verification", "fp-checklist",
-        "fp-tentacle-table", "fp-activity", "fp-shape-checklist", "fp-shape-tentacle-table",
-        "fp-shape-critical",
+        "fp-progress", "fp-readiness", "fp-stop-now", "fp-schedule", "fp-verification",
+        "fp-checklist", "fp-tentacle-table", "fp-activity", "fp-shape-checklist",
+        "fp-shape-tentacle-table", "fp-shape-critical",
     }  # fmt: skip
 
     # Nothing changed since those fingerprints: only the poller and fingerprints come back.
