@@ -41,6 +41,12 @@ urlpatterns = [
     path("p/<str:token>/verify", plan_views.verify_now, name="verify-now"),
     path("p/<str:token>/evidence", plan_views.paste_evidence, name="paste-evidence"),
     path("p/<str:token>/api-keys", plan_views.enter_api_keys, name="enter-api-keys"),
+    path(
+        "p/<str:token>/findings/<str:code>/accept",
+        plan_views.finding_accept,
+        name="finding-accept",
+    ),
+    path("p/<str:token>/readiness/scan", plan_views.readiness_scan, name="readiness-scan"),
     path("p/<str:token>/approach", plan_views.change_approach, name="change-approach"),
     path("p/<str:token>/links/<str:kind>/rotate", plan_views.rotate_link, name="rotate-link"),
     path("p/<str:token>/schedule", schedule_views.schedule_set, name="plan-schedule"),

@@ -212,9 +212,9 @@ def test_the_page_costs_the_same_queries_whatever_the_fleet_size(client):
         counts.append(len(queries))
 
     assert counts[0] == counts[1], counts
-    # Two of them read the printed runbook and two the schedule's forecast; the session on the
-    # server remembering the plan is an UPDATE, in a savepoint here.
-    assert counts[0] <= 18 + 2 + 2 + 3
+    # Two of them read the printed runbook and two the schedule's forecast, one the readiness
+    # report; the session on the server remembering the plan is an UPDATE, in a savepoint here.
+    assert counts[0] <= 18 + 2 + 2 + 1 + 3
 
 
 def test_filters_and_search_narrow_the_tentacle_table(client):
@@ -368,9 +368,9 @@ def test_a_poll_sends_only_the_sections_that_changed(client):
     first = client.get(f"/v/{created.view_token}/poll?v={old - 1}").content.decode()
     fingerprints = dict(re.findall(r'name="(fp-[\w-]+)" value="(\w+)"', first))
     assert set(fingerprints) == {
-        "fp-progress", "fp-stop-now", "fp-schedule", "fp-verification", "fp-checklist",
-        "fp-tentacle-table", "fp-activity", "fp-shape-checklist", "fp-shape-tentacle-table",
-        "fp-shape-critical",
+        "fp-progress", "fp-readiness", "fp-stop-now", "fp-schedule", "fp-verification",
+        "fp-checklist", "fp-tentacle-table", "fp-activity", "fp-shape-checklist",
+        "fp-shape-tentacle-table", "fp-shape-critical",
     }  # fmt: skip
 
     # Nothing changed since those fingerprints: only the poller and fingerprints come back.

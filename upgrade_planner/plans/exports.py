@@ -24,10 +24,17 @@ from typing import Any
 from upgrade_planner.domain.schedule import Forecast, duration_words
 from upgrade_planner.domain.sources import source_url
 from upgrade_planner.domain.spreadsheet import formula_safe
-from upgrade_planner.domain.vocabulary import SATISFIED_STATES, ActivityAction, Phase, StepState
+from upgrade_planner.domain.vocabulary import (
+    SATISFIED_STATES,
+    ActivityAction,
+    FindingSeverity,
+    FindingState,
+    Phase,
+    StepState,
+)
 from upgrade_planner.plans.documents import dependency_map
 from upgrade_planner.plans.forecasts import forecast_of, tasks_from_rows
-from upgrade_planner.plans.models import Activity, Plan, Step
+from upgrade_planner.plans.models import Activity, Finding, Plan, Step
 
 # In the instructions a group of machines shares, these stand for each machine's own name and
 # host. Each machine's instructions are the shared ones with its name and host put back.
@@ -607,6 +614,39 @@ def _markdown_schedule(runbook: Runbook, forecast: Forecast) -> list[str]:
     ]
 
 
+def _markdown_readiness(plan: Plan) -> list[str]:
+    """The readiness report (product.md §5.6), inhibitors first, each with its fix, its state
+    and who accepted it with what reason; nothing when the plan has no findings."""
+    findings = list(Finding.objects.in_report_order(plan))
+    if not findings:
+        return []
+    scanned_at = plan.installation.scanned_at
+    lines = [
+        "",
+        "## Readiness report",
+        "",
+        f"Last scan of the server: {_when(scanned_at)}."
+        if scanned_at
+        else "Based on what the plan was told; the server has not been scanned.",
+        "",
+    ]
+    for finding in findings:
+        severity = FindingSeverity(finding.severity).label
+        state = FindingState(finding.state).label.lower()
+        lines.append(f"- **{severity}** ({state}) — {markdown_text(finding.text)}")
+        lines.append(f"  What to do: {markdown_text(finding.what_to_do)}")
+        if finding.subjects:
+            lines.append(f"  Concerns: {markdown_text(', '.join(map(str, finding.subjects)))}")
+        if finding.state == FindingState.ACCEPTED:
+            who = markdown_text(finding.accepted_by) or "someone who gave no name"
+            when = f" on {_when(finding.accepted_at)}" if finding.accepted_at else ""
+            lines.append(
+                f"  Accepted by {who}{when}, because: {markdown_text(finding.accepted_reason)}"
+            )
+        lines.append(f"  Code `{finding.code}` · Source: {markdown_source(finding.source)}")
+    return lines
+
+
 def checklist_markdown(runbook: Runbook) -> str:
     plan = runbook.plan
     installation = plan.installation
@@ -635,8 +675,7 @@ def checklist_markdown(runbook: Runbook) -> str:
             lines.append(f"  What to do: {markdown_text(warning['action'])}")
             if warning.get("source"):
                 lines.append(f"  Source: {markdown_source(warning['source'])}")
-    # The readiness report (product.md §5.6) goes here, before the checklist, once plans
-    # have one.
+    lines += _markdown_readiness(plan)
     forecast = runbook.forecast()
     critical = frozenset(forecast.critical_path)
     lines += ["", "## Schedule", "", *_markdown_schedule(runbook, forecast)]

@@ -171,6 +171,24 @@ class StepActionForm(PlanPageForm):
         return bool(self.cleaned_data["confirm"] == "yes")
 
 
+ACCEPT_REASON_MISSING = (
+    "The reason is required: say why you accept this finding (the activity log records it)."
+)
+
+
+class FindingAcceptForm(PlanPageForm):
+    """A person accepts a readiness finding from the report, with a reason; the service bounds
+    it and records who accepted it."""
+
+    reason = ReasonField()
+
+    def clean_reason(self) -> str:
+        reason: str = self.cleaned_data["reason"]
+        if not reason.strip():
+            raise forms.ValidationError(ACCEPT_REASON_MISSING, code="required")
+        return reason
+
+
 class AssigneeForm(PlanPageForm):
     """Who does a step, set from its card; blank for nobody. The service bounds the name and
     says so naming the field."""

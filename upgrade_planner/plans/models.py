@@ -323,9 +323,10 @@ class Step(models.Model):
 
     # Not stored: the words saying what a blocked step waits for, its latest evidence as the
     # visitor may see it, what became of this visitor's last action on it (shown next to
-    # its controls), who finished it and when, and its estimate in words with the basis of it,
-    # set by the plan page.
+    # its controls), who finished it and when, its estimate in words with the basis of it, and
+    # the texts of the open inhibitors holding it back, set by the plan page.
     waiting_for = ""
+    inhibitors: tuple[str, ...] = ()
     estimate_text = ""
     last_evidence: dict[str, Any] | None = None
     outcome: Any = None
@@ -596,6 +597,23 @@ class FindingQuerySet(models.QuerySet["Finding"]):
     def of_plan(self, plan: Plan) -> FindingQuerySet:
         """The readiness findings of `plan`, inhibitors first, in the report's order."""
         return self.filter(plan=plan).order_by("position")
+
+    def in_report_order(self, plan: Plan) -> FindingQuerySet:
+        """The findings of `plan` as the report lists them: inhibitors, then warnings, then
+        information (the vocabulary's order), each in the order the rules found them."""
+        rank = models.Case(
+            *(
+                models.When(severity=severity, then=models.Value(index))
+                for index, severity in enumerate(FindingSeverity)
+            ),
+            default=models.Value(len(FindingSeverity)),
+        )
+        return self.filter(plan=plan).order_by(rank, "position", "pk")
+
+    def report_rows(self, plan: Plan) -> FindingQuerySet:
+        """The findings of `plan` in the report's order in one query, one row for each step a
+        finding guards (as `guard_id`, None for a finding that guards none)."""
+        return self.in_report_order(plan).annotate(guard_id=models.F("guards"))
 
     def inhibiting(self, step_id: uuid.UUID) -> FindingQuerySet:
         """The open inhibitors that guard the step `step_id`."""

@@ -28,6 +28,8 @@ from upgrade_planner.domain.vocabulary import (
     SATISFIED_STATES,
     Approach,
     CommunicationStyle,
+    FindingSeverity,
+    FindingState,
     Phase,
     StepState,
 )
@@ -35,7 +37,16 @@ from upgrade_planner.installations.api_keys import masked, readable
 from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.documents import evidence_shown
 from upgrade_planner.plans.exports import PRINTED_STEP_FIELDS, runbook_for_plan
-from upgrade_planner.plans.models import Activity, Job, LinkKind, PlanLink, Step, StepDependency
+from upgrade_planner.plans.models import (
+    Activity,
+    Finding,
+    Job,
+    LinkKind,
+    Plan,
+    PlanLink,
+    Step,
+    StepDependency,
+)
 from upgrade_planner.plans.services.schedule import REHEARSAL, TEAM
 from upgrade_planner.web.charts import progress_over_time_chart, state_bar_chart
 from upgrade_planner.web.labels import FLEET_CANARY_LABELS, FLEET_LABELS, KIND_LABELS
@@ -192,6 +203,8 @@ class Outcome:
 # message there instead of at the top.
 PLACE_TAG = "at:"
 BULK_PLACE = "bulk"
+# The place of the readiness report: accepting a finding or asking for a scan answers there.
+READINESS_PLACE = "readiness"
 # The extra tag of a message refusing an action until the person says who they are.
 ASK_NAME_TAG = "ask-name"
 
@@ -220,6 +233,47 @@ def split_messages(stored: Iterable[Message]) -> tuple[list[Outcome], dict[str, 
         else:
             flash.append(outcome)
     return flash, placed
+
+
+@dataclass(frozen=True)
+class ReadinessReport:
+    """The plan's readiness findings as the page shows them, and the steps they hold back."""
+
+    findings: list[Finding]
+    # Step id → the texts of the open inhibitors that guard it.
+    inhibited: dict[uuid.UUID, tuple[str, ...]]
+    scanned_at: datetime | None
+    # The server's URL and an API key are given: a scan can read the live server.
+    can_scan: bool
+
+    @property
+    def open_inhibitors(self) -> int:
+        return sum(
+            f.severity == FindingSeverity.INHIBITOR and f.state == FindingState.OPEN
+            for f in self.findings
+        )
+
+
+def readiness_report(plan: Plan) -> ReadinessReport:
+    """The readiness report of `plan` in one query, whatever the plan's size."""
+    findings: dict[int, Finding] = {}
+    inhibited: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for row in Finding.objects.report_rows(plan):
+        finding = findings.setdefault(row.pk, row)
+        guard_id = getattr(row, "guard_id", None)
+        if (
+            guard_id is not None
+            and finding.severity == FindingSeverity.INHIBITOR
+            and finding.state == FindingState.OPEN
+        ):
+            inhibited[guard_id].append(finding.text)
+    installation = plan.installation
+    return ReadinessReport(
+        findings=list(findings.values()),
+        inhibited={step_id: tuple(texts) for step_id, texts in inhibited.items()},
+        scanned_at=installation.scanned_at,
+        can_scan=bool(installation.old_server_url and installation.old_server_api_key),
+    )
 
 
 @dataclass
@@ -285,10 +339,14 @@ class PlanPage:
         visible = listed + list(tentacle_steps.object_list)
         waiting = self._waiting_for([step.id for step in visible])
         finished_by = finishers(visible)
+        readiness = readiness_report(plan)
         for step in visible:
             step.finisher = finished_by.get(step.id)
             # A step done or skipped waits for nothing, whatever its prerequisites do now.
             step.waiting_for = "" if step.state in SATISFIED_STATES else waiting.get(step.id, "")
+            step.inhibitors = (
+                () if step.state in SATISFIED_STATES else readiness.inhibited.get(step.id, ())
+            )
             step.last_evidence = shown_evidence(step.evidence, can_edit=self.can_edit)
             step.outcome = self.outcomes.get(step_place(step.id))
             step.estimate_text = estimate_text(step, estimates)
@@ -396,6 +454,8 @@ class PlanPage:
                     and readable(plan.installation.new_server_api_key)
                 ),
             },
+            "readiness": readiness,
+            "readiness_outcome": self.outcomes.get(READINESS_PLACE),
             "stale_before": timezone.now() - timedelta(minutes=settings.STEP_STALE_AFTER_MINUTES),
             # Read only when a template shows it (the printed runbook), not for live sections.
             "runbook": functools.partial(runbook_for_plan, plan, fields=PRINTED_STEP_FIELDS),

@@ -58,6 +58,7 @@ from upgrade_planner.plans.forms import (
     ApproachForm,
     AssigneeForm,
     EvidenceForm,
+    FindingAcceptForm,
     NameForm,
     PlanForm,
     PlanPageForm,
@@ -81,6 +82,7 @@ from upgrade_planner.web.pages import (
     ASK_NAME_TAG,
     BULK_PLACE,
     NAME_ASKED_KEY,
+    READINESS_PLACE,
     Outcome,
     PlanPage,
     TentacleFilters,
@@ -398,6 +400,7 @@ def _refuse_replaced(request: HtmxHttpRequest, *, place: str) -> HttpResponse:
 
 LIVE_SECTIONS = (
     "progress",
+    "readiness",
     "stop-now",
     "schedule",
     "verification",
@@ -969,6 +972,80 @@ def paste_evidence(request: HtmxHttpRequest, token: str) -> HttpResponse:
     for message in paste_summary(result):
         messages.info(request, message)
     return _after_change(request, link, token, form)
+
+
+@require_POST
+def finding_accept(request: HtmxHttpRequest, token: str, code: str) -> HttpResponse:
+    """A person accepts a finding of the readiness report with a reason: an inhibitor then
+    no longer holds back the step it guards."""
+    link = _editable(request, token)
+    form = FindingAcceptForm(request.POST, page=_plan_url(token))
+    if not form.is_valid():
+        outcome = Outcome(level="error", text=" ".join(problems(form)))
+    else:
+        try:
+            finding = services.finding_accept(
+                plan=link.plan,
+                code=code,
+                reason=form.cleaned_data["reason"],
+                actor=_actor(request),
+            )
+        except services.FindingNotFound as missing:
+            raise Http404(str(missing)) from None
+        except services.FindingNotAcceptable as refused:
+            outcome = Outcome(level="error", text=refused.message)
+        else:
+            outcome = Outcome(
+                level="success",
+                text=f"Accepted “{finding.code}” with your reason; the activity log records it.",
+            )
+    return _readiness_answer(request, link, token, outcome=outcome, form=form)
+
+
+@require_POST
+def readiness_scan(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    """Ask for a read-only scan of the live server for the readiness report."""
+    link = _editable(request, token)
+    form = PlanPageForm(request.POST, page=_plan_url(token))
+    try:
+        services.readiness_scan_request(plan=link.plan)
+    except services.ScanNotPossible as refused:
+        outcome = Outcome(level="error", text=refused.message)
+    else:
+        outcome = Outcome(
+            level="info",
+            text="Scanning the server (read-only). The report updates here when the scan has "
+            "run; a finding the server's answers no longer support is then cleared.",
+        )
+    return _readiness_answer(request, link, token, outcome=outcome, form=form)
+
+
+OUTCOME_LEVELS = {"success": messages.SUCCESS, "info": messages.INFO, "error": messages.ERROR}
+
+
+def _readiness_answer(
+    request: HtmxHttpRequest, link: PlanLink, token: str, *, outcome: Outcome, form: PlanPageForm
+) -> HttpResponse:
+    """The readiness report with `outcome` in it for htmx, and out of band the sections the
+    change moved (the guarded step's card); else back to the page, the outcome kept for the
+    report's place."""
+    if not request.htmx:
+        messages.add_message(
+            request,
+            OUTCOME_LEVELS.get(outcome.level, messages.INFO),
+            outcome.text,
+            extra_tags=place_tag(READINESS_PLACE),
+        )
+        return redirect(form.return_to)
+    link.plan.refresh_from_db()
+    page = _page(request, link, token, read_only=False, outcomes={READINESS_PLACE: outcome})
+    context = {**page.context(), "csrf_token": get_token(request)}
+    sections = _render_sections(request, context, page.shapes())
+    html = render_to_string("plans/plan.html#readiness", context, request)
+    rest = _out_of_band(
+        request, token, context=context, sections=sections, answered="readiness", announce=outcome
+    )
+    return retarget(reswap(HttpResponse(html + rest), "outerHTML"), "#readiness")
 
 
 def paste_summary(result: services.PasteResult) -> list[str]:
