@@ -5,7 +5,7 @@ from importlib import resources
 
 import pytest
 
-from upgrade_planner.domain.sources import source_url
+from upgrade_planner.domain.sources import cited, source_url
 
 
 @pytest.mark.parametrize(
@@ -79,10 +79,47 @@ def test_every_source_in_the_content_files_has_a_link():
     content = resources.files("upgrade_planner.domain.content")
     sources = {
         source
-        for name in ("steps.toml", "catalogue.toml", "rollback.toml", "estimates.toml")
-        for source in _sources(tomllib.loads(content.joinpath(name).read_text("utf-8")))
-        if isinstance(source, str) and source and source != "{source}"
+        for name in (
+            "steps.toml",
+            "catalogue.toml",
+            "rollback.toml",
+            "estimates.toml",
+            "readiness.toml",
+        )
+        for citation in _sources(tomllib.loads(content.joinpath(name).read_text("utf-8")))
+        # A rule citing the catalogue entry it applies fills these in from that entry.
+        if isinstance(citation, str) and citation not in {"", "{source}", "{source}; {tracked_in}"}
+        for source in cited(citation)
     }
 
     assert sources
     assert [source for source in sorted(sources) if source_url(source) is None] == []
+
+
+@pytest.mark.parametrize(
+    ("citation", "parts"),
+    [
+        (
+            "src/pages/docs/support/compatibility.md; "
+            "src/pages/docs/administration/upgrading/index.mdx",
+            [
+                "src/pages/docs/support/compatibility.md",
+                "src/pages/docs/administration/upgrading/index.mdx",
+            ],
+        ),
+        ("Issues#7427, Issues#2668", ["Issues#7427", "Issues#2668"]),
+        ("Issues#9145; OctopusDeploy/Issues#9145", ["Issues#9145", "OctopusDeploy/Issues#9145"]),
+        ("docs/installation/requirements.md", ["docs/installation/requirements.md"]),
+        ("octopus.com/downloads/compare", ["octopus.com/downloads/compare"]),
+        (
+            "OctopusDeploy/OctopusClients/source/A.cs; OctopusDeploy/OctopusClients/source/B.cs",
+            [
+                "OctopusDeploy/OctopusClients/source/A.cs",
+                "OctopusDeploy/OctopusClients/source/B.cs",
+            ],
+        ),
+    ],
+)
+def test_a_rule_citing_two_pages_links_each_of_them(citation, parts):
+    assert cited(citation) == parts
+    assert all(source_url(part) for part in parts)

@@ -18,9 +18,20 @@ DOCS_SITE = "https://octopus.com/docs"
 DOCS_REPOSITORY = "https://github.com/OctopusDeploy/docs/blob/HEAD"
 ISSUES = "https://github.com/OctopusDeploy/Issues/issues"
 
-_ISSUE = re.compile(r"Issues#(\d+)")
+_ISSUE = re.compile(r"(?:OctopusDeploy/)?Issues#(\d+)")
+# A file in another OctopusDeploy repository: "OctopusDeploy/<repository>/<path>".
+_REPOSITORY_FILE = re.compile(r"OctopusDeploy/([\w.-]+)/(\S+)")
 _PAGE_SUFFIX = re.compile(r"\.mdx?$")
 _SITE = re.compile(r"(?:https?://)?octopus\.com(/[^\s]*)?")
+# Between two sources in one citation ("a.md; b.mdx", "Issues#7427, Issues#2668").
+_BETWEEN = re.compile(
+    r"\s*[;,]\s+(?=(?:src/|docs/|Issues#|OctopusDeploy/|(?:https?://)?octopus\.com))"
+)
+
+
+def cited(source: str) -> list[str]:
+    """The sources one citation names, in order: a rule may cite several pages."""
+    return [part for part in _BETWEEN.split(source.strip()) if part]
 
 
 def source_url(source: str) -> str | None:
@@ -28,6 +39,10 @@ def source_url(source: str) -> str | None:
     source = source.strip()
     if match := _ISSUE.fullmatch(source):
         return f"{ISSUES}/{match.group(1)}"
+    if (match := _REPOSITORY_FILE.fullmatch(source)) and ".." not in match.group(2).split("/"):
+        return (
+            f"https://github.com/OctopusDeploy/{match.group(1)}/blob/HEAD/{quote(match.group(2))}"
+        )
     if match := _SITE.fullmatch(source):
         return f"https://octopus.com{quote(match.group(1) or '/')}"
     if not _PAGE_SUFFIX.search(source) or ".." in source.split("/"):

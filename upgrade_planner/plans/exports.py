@@ -22,7 +22,7 @@ from functools import cached_property
 from typing import Any
 
 from upgrade_planner.domain.schedule import Forecast, duration_words
-from upgrade_planner.domain.sources import source_url
+from upgrade_planner.domain.sources import cited, source_url
 from upgrade_planner.domain.spreadsheet import formula_safe
 from upgrade_planner.domain.vocabulary import (
     SATISFIED_STATES,
@@ -459,7 +459,12 @@ def markdown_text(text: str) -> str:
 
 
 def markdown_source(source: str) -> str:
-    """A cited source as a Markdown link to its public page (its text alone if it has none)."""
+    """A cited source as a Markdown link to its public page (its text alone if it has none);
+    a citation of several sources links each."""
+    return "; ".join(_markdown_one_source(part) for part in cited(source))
+
+
+def _markdown_one_source(source: str) -> str:
     url = source_url(source)
     text = markdown_text(source)
     return f"[{text}]({url})" if url else text

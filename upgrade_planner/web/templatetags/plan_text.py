@@ -7,7 +7,7 @@ from django import template
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from upgrade_planner.domain.sources import source_url
+from upgrade_planner.domain.sources import cited, source_url
 
 register = template.Library()
 
@@ -64,12 +64,18 @@ def get_item(mapping: dict[str, str], key: str) -> str:
 @register.filter
 def source_link(source: str) -> SafeString:
     """A cited source as a link to its public page, opened in a new tab (as code if it has
-    none)."""
-    text = f"<code>{escape(source or '')}</code>"
-    url = source_url(source or "")
+    none); a citation of several sources links each."""
+    return mark_safe(  # noqa: S308 - each part is escaped by _one_source_link
+        "; ".join(_one_source_link(part) for part in cited(source or "")) or "<code></code>"
+    )
+
+
+def _one_source_link(source: str) -> str:
+    text = f"<code>{escape(source)}</code>"
+    url = source_url(source)
     if url is None:
-        return mark_safe(text)  # noqa: S308 - escaped above
-    return mark_safe(  # noqa: S308 - the source and its address are escaped
+        return text
+    return (
         f'<a href="{escape(url)}" target="_blank" rel="noopener">{text}'
         '<span class="visually-hidden"> (opens in a new tab)</span></a>'
     )
