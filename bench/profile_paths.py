@@ -20,6 +20,7 @@ import io
 import itertools
 import os
 import pstats
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -44,6 +45,19 @@ if TYPE_CHECKING:
     from django.http.response import HttpResponseBase
 
 TOP = 25
+# The paths --breakdown bills, and how many requests a round.
+BREAKDOWN_REPEATS = {
+    "page_50_uncached": 20,
+    "page_5000_uncached": 5,
+    "transition": 60,
+    "api_read": 60,
+}
+BREAKDOWN_TITLES = {
+    "page_50_uncached": "first view of the 50-step plan page (not cached)",
+    "page_5000_uncached": "first view of the 5,000-Tentacle plan page (not cached)",
+    "transition": "step transition, API (start / complete / reopen)",
+    "api_read": "API read of the 50-step plan (200)",
+}
 
 
 def main() -> int:
@@ -56,6 +70,14 @@ def main() -> int:
         help="sample with pyinstrument (if installed) instead of cProfile: far less overhead "
         "on paths made of many small calls, such as plan creation",
     )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="bill each request's time to its causes (templates and partials, SQL, text "
+        "rendering, JSON, locking, outbox, cache, session, forecast, print section) instead of "
+        "profiling: the first views, the transition and the API read",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the breakdown")
     args = parser.parse_args()
 
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
@@ -142,6 +164,11 @@ def main() -> int:
         "create_5000": (2, lambda: create("Profile create", 5000)),
     }
     only = {key for key in args.only.split(",") if key}
+    if args.breakdown:
+        for key, repeats in BREAKDOWN_REPEATS.items():
+            if not only or key in only:
+                breakdown(BREAKDOWN_TITLES[key], paths[key][1], repeats, args.rounds)
+        return 0
     all_phases(only, lambda: create("Phases", 5000), transition, uncached, edit, big, version)
     for key, (count, call) in paths.items():
         if only and key not in only:
@@ -342,6 +369,248 @@ def all_phases(
     ):
         if not only or key in only:
             phases(key, call, patches, repeats)
+
+
+# --- Breakdown: where each request's time goes, by cause --------------------------------------
+
+
+class Attribution:
+    """A stack of causes: each wrapped function pushes its label while it runs, and every
+    interval of wall-clock time is billed to the stack active during it. So the shares of the
+    innermost causes add up to 100 %, and a cause's inclusive time (say the session save)
+    still says how much of it was SQL."""
+
+    OTHER = "the rest (middleware, URL resolving, ORM and view Python, test client)"
+
+    def __init__(self) -> None:
+        self.stack: list[str] = [self.OTHER]
+        self.spent: dict[tuple[str, ...], float] = {}
+        self.queries = 0
+        self.last = time.perf_counter()
+
+    def bill(self) -> None:
+        now = time.perf_counter()
+        key = tuple(self.stack)
+        self.spent[key] = self.spent.get(key, 0.0) + now - self.last
+        self.last = now
+
+    def enter(self, label: str) -> None:
+        self.bill()
+        self.stack.append(label)
+
+    def leave(self) -> None:
+        self.bill()
+        self.stack.pop()
+
+    def reset(self) -> None:
+        self.bill()
+        self.spent.clear()
+        self.queries = 0
+
+    def total(self) -> float:
+        return sum(self.spent.values())
+
+    def exclusive(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for path, seconds in self.spent.items():
+            out[path[-1]] = out.get(path[-1], 0.0) + seconds
+        return out
+
+    def inclusive(self) -> dict[str, tuple[float, float]]:
+        """label → (time with the label on the stack, of which SQL)."""
+        out: dict[str, tuple[float, float]] = {}
+        for path, seconds in self.spent.items():
+            sql = seconds if path[-1] == SQL else 0.0
+            for label in set(path[1:]):
+                spent, of_sql = out.get(label, (0.0, 0.0))
+                out[label] = (spent + seconds, of_sql + sql)
+        return out
+
+
+SQL = "SQL: execute + fetch (psycopg)"
+Labeller = Callable[..., str]
+
+
+def breakdown_patches() -> list[tuple[object, str, str | Labeller]]:
+    """(owner, attribute, label or a function of the call's arguments giving the label)."""
+    from django import urls
+    from django.contrib.sessions.middleware import SessionMiddleware
+    from django.db import transaction
+    from django.http import JsonResponse
+    from django.middleware.csrf import CsrfViewMiddleware
+    from django.template import base as template_base
+    from django.template import defaulttags, loader_tags
+    from ninja import operation as ninja_operation
+
+    from upgrade_planner import cache as app_cache
+    from upgrade_planner.api import endpoints as api
+    from upgrade_planner.plans import access, exports
+    from upgrade_planner.plans.services import links, transitions
+    from upgrade_planner.web import page_cache, pages, schedule, timeline, views
+    from upgrade_planner.web.templatetags import plan_text, runbook
+
+    def include(node: Any, *args: object, **kwargs: object) -> str:
+        name = getattr(node.template, "var", node.template)
+        return f"template: include {name}"
+
+    def partial(node: Any, *args: object, **kwargs: object) -> str:
+        return f"template: partial {node.partial_name}"
+
+    def template(tmpl: Any, *args: object, **kwargs: object) -> str:
+        return f"template: {tmpl.name} (outside its partials and includes)"
+
+    patches: list[tuple[object, str, str | Labeller]] = [
+        (template_base.Template, "render", template),
+        (loader_tags.IncludeNode, "render", include),
+        (defaulttags.PartialNode, "render", partial),
+        (defaulttags.PartialDefNode, "render", partial),
+        (plan_text, "_step_detail", "text: step details to HTML (_step_detail, lru-cached)"),
+        (plan_text, "source_url", "text: source links (source_url)"),
+        (runbook, "change_text", "text: runbook change lines (change_text)"),
+        # {% url %} imports reverse from django.urls when it renders.
+        (urls, "reverse", "template: {% url %} (reverse)"),
+        (views, "_load", "find the link (views._load)"),
+        (api, "link_for_token", "find the link (link_for_token)"),
+        (pages.PlanPage, "context", "context: PlanPage.context"),
+        (pages.PlanPage, "_waiting_for", "context: what blocked steps wait for"),
+        (pages.PlanPage, "_facets", "context: facets"),
+        (pages.PlanPage, "_checklist", "context: checklist"),
+        (pages.PlanPage, "_stop_now", "context: stop-now"),
+        (pages.PlanPage, "_progress_chart", "context: progress chart"),
+        (pages, "readiness_report", "context: readiness report"),
+        (pages, "cached_timeline", "forecast + timeline (cached_timeline)"),
+        (timeline, "timeline_svg", "timeline SVG (timeline_svg)"),
+        (schedule, "schedule_panel", "schedule card (schedule_panel)"),
+        (exports, "runbook_for_plan", "print section: runbook_for_plan"),
+        (page_cache, "fetch", "page cache: look up the page (page_cache.fetch)"),
+        (page_cache, "store", "page cache: store the page (page_cache.store)"),
+        (access, "link_for_token", "find the link (link_for_token)"),
+        (api, "plan_document", "API: plan_document"),
+        (api, "dependency_ids", "API: dependency_ids"),
+        (api, "plan_schedule", "API: plan_schedule (forecast)"),
+        (JsonResponse, "__init__", "JSON serialisation (JsonResponse)"),
+        (transitions, "plan_lock", "locking: plan_lock"),
+        (transitions, "started_step_check_queue", "outbox: started_step_check_queue"),
+        (transitions, "_transition", "transition: the rest of its transaction (ORM, Python)"),
+        (ninja_operation.Operation, "_get_values", "API: parse and validate the input (ninja)"),
+        (transitions, "_dependents_refresh", "transition: dependents' blocked/ready"),
+        (transitions, "unsatisfied_prerequisites", "transition: prerequisites check"),
+        (links, "activity_log", "activity log (links.activity_log)"),
+        (transaction.Atomic, "__exit__", "transaction commit (Atomic.__exit__)"),
+        (SessionMiddleware, "process_response", "session save + cookie"),
+        (CsrfViewMiddleware, "process_response", "CSRF cookie"),
+    ]
+    for method in ("get", "get_many", "has_key"):
+        patches.append((app_cache.RedisCacheClient, method, "cache read (Redis)"))
+    for method in ("set", "set_many", "add", "incr", "delete", "delete_many", "touch"):
+        patches.append((app_cache.RedisCacheClient, method, "cache write (Redis)"))
+    # Only the names a module really has: the code moves; the breakdown says what it skipped.
+    present = [(o, a, label) for o, a, label in patches if hasattr(o, a)]
+    for owner, attr, _ in patches:
+        if not hasattr(owner, attr):
+            print(f"  (not wrapped: {getattr(owner, '__name__', owner)}.{attr} is gone)")
+    return present
+
+
+def breakdown(title: str, call: Callable[[], object], repeats: int, rounds: int) -> None:
+    """Bill each request's wall-clock time to causes (see Attribution) over `rounds` rounds of
+    `repeats` requests, and print each cause's share per round: the spread is the noise."""
+    from django.db import connection
+
+    attribution = Attribution()
+    statements: dict[tuple[str, str], float] = {}
+
+    def wrapped(label: str | Labeller, function: Callable[..., object]) -> Callable[..., object]:
+        @functools.wraps(function)
+        def wrapper(*args: object, **kwargs: object) -> object:
+            attribution.enter(label if isinstance(label, str) else label(*args, **kwargs))
+            try:
+                return function(*args, **kwargs)
+            finally:
+                attribution.leave()
+
+        return wrapper
+
+    def record(
+        execute: Callable[[str, Any, bool, dict[str, Any]], object],
+        sql: str,
+        params: Any,
+        many: bool,
+        context: dict[str, Any],
+    ) -> object:
+        attribution.queries += 1
+        caller = next((label for label in reversed(attribution.stack) if label != SQL), "")
+        started = time.perf_counter()
+        attribution.enter(SQL)
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            attribution.leave()
+            key = (caller, " ".join(sql.split())[:110])
+            statements[key] = statements.get(key, 0.0) + time.perf_counter() - started
+
+    patches = breakdown_patches()
+    originals = [(owner, attr, owner.__dict__.get(attr)) for owner, attr, _ in patches]
+    call()  # warm up
+    shares: list[dict[str, float]] = []
+    inclusive_shares: list[dict[str, tuple[float, float]]] = []
+    totals: list[float] = []
+    queries = 0
+    try:
+        for owner, attr, label in patches:
+            setattr(owner, attr, wrapped(label, getattr(owner, attr)))
+        with connection.execute_wrapper(record):
+            for _ in range(rounds):
+                attribution.reset()
+                for _ in range(repeats):
+                    call()
+                attribution.bill()
+                total = attribution.total()
+                totals.append(total / repeats)
+                queries = attribution.queries // repeats
+                shares.append({k: v / total for k, v in attribution.exclusive().items()})
+                inclusive_shares.append(
+                    {k: (v / total, s / total) for k, (v, s) in attribution.inclusive().items()}
+                )
+    finally:
+        for owner, attr, original in originals:
+            if original is None:
+                delattr(owner, attr)
+            else:
+                setattr(owner, attr, original)
+    per_request = " / ".join(f"{t * 1000:.1f}" for t in totals)
+    print(
+        f"\n=== {title}: {queries} queries a request; ms a request per round (wrappers "
+        f"included): {per_request}; {rounds} rounds of {repeats} ==="
+    )
+    spent_in_sql = sum(statements.values()) or 1.0
+    print("--- the statements that take the most of the SQL time (all rounds) ---")
+    for (caller, sql), seconds in sorted(statements.items(), key=lambda kv: -kv[1])[:6]:
+        print(f"  {seconds / spent_in_sql:6.1%} of SQL  [{caller}]  {sql}")
+    print("--- own time (innermost cause), share per round ---")
+    labels = sorted(
+        {k for s in shares for k in s},
+        key=lambda k: -statistics.fmean(s.get(k, 0.0) for s in shares),
+    )
+    for label in labels:
+        values = [s.get(label, 0.0) for s in shares]
+        if max(values) < 0.005:
+            continue
+        print(
+            f"  {statistics.fmean(values):6.1%}  ({', '.join(f'{v:.0%}' for v in values)})  {label}"
+        )
+    print("--- inclusive (everything under the cause), share and of which SQL ---")
+    labels = sorted(
+        {k for s in inclusive_shares for k in s},
+        key=lambda k: -statistics.fmean(s.get(k, (0.0, 0.0))[0] for s in inclusive_shares),
+    )
+    for label in labels:
+        pairs = [share.get(label, (0.0, 0.0)) for share in inclusive_shares]
+        if max(spent for spent, _ in pairs) < 0.005:
+            continue
+        mean = statistics.fmean(spent for spent, _ in pairs)
+        sql_share = statistics.fmean(of_sql for _, of_sql in pairs)
+        print(f"  {mean:6.1%}  (SQL {sql_share:5.1%})  {label}")
 
 
 if __name__ == "__main__":
