@@ -420,6 +420,12 @@ def create_plan(request: HttpRequest, payload: PlanIn) -> HttpResponse:
         old_server_api_key=payload.old_server_api_key,
         new_server_api_key=payload.new_server_api_key,
     )
+    return _created_response(request, created)
+
+
+def _created_response(request: HttpRequest, created: services.CreatedPlan) -> HttpResponse:
+    """201 with a new plan's document, its links and tokens (shown this once), its ETag and
+    its Location."""
     document = plan_document(created.plan)
     document.update(
         edit_token=created.edit_token,
@@ -1103,21 +1109,7 @@ def create_rehearsal(request: HttpRequest, token: str) -> HttpResponse:
     link = _editable(request, token)
     given = validated(RehearsalIn, _body_object(request))
     created = services.rehearsal_create(plan=link.plan, actor=given.actor)
-    document = plan_document(created.plan)
-    document.update(
-        edit_token=created.edit_token,
-        view_token=created.view_token,
-        edit_url=request.build_absolute_uri(
-            reverse("plan-edit", kwargs={"token": created.edit_token})
-        ),
-        view_url=request.build_absolute_uri(
-            reverse("plan-view", kwargs={"token": created.view_token})
-        ),
-    )
-    response = JsonResponse(document, status=201)
-    response["ETag"] = etag_for(created.plan)
-    response["Location"] = reverse("api:plan", kwargs={"token": created.view_token})
-    return response
+    return _created_response(request, created)
 
 
 @api.post(

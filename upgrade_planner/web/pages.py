@@ -33,7 +33,7 @@ from upgrade_planner.domain.vocabulary import (
     Phase,
     StepState,
 )
-from upgrade_planner.installations.api_keys import masked, readable
+from upgrade_planner.installations.api_keys import UNREADABLE, masked
 from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.documents import evidence_shown
 from upgrade_planner.plans.exports import PRINTED_STEP_FIELDS, runbook_for_plan
@@ -444,16 +444,7 @@ class PlanPage:
             "stop_now": self._stop_now(steps, fleet_counts),
             "stop_now_open": finished > 0,
             "jobs": list(Job.objects.filter(plan=plan).order_by("-created_at")[:JOBS_SHOWN]),
-            "connections": {
-                "old_url": plan.installation.old_server_url,
-                "new_url": plan.installation.new_server_url,
-                "old_key": masked(plan.installation.old_server_api_key),
-                "new_key": masked(plan.installation.new_server_api_key),
-                "unreadable": not (
-                    readable(plan.installation.old_server_api_key)
-                    and readable(plan.installation.new_server_api_key)
-                ),
-            },
+            "connections": self._connections(),
             "readiness": readiness,
             "readiness_outcome": self.outcomes.get(READINESS_PLACE),
             "stale_before": timezone.now() - timedelta(minutes=settings.STEP_STALE_AFTER_MINUTES),
@@ -469,6 +460,20 @@ class PlanPage:
     @functools.cached_property
     def critical_steps(self) -> frozenset[uuid.UUID]:
         return frozenset(uuid.UUID(step_id) for step_id in self.timeline.critical_steps)
+
+    def _connections(self) -> dict[str, Any]:
+        """The servers the checks talk to, and what the page may say of their keys (each key
+        decrypted once: whether it can still be read is in what `masked` says)."""
+        installation = self.plan.installation
+        old_key = masked(installation.old_server_api_key)
+        new_key = masked(installation.new_server_api_key)
+        return {
+            "old_url": installation.old_server_url,
+            "new_url": installation.new_server_url,
+            "old_key": old_key,
+            "new_key": new_key,
+            "unreadable": UNREADABLE in (old_key, new_key),
+        }
 
     def shapes(self) -> dict[str, str]:
         """Which cards the checklist and which rows the Tentacle table hold, in order, as a

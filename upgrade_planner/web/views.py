@@ -509,6 +509,17 @@ def _editable(request: HttpRequest, token: str) -> PlanLink:
     return link
 
 
+def _editable_at(request: HtmxHttpRequest, token: str, *, place: str) -> PlanLink | HttpResponse:
+    """As _editable, for a control at `place` on the page: through a replaced link, htmx gets
+    the refusal next to that control (and the poller stops); a plain post gets the 410 page."""
+    try:
+        return _editable(request, token)
+    except LinkReplaced:
+        if request.htmx:
+            return _refuse_replaced(request, place=place)
+        raise
+
+
 def _edit_link_only(kind: str | None) -> None:
     """Every /p/ URL is for editing: there a read-only token answers as an unknown link does,
     so it neither opens the page nor reaches a form. It is not counted against the limit on
@@ -690,12 +701,9 @@ def section_id(section: str) -> str:
 def step_action(
     request: HtmxHttpRequest, token: str, step_id: uuid.UUID, action: str
 ) -> HttpResponse:
-    try:
-        link = _editable(request, token)
-    except LinkReplaced:
-        if request.htmx:
-            return _refuse_replaced(request, place=step_place(step_id))
-        raise
+    link = _editable_at(request, token, place=step_place(step_id))
+    if isinstance(link, HttpResponse):
+        return link
     form = StepActionForm(request.POST, page=_plan_url(token))
     if not form.is_valid():
         outcome = Outcome(level="error", text=" ".join(problems(form)))
@@ -771,12 +779,9 @@ def _unnamed(request: HtmxHttpRequest) -> bool:
 def step_assign(request: HtmxHttpRequest, token: str, step_id: uuid.UUID) -> HttpResponse:
     """Who does a step, set from its card (blank: nobody), through the schedule's
     `step_update` service."""
-    try:
-        link = _editable(request, token)
-    except LinkReplaced:
-        if request.htmx:
-            return _refuse_replaced(request, place=step_place(step_id))
-        raise
+    link = _editable_at(request, token, place=step_place(step_id))
+    if isinstance(link, HttpResponse):
+        return link
     form = AssigneeForm(request.POST, page=_plan_url(token))
     if not form.is_valid():
         outcome = Outcome(level="error", text=" ".join(problems(form)))
@@ -808,12 +813,9 @@ def assignee_problems(invalid: services.PlanInputInvalid) -> list[str]:
 
 @require_POST
 def steps_bulk(request: HtmxHttpRequest, token: str) -> HttpResponse:
-    try:
-        link = _editable(request, token)
-    except LinkReplaced:
-        if request.htmx:
-            return _refuse_replaced(request, place=BULK_PLACE)
-        raise
+    link = _editable_at(request, token, place=BULK_PLACE)
+    if isinstance(link, HttpResponse):
+        return link
     form = StepsBulkForm(request.POST, page=_plan_url(token))
     if not form.is_valid():
         outcome = Outcome(level="error", text=" ".join(problems(form)))
