@@ -4,6 +4,7 @@ port keeps answering /healthz while several clients send their headers a byte at
 import contextlib
 import http.client
 import os
+import queue
 import secrets
 import signal
 import socket
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -36,6 +38,15 @@ def healthz(port: int, timeout: float) -> int:
         return connection.getresponse().status
     finally:
         connection.close()
+
+
+# What each running server wrote to its access log, line by line, by port.
+access_logs: dict[int, queue.Queue[str]] = {}
+
+
+def _read_lines(stream: IO[bytes], lines: queue.Queue[str]) -> None:
+    for line in stream:
+        lines.put(line.decode(errors="replace"))
 
 
 @pytest.fixture
@@ -69,10 +80,14 @@ def server(tmp_path: Path) -> Iterator[int]:
         cwd=ROOT,
         env=env,
         # The access log (stdout, as the config says) is read by the redaction test.
-        stdout=(tmp_path / "access.log").open("wb"),
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    lines: queue.Queue[str] = queue.Queue()
+    access_logs[port] = lines
+    assert process.stdout is not None
+    threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -95,9 +110,7 @@ def server(tmp_path: Path) -> Iterator[int]:
             process.wait(timeout=5)
 
 
-def test_the_access_log_of_the_configured_gunicorn_hides_plan_tokens(
-    server: int, tmp_path: Path
-) -> None:
+def test_the_access_log_of_the_configured_gunicorn_hides_plan_tokens(server: int) -> None:
     token = secrets.token_urlsafe(32)
     connection = http.client.HTTPConnection("127.0.0.1", server, timeout=30)
     try:
@@ -106,13 +119,10 @@ def test_the_access_log_of_the_configured_gunicorn_hides_plan_tokens(
         connection.getresponse().read()
     finally:
         connection.close()
-    access_log = tmp_path / "access.log"
-    deadline = time.monotonic() + 30
-    # gunicorn writes the line after the answer; wait for it, not for a fixed time.
-    while "GET /p/" not in access_log.read_text():
-        assert time.monotonic() < deadline, "gunicorn wrote no access log line"
-        time.sleep(0.05)
-    logged = access_log.read_text()
+    # gunicorn writes the line after the answer: wait for it to arrive, not for a fixed time.
+    logged = ""
+    while "GET /p/" not in logged:
+        logged += access_logs[server].get(timeout=30)
     assert token not in logged
     assert f"/p/…{token[-4:]}/" in logged
 
