@@ -110,6 +110,10 @@ def dependency_map(plan: Plan) -> dict[Any, list[str]]:
 
 
 def dependency_ids(step: Step) -> list[str]:
+    """The ids of `step`'s prerequisites: as the transition that moved it read them, else in
+    one query."""
+    if step.prerequisite_ids is not None:
+        return list(step.prerequisite_ids)
     return [
         str(pk)
         for pk in StepDependency.objects.filter(step=step).values_list("prerequisite_id", flat=True)

@@ -324,13 +324,15 @@ class Step(models.Model):
     # Not stored: the words saying what a blocked step waits for, its latest evidence as the
     # visitor may see it, what became of this visitor's last action on it (shown next to
     # its controls), who finished it and when, its estimate in words with the basis of it, and
-    # the texts of the open inhibitors holding it back, set by the plan page.
+    # the texts of the open inhibitors holding it back, set by the plan page; and the ids of
+    # its prerequisites, set by the transition that read them with the step.
     waiting_for = ""
     inhibitors: tuple[str, ...] = ()
     estimate_text = ""
     last_evidence: dict[str, Any] | None = None
     outcome: Any = None
     finisher: Any = None
+    prerequisite_ids: list[str] | None = None
 
     class Meta:
         ordering = ["position"]
