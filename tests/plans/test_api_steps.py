@@ -7,7 +7,7 @@ import pytest
 
 from tests.factories import create_plan, finish_prerequisites, fleet
 from upgrade_planner.domain.vocabulary import StepState
-from upgrade_planner.plans.models import Activity, Step
+from upgrade_planner.plans.models import Activity, Job, Step
 
 pytestmark = pytest.mark.django_db
 
@@ -208,6 +208,16 @@ def test_the_answer_lists_the_steps_prerequisites_as_the_plan_document_does(clie
 
     listed = next(s for s in document["steps"] if s["id"] == str(step.id))["depends_on"]
     assert response.status_code == 200
-    assert response.json()["depends_on"] and sorted(response.json()["depends_on"]) == sorted(
-        listed
-    )
+    assert response.json()["depends_on"] and sorted(response.json()["depends_on"]) == sorted(listed)
+
+
+def test_starting_a_step_the_planner_can_check_through_the_api_queues_its_check(client):
+    created = create_plan(new_server_url="https://octopus-new.example.com")
+    install = Step.objects.get(plan=created.plan, kind="install-server-new-machine")
+    finish_prerequisites(created.plan, install)
+
+    response = act(client, created.edit_token, install.id, "start", {"actor": "pipeline"})
+
+    assert response.status_code == 200
+    job = Job.objects.get(plan=created.plan)
+    assert (job.kind, job.step_id, job.state) == ("server-version", install.id, "pending")

@@ -73,6 +73,7 @@ from upgrade_planner.plans.access import (
     client_address,
     current_version,
     link_for_token,
+    linked_plan,
 )
 from upgrade_planner.plans.documents import (
     dependency_ids,
@@ -89,7 +90,7 @@ from upgrade_planner.plans.exports import (
     runbook_for_plan,
 )
 from upgrade_planner.plans.forecasts import plan_schedule
-from upgrade_planner.plans.models import Plan, PlanLink
+from upgrade_planner.plans.models import LinkKind, Plan, PlanLink
 from upgrade_planner.plans.services import idempotency
 from upgrade_planner.plans.services.text import ACTOR_MAX
 
@@ -565,7 +566,11 @@ def idempotency_refused(request: HttpRequest, exc: services.IdempotencyRefused) 
     },
 )
 def step_action(request: HttpRequest, token: str, step_id: str, action: str) -> HttpResponse:
-    link = _editable(request, token)
+    # The narrow lookup: a transition reads a few of the plan's columns, not all of them and
+    # its installation.
+    kind, plan = linked_plan(token, client=client_address(request.META))
+    if kind != LinkKind.EDIT:
+        raise ReadOnlyLink
     if action not in PERSON_ACTIONS:
         raise Http404(f"Unknown action {action!r}: use start, complete, skip or reopen.")
     try:
@@ -581,13 +586,13 @@ def step_action(request: HttpRequest, token: str, step_id: str, action: str) -> 
     given = validated(ActionIn, body)
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key:
-        status, payload = _act(link.plan, step_uuid, action, given)
+        status, payload = _act(plan, step_uuid, action, given)
         return JsonResponse(payload, status=status)
     answer = services.idempotent_response_run(
-        plan=link.plan,
+        plan=plan,
         key=key,
         request=[str(step_uuid), action, body],
-        respond=lambda: _act(link.plan, step_uuid, action, given),
+        respond=lambda: _act(plan, step_uuid, action, given),
     )
     response = JsonResponse(answer.body, status=answer.status_code)
     if answer.replayed:
