@@ -77,6 +77,7 @@ from upgrade_planner.plans.access import (
 )
 from upgrade_planner.plans.documents import (
     dependency_ids,
+    encoded_plan_document,
     etag_for,
     etag_of,
     finding_document,
@@ -455,15 +456,22 @@ def _created_response(request: HttpRequest, created: services.CreatedPlan) -> Ht
     openapi_extra={"responses": {200: {"headers": ETAG}, 304: {"headers": ETAG}, **LINK_HEADERS}},
 )
 def read_plan(request: HttpRequest, token: str) -> HttpResponse:
-    client = client_address(request.META)
-    plan_id, version, *_ = current_version(token, client=client)
-    etag = etag_of(plan_id, version)
+    # The link is looked up once, by the narrow query the polls use: a conditional GET of an
+    # unchanged plan costs that query and nothing else, and so does finding the document of a
+    # version someone has read before.
+    state = current_version(token, client=client_address(request.META))
+    etag = etag_of(state.plan_id, state.version)
     if etag in request.headers.get("If-None-Match", ""):
         response = HttpResponse(status=304)
     else:
-        link = link_for_token(token, client=client)
-        etag = etag_for(link.plan)  # the plan may have moved on between the two reads
-        response = JsonResponse(plan_document(link.plan, can_edit=link.can_edit))
+        try:
+            document = encoded_plan_document(
+                state.plan_id, state.version, can_edit=state.kind == LinkKind.EDIT
+            )
+        except Plan.DoesNotExist:  # deleted since the lookup
+            raise Http404("No plan has this link.") from None
+        etag = etag_of(state.plan_id, document.version)  # it may have moved on since the lookup
+        response = HttpResponse(document.body(), content_type="application/json")
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"
     return response
