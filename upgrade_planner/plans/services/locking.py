@@ -26,7 +26,7 @@ def plan_lock(*, plan: Plan, reload_all: bool = False) -> None:
     # statement is written once rather than compiled by the ORM on each call.
     with connection.cursor() as cursor:
         cursor.execute(_lock_sql(connection.vendor), [pk_value(plan.pk)])
-        plan.version, plan.finished_steps = cursor.fetchone()
+        plan.version, plan.finished_steps = _returned(cursor.fetchone())
 
 
 def plan_finished_steps_add(*, plan: Plan, delta: int) -> None:
@@ -34,7 +34,15 @@ def plan_finished_steps_add(*, plan: Plan, delta: int) -> None:
     and read it back, in one statement."""
     with connection.cursor() as cursor:
         cursor.execute(_finished_sql(connection.vendor), [delta, pk_value(plan.pk)])
-        (plan.finished_steps,) = cursor.fetchone()
+        (plan.finished_steps,) = _returned(cursor.fetchone())
+
+
+def _returned(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
+    """The row an UPDATE … RETURNING of the plan gave; none means the plan is gone (deleted
+    since it was read), which refresh_from_db would have said with Plan.DoesNotExist."""
+    if row is None:
+        raise Plan.DoesNotExist("The plan no longer exists.")
+    return row
 
 
 def pk_value(pk: object) -> Any:
