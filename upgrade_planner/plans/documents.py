@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from upgrade_planner.domain.inventory import COLUMNS
 from upgrade_planner.domain.vocabulary import FindingState, StepState
@@ -183,21 +184,41 @@ STEP_FIELDS = (
 )
 
 
-def plan_document(plan: Plan, *, can_edit: bool = True) -> dict[str, Any]:
-    """The whole plan in four queries. `plan.installation` should already be loaded. Without
-    `can_edit` (read through a read-only link) as read-only viewers may see it: see
-    evidence_shown.
+class PlanRows(NamedTuple):
+    """A plan's Tentacle rows (TENTACLE_FIELDS) and current step rows (STEP_FIELDS, `id` a
+    UUID) in order, and each step's prerequisites: as `plan_document` reads them, or as a new
+    plan has just written them."""
+
+    tentacles: list[dict[str, Any]]
+    steps: Iterable[dict[str, Any]]
+    prerequisites: dict[Any, list[str]]
+
+
+def plan_document(
+    plan: Plan, *, can_edit: bool = True, rows: PlanRows | None = None
+) -> dict[str, Any]:
+    """The whole plan in four queries (two with `rows`). `plan.installation` should already be
+    loaded. Without `can_edit` (read through a read-only link) as read-only viewers may see
+    it: see evidence_shown.
 
     Reads plain rows rather than model instances: a 5,000-Tentacle plan has ~10,000 rows.
     """
-    tentacles = list(
-        Tentacle.objects.filter(installation_id=plan.installation_id)
-        .order_by("position")
-        .values(*TENTACLE_FIELDS)
-    )
-    prerequisites = dependency_map(plan)
+    if rows is None:
+        rows = PlanRows(
+            tentacles=list(
+                Tentacle.objects.filter(installation_id=plan.installation_id)
+                .order_by("position")
+                .values(*TENTACLE_FIELDS)
+            ),
+            prerequisites=dependency_map(plan),
+            steps=Step.objects.current()
+            .filter(plan=plan)
+            .order_by("position")
+            .values(*STEP_FIELDS),
+        )
+    tentacles, step_rows, prerequisites = rows
     steps = []
-    for row in Step.objects.current().filter(plan=plan).order_by("position").values(*STEP_FIELDS):
+    for row in step_rows:
         step_id = row["id"]
         row["id"] = str(step_id)
         row["depends_on"] = prerequisites.get(step_id, [])
