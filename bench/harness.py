@@ -385,3 +385,19 @@ def make_plan(client: Client, name: str, server: OctopusServer | None) -> PlanRe
             client.expect(200, "POST", f"{base}/start", {"actor": "drill"})
             client.expect(200, "POST", f"{base}/complete", {"actor": "drill"})
     return PlanRef(edit, document["view_token"], document["id"], install["id"])
+
+
+def readiness_plan_body(name: str, tentacle_count: int) -> dict[str, Any]:
+    """A modern upgrade (2022.1 → 2024.1) on a host OS and a SQL Server below the target's
+    floors, an old .NET and a lapsed licence: its readiness section lists inhibitors, warnings
+    and notes (the findings are evaluated from this input when the plan is created)."""
+    body = plan_body(name, tentacle_count)
+    body.update(
+        server_version="2022.1",
+        target_version="2024.1",
+        server_os="Windows Server 2012",
+        sql_server_version="2014",
+        dotnet_version="4.6.1",
+        license_maintenance_expires="2023-01-01",
+    )
+    return body

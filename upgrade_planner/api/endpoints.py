@@ -428,7 +428,7 @@ def create_plan(request: HttpRequest, payload: PlanIn) -> HttpResponse:
 def _created_response(request: HttpRequest, created: services.CreatedPlan) -> HttpResponse:
     """201 with a new plan's document, its links and tokens (shown this once), its ETag and
     its Location."""
-    document = plan_document(created.plan)
+    document = plan_document(created.plan, rows=created.rows)
     document.update(
         edit_token=created.edit_token,
         view_token=created.view_token,

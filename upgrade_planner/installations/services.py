@@ -49,13 +49,21 @@ def tentacle_values(tentacle: planner.TentacleInput) -> list[Any]:
     return [list(value) if isinstance(value, tuple) else value for value in values]
 
 
+@dataclass(frozen=True)
+class SavedInstallation:
+    installation: Installation
+    tentacles: list[TentacleRef]
+    # Each Tentacle's inventory.COLUMNS as written, in order.
+    values: list[list[Any]]
+
+
 def installation_create(
     *,
     name: str,
     installation: planner.InstallationInput,
     old_server_api_key: str = "",
     new_server_api_key: str = "",
-) -> tuple[Installation, list[TentacleRef]]:
+) -> SavedInstallation:
     """Save an installation as described (API keys encrypted) and its Tentacles in order."""
     with transaction.atomic():
         saved = Installation.objects.create(
@@ -69,17 +77,16 @@ def installation_create(
             new_server_api_key=api_keys.encrypt(new_server_api_key.strip()),
         )
         refs = [TentacleRef.of(uuid.uuid4(), tentacle) for tentacle in installation.tentacles]
+        values = [tentacle_values(tentacle) for tentacle in installation.tentacles]
         insert_rows(
             Tentacle,
             TENTACLE_COLUMNS,
-            (
-                (ref.id, saved.pk, position, *tentacle_values(tentacle))
-                for position, (ref, tentacle) in enumerate(
-                    zip(refs, installation.tentacles, strict=True)
-                )
-            ),
+            [
+                [ref.id, saved.pk, position, *row]
+                for position, (ref, row) in enumerate(zip(refs, values, strict=True))
+            ],
         )
-    return saved, refs
+    return SavedInstallation(saved, refs, values)
 
 
 def tentacles_replace(

@@ -332,6 +332,11 @@ class Step(models.Model):
     last_evidence: dict[str, Any] | None = None
     outcome: Any = None
     finisher: Any = None
+    # Also set by the plan page: the critical-path badge, the "still on it?" note, and the
+    # card or row as this visitor sees it (web/fragments.py).
+    critical = False
+    stale = False
+    fragment: Any = ""
     prerequisite_ids: list[str] | None = None
 
     class Meta:

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 
 from upgrade_planner.plans.models import hash_token
 
@@ -24,6 +25,17 @@ logger = logging.getLogger(__name__)
 
 SECONDS = 120
 PLACEHOLDER = "__plan_page_csrf_token__"
+
+
+def csrf_token(request: HttpRequest) -> str:
+    """The masked CSRF token of this response. `get_token` masks the token afresh on every
+    call; one value for the whole response lets the caches find and replace every copy of
+    it (the page's, its sections' and its cached cards')."""
+    token = getattr(request, "_plan_page_csrf_token", None)
+    if not isinstance(token, str):
+        token = get_token(request)
+        setattr(request, "_plan_page_csrf_token", token)  # noqa: B010 - not a declared attribute
+    return token
 
 
 def key_for(request: HttpRequest, *, token: str, version: int, read_only: bool) -> str:
@@ -75,8 +87,6 @@ def store_sections(key: str, sections: dict[str, Any]) -> None:
 
 
 def fetch(key: str, request: HttpRequest) -> HttpResponse | None:
-    from django.middleware.csrf import get_token
-
     try:
         body = cache.get(key)
     except Exception as error:  # the cache is an optimisation; never a reason to fail a page
@@ -86,7 +96,7 @@ def fetch(key: str, request: HttpRequest) -> HttpResponse | None:
         return None
     # Kept as the encoded body: a page is ~120 KB, and decoding and encoding it again on
     # every hit would cost more than the replacement.
-    return HttpResponse(body.replace(PLACEHOLDER.encode(), get_token(request).encode()))
+    return HttpResponse(body.replace(PLACEHOLDER.encode(), csrf_token(request).encode()))
 
 
 def store(key: str, response: HttpResponse, csrf_value: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -14,12 +15,15 @@ from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
 from django.contrib.messages.storage.base import Message
+from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Min
 from django.http import HttpRequest, QueryDict
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
+from django.utils.safestring import SafeString, mark_safe
 
 from upgrade_planner.domain import rollback
 from upgrade_planner.domain.lifecycle import PERSON_ACTIONS, StepAction, allowed_actions
@@ -46,8 +50,10 @@ from upgrade_planner.plans.models import (
     PlanLink,
     Step,
     StepDependency,
+    hash_token,
 )
 from upgrade_planner.plans.services.schedule import REHEARSAL, TEAM
+from upgrade_planner.web import fragments, page_cache
 from upgrade_planner.web.charts import progress_over_time_chart, state_bar_chart
 from upgrade_planner.web.labels import FLEET_CANARY_LABELS, FLEET_LABELS, KIND_LABELS
 from upgrade_planner.web.schedule import schedule_panel
@@ -63,6 +69,18 @@ ACTIVITY_SHOWN = 15
 JOBS_SHOWN = 8
 PROGRESS_POINTS = 500
 STATE_ORDER = list(StepState)
+PAGE_TEMPLATE = "plans/plan.html"
+PRINT_TEMPLATE = "plans/_print_runbook.html"
+SCHEDULE_TEMPLATE = "plans/_schedule.html"
+SAMPLE_STEP = uuid.UUID(int=0)
+logger = logging.getLogger(__name__)
+
+
+def steps_url(token: str) -> str:
+    """The address the step controls' addresses start with: `<steps_url><step id>/<action>`
+    is what `reverse("step-action", …)` gives, and `…/assignee` what "step-assign" gives."""
+    sample = reverse("step-assign", kwargs={"token": token, "step_id": SAMPLE_STEP})
+    return sample.removesuffix(f"{SAMPLE_STEP}/assignee")
 
 
 def page_number(raw: str) -> int:
@@ -319,6 +337,10 @@ class PlanPage:
         # renders the clicked step's card and its dependents' from here.
         self.visible: dict[uuid.UUID, Step] = {}
         self._fleet_ids: list[str] = []
+        # What the cards and rows depend on besides their step, and this view's addresses:
+        # set by context().
+        self.viewer: dict[str, Any] = {}
+        self.view: dict[str, str] = {}
 
     def context(self) -> dict[str, Any]:
         plan = self.plan
@@ -334,10 +356,11 @@ class PlanPage:
             fleet_counts[key][state] += n
             fleet_first[key] = min(first, fleet_first.get(key, first))
 
+        stale_before = timezone.now() - timedelta(minutes=settings.STEP_STALE_AFTER_MINUTES)
         tentacle_steps, matching_states = self._tentacle_page(me)
         estimates = {str(e.get("basis", "")): e for e in plan.estimates if isinstance(e, dict)}
         visible = listed + list(tentacle_steps.object_list)
-        waiting = self._waiting_for([step.id for step in visible])
+        waiting = self._waiting_for_at_version([step.id for step in visible])
         finished_by = finishers(visible)
         readiness = readiness_report(plan)
         for step in visible:
@@ -350,6 +373,10 @@ class PlanPage:
             step.last_evidence = shown_evidence(step.evidence, can_edit=self.can_edit)
             step.outcome = self.outcomes.get(step_place(step.id))
             step.estimate_text = estimate_text(step, estimates)
+            # The badge and the "still on it?" note, worked out here so that a card's cache key
+            # holds them (the note depends on the time, the badge on the forecast).
+            step.critical = step.id in self.critical_steps
+            step.stale = step.state == StepState.IN_PROGRESS and step.updated_at < stale_before
         self.visible = {step.id: step for step in visible}
 
         total = sum(counts.values())
@@ -363,6 +390,29 @@ class PlanPage:
         base = reverse("plan-edit" if can_edit else "plan-view", kwargs={"token": self.token})
         shown = view_query(self.request.GET)
         poll = "plan-poll" if self.link.kind == LinkKind.EDIT and can_edit else "plan-view-poll"
+        return_to = f"{base}?{shown}" if shown else base
+        action_query = f"?{self.filters.query()}" if self.filters.query() else ""
+        ask_name = can_edit and name_needed(self.request)
+        self.viewer = {
+            "can_edit": can_edit,
+            "token": self.token,
+            # The step controls' addresses, from one reverse() instead of two for each form.
+            "steps_url": steps_url(self.token),
+            "ask_name": ask_name,
+            "actor": me,
+            "kind_labels": KIND_LABELS,
+        }
+        self.view = {"return_to": return_to, "action_query": action_query}
+        self.attach_fragments(visible)
+        schedule = SimpleLazyObject(
+            lambda: schedule_panel(
+                plan, token=self.token, can_edit=can_edit, timeline=self.timeline,
+                return_to=return_to,
+            )
+        )  # fmt: skip
+        stop_now = self._stop_now(steps, fleet_counts)
+        csrf = page_cache.csrf_token(self.request)
+        plan_key = [str(plan.pk), str(plan.version)]
         return {
             "plan": plan,
             "installation": plan.installation,
@@ -373,20 +423,14 @@ class PlanPage:
             # Where forms come back to, and what the poller asks for: this view of the page,
             # whichever request (a poll, an htmx action) renders it.
             "view_query": shown,
-            "return_to": f"{base}?{shown}" if shown else base,
+            "return_to": return_to,
+            # What a step control's htmx post adds to its address: this view's filters.
+            "action_query": action_query,
+            "steps_url": self.viewer["steps_url"],
             "poll_url": reverse(poll, kwargs={"token": self.token}),
             "share": self._share_links() if can_edit else None,
             # Read only where the schedule section or a step card renders.
-            "schedule": SimpleLazyObject(
-                lambda: schedule_panel(
-                    plan,
-                    token=self.token,
-                    can_edit=can_edit,
-                    timeline=self.timeline,
-                    return_to=f"{base}?{shown}" if shown else base,
-                )
-            ),
-            "critical_steps": SimpleLazyObject(lambda: self.critical_steps),
+            "schedule": schedule,
             "critical_fleets": SimpleLazyObject(lambda: self.timeline.critical_fleets),
             "critical_step_ids": SimpleLazyObject(lambda: self.timeline.critical_steps),
             # The migration's one duration: its step's estimate, with the basis of it.
@@ -404,7 +448,7 @@ class PlanPage:
                 listed, {} if self.filters.mine else fleet_counts, fleet_first, base
             ),
             # This browser has not said who it is: the page asks before its first change.
-            "ask_name": can_edit and name_needed(self.request),
+            "ask_name": ask_name,
             "my_steps_url": f"{base}?{self.filters.query(mine='1', page=1)}#checklist",
             "all_steps_url": f"{base}?{self.filters.query(mine='', page=1)}#checklist",
             "my_step_count": len(listed),
@@ -438,19 +482,99 @@ class PlanPage:
             "states": StepState.choices,
             "styles": CommunicationStyle.choices,
             "kind_labels": KIND_LABELS,
-            "activities": self._activity_page(),
+            # Sections that change only with the plan version (the schedule also with the
+            # forecast, worked out again each minute): rendered once for each view of it.
+            "activity_section": fragments.Section(
+                name="activity",
+                key=[*plan_key, str(page_number(self.request.GET.get("log", "1"))), base],
+                render=lambda oob: render_to_string(
+                    f"{PAGE_TEMPLATE}#activity-log",
+                    {"activities": self._activity_page(), "base_url": base, "oob": oob},
+                ),
+                csrf_token=csrf,
+            ),
+            "schedule_section": fragments.Section(
+                name="schedule",
+                key=[
+                    *plan_key,
+                    fragments.template_digest(SCHEDULE_TEMPLATE),
+                    self.timeline.now.isoformat(),
+                    str(can_edit),
+                    hash_token(self.token),
+                    return_to,
+                ],
+                render=lambda oob: render_to_string(
+                    SCHEDULE_TEMPLATE,
+                    {"schedule": schedule, "stop_now": stop_now, "oob": oob, "csrf_token": csrf},
+                ),
+                csrf_token=csrf,
+            ),
             "actor": me,
             "progress_chart": self._progress_chart(total),
-            "stop_now": self._stop_now(steps, fleet_counts),
+            "stop_now": stop_now,
             "stop_now_open": finished > 0,
             "jobs": list(Job.objects.filter(plan=plan).order_by("-created_at")[:JOBS_SHOWN]),
             "connections": self._connections(),
             "readiness": readiness,
             "readiness_outcome": self.outcomes.get(READINESS_PLACE),
-            "stale_before": timezone.now() - timedelta(minutes=settings.STEP_STALE_AFTER_MINUTES),
-            # Read only when a template shows it (the printed runbook), not for live sections.
-            "runbook": functools.partial(runbook_for_plan, plan, fields=PRINTED_STEP_FIELDS),
+            # Rendered only when a template shows it (the full page), not for live sections.
+            "print_runbook": functools.partial(self.print_runbook, schedule, readiness),
         }
+
+    def attach_fragments(self, steps: Iterable[Step]) -> None:
+        """Set each step's card or row (`step.fragment`) for this view, from the fragment
+        cache where it can; call again for a step whose outcome was set after context()."""
+        fragments.attach(
+            steps,
+            viewer=self.viewer,
+            csrf_token=page_cache.csrf_token(self.request),
+            return_to=self.view["return_to"],
+            action_query=self.view["action_query"],
+        )
+
+    def print_runbook(self, schedule: Any, readiness: ReadinessReport) -> SafeString:
+        """The printed runbook section: the same for every link and view of a plan version
+        until the forecast is worked out again (each minute), so it is rendered once for
+        those and kept. It holds no form, token or address of a link."""
+        plan = self.plan
+        timeline = self.timeline
+        key = (
+            "plan-print:"
+            + hashlib.sha256(
+                "\n".join(
+                    [
+                        fragments.template_digest(PRINT_TEMPLATE),
+                        str(plan.pk),
+                        str(plan.version),
+                        plan.updated_at.isoformat(),
+                        timeline.now.isoformat(),
+                    ]
+                ).encode()
+            ).hexdigest()
+        )
+        try:
+            html = cache.get(key)
+        except Exception as error:  # a cache outage only means rendering again
+            logger.warning("print cache unavailable: %s", error)
+            html = None
+        if not isinstance(html, str):
+            html = render_to_string(
+                PRINT_TEMPLATE,
+                {
+                    "plan": plan,
+                    "schedule": schedule,
+                    "readiness": readiness,
+                    "critical_step_ids": timeline.critical_steps,
+                    "runbook": functools.partial(
+                        runbook_for_plan, plan, fields=PRINTED_STEP_FIELDS
+                    ),
+                },
+            )
+            try:
+                cache.set(key, html, page_cache.SECONDS)
+            except Exception as error:
+                logger.warning("print cache unavailable: %s", error)
+        return mark_safe(str(html))  # noqa: S308 - rendered by the template engine, escaped there
 
     @functools.cached_property
     def timeline(self) -> Timeline:
@@ -595,6 +719,25 @@ class PlanPage:
         paginator = Paginator(query, TENTACLES_PER_PAGE)
         paginator.count = sum(states.values())  # known already: spare the paginator's COUNT
         return paginator.get_page(self.filters.page), states
+
+    def _waiting_for_at_version(self, step_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """`_waiting_for`, worked out once per plan version for the same steps: the full page
+        and the first poll of a version, and every page of one view, ask for the same."""
+        ids = hashlib.sha256("\n".join(sorted(map(str, step_ids))).encode()).hexdigest()
+        key = f"plan-waiting:{self.plan.pk}:{self.plan.version}:{ids}"
+        try:
+            found = cache.get(key)
+        except Exception as error:  # a cache outage only means asking the database again
+            logger.warning("page cache unavailable: %s", error)
+            found = None
+        if isinstance(found, dict):
+            return found
+        waiting = self._waiting_for(step_ids)
+        try:
+            cache.set(key, waiting, page_cache.SECONDS)
+        except Exception as error:
+            logger.warning("page cache unavailable: %s", error)
+        return waiting
 
     def _waiting_for(self, step_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
         """For each blocked step on screen, the words saying what it waits for.

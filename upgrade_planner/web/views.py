@@ -13,7 +13,6 @@ from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -329,7 +328,7 @@ def plan_page(request: HtmxHttpRequest, token: str, read_only: bool = False) -> 
     flash, placed = split_messages(stored)
     page = _page(request, link, token, read_only=read_only, outcomes=placed)
     template = "plans/plan.html#tentacle-table" if partial else "plans/plan.html"
-    csrf_value = get_token(request)
+    csrf_value = page_cache.csrf_token(request)
     response = render(
         request, template, {**page.context(), "csrf_token": csrf_value, "flash": flash}
     )
@@ -451,7 +450,7 @@ def _live_update(
     )
     sent = request.POST if request.method == "POST" else request.GET
     answered = answered or {}
-    csrf_value = get_token(request)
+    csrf_value = page_cache.csrf_token(request)
     flash, placed = split_messages(messages.get_messages(request))
     flash += placed.values()  # a poll answers no one place: its messages go at the top
     pieces = [
@@ -488,7 +487,7 @@ def _render_sections(
     placeholder where the CSRF token goes: each response masks the token afresh, and that must
     neither count as a change nor reach another visitor. The shapes of the sections that hold
     cards ride along as ("", digest)."""
-    csrf_value = get_token(request)
+    csrf_value = page_cache.csrf_token(request)
     context = {**context, "csrf_token": csrf_value, "oob": True}
     poller = render_to_string("plans/plan.html#poller", {**context, "oob": False}, request)
     sections = {"poller": (str(poller), "")}
@@ -592,7 +591,7 @@ def _answer_in_place(
     link.plan.refresh_from_db()
     version = link.plan.version
     page = _page(request, link, token, read_only=False)
-    csrf_value = get_token(request)
+    csrf_value = page_cache.csrf_token(request)
     context = {**page.context(), "csrf_token": csrf_value}
     shapes = page.shapes()
     sections = _render_sections(request, context, shapes)
@@ -610,6 +609,7 @@ def _answer_in_place(
         return retarget(reswap(response, "outerHTML"), "#poller")
     section = "tentacle-table" if step.tentacle else "checklist"
     step.outcome = outcome
+    page.attach_fragments([step])  # the card as the section shows it, now with its outcome
     card_context = {**context, "step": step}
     if request.POST.get(f"fp-shape-{section}") != shapes[f"shape-{section}"]:
         # The section on screen holds other cards than it would now (a re-plan, an inventory
@@ -850,7 +850,7 @@ def steps_bulk(request: HtmxHttpRequest, token: str) -> HttpResponse:
     link.plan.refresh_from_db()
     version = link.plan.version
     page = _page(request, link, token, read_only=False, outcomes={BULK_PLACE: outcome})
-    context = {**page.context(), "csrf_token": get_token(request)}
+    context = {**page.context(), "csrf_token": page_cache.csrf_token(request)}
     table = render_to_string("plans/plan.html#tentacle-table", context, request)
     sections = _sections(request, token, read_only=False, version=version, link=link)
     rest = _out_of_band(
@@ -1041,7 +1041,7 @@ def _readiness_answer(
         return redirect(form.return_to)
     link.plan.refresh_from_db()
     page = _page(request, link, token, read_only=False, outcomes={READINESS_PLACE: outcome})
-    context = {**page.context(), "csrf_token": get_token(request)}
+    context = {**page.context(), "csrf_token": page_cache.csrf_token(request)}
     sections = _render_sections(request, context, page.shapes())
     html = render_to_string("plans/plan.html#readiness", context, request)
     rest = _out_of_band(

@@ -8,7 +8,6 @@ backup.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -100,9 +99,12 @@ def with_estimates(
                 document_count=document_count,
                 tentacle_count=tentacle_count,
             )
+        # What dataclasses.replace does, without its per-field checks (which cost a tenth of
+        # planning a large fleet): PlannedStep has no init=False fields and no __post_init__.
         estimated.append(
-            dataclasses.replace(
-                step, estimate_minutes=estimate.minutes, estimate_basis=estimate.basis
+            PlannedStep(
+                **vars(step)
+                | {"estimate_minutes": estimate.minutes, "estimate_basis": estimate.basis}
             )
         )
     return tuple(estimated), tuple(found.values())

@@ -61,7 +61,13 @@ def is_already_new(tentacle: TentacleInput) -> bool:
 
 def is_non_windows(tentacle: TentacleInput) -> bool:
     """The OS names a system other than Windows: not a Tentacle of a 2.6 estate."""
-    os = tentacle.os
+    return _names_other_system(tentacle.os)
+
+
+# A fleet names a handful of operating systems for thousands of Tentacles: each is matched
+# once, not twice per Tentacle.
+@functools.lru_cache(maxsize=1024)
+def _names_other_system(os: str) -> bool:
     return _OTHER_SYSTEMS.search(os) is not None and _WINDOWS.search(os) is None
 
 

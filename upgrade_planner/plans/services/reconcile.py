@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from django.utils import timezone
 
@@ -57,92 +59,137 @@ def plan_fields_set(plan: Plan, result: planner.Plan) -> None:
     plan.content_version = result.content_version
 
 
+# The columns a planner result sets on a step (the rest is the step's own progress).
+PLANNED_FIELDS = [
+    "position", "kind", "title", "detail", "phase", "hop", "source", "optional", "tentacle",
+    "tentacles", "tentacle_ref", "labels", "canary", "method", "point_of_no_return",
+    "fleet_gate", "retired", "estimate_minutes", "estimate_basis",
+]  # fmt: skip
+# Every column a new step is written with (PLANNED_FIELDS, then its progress as it starts).
+NEW_STEP_FIELDS = [
+    "id", "plan", "key", "state", "evidence", "assignee", "started_at", "finished_at",
+    "updated_at", *PLANNED_FIELDS,
+]  # fmt: skip
+
+
+def _planned_values(
+    planned: planner.PlannedStep,
+    position: int,
+    tentacles: dict[str, TentacleRef] | dict[str, Tentacle],
+) -> dict[str, Any]:
+    """PLANNED_FIELDS of the step `planned` (at `position`) as they are stored."""
+    ref = tentacles.get(planned.tentacle or "")
+    return {
+        "position": position,
+        "kind": planned.kind,
+        "title": planned.title,
+        "detail": planned.detail,
+        "phase": planned.phase,
+        "hop": planned.hop,
+        "source": planned.source,
+        "optional": planned.optional,
+        "tentacle": planned.tentacle or "",
+        "tentacles": list(planned.tentacles),
+        "tentacle_ref": ref.id if ref else None,
+        "labels": step_labels([tentacles[n] for n in planned.tentacles if n in tentacles]),
+        "canary": planned.canary,
+        "method": planned.method or "",
+        "point_of_no_return": planned.point_of_no_return,
+        "fleet_gate": planned.fleet_gate,
+        "retired": False,
+        "estimate_minutes": planned.estimate_minutes,
+        "estimate_basis": planned.estimate_basis,
+    }
+
+
+@dataclass(frozen=True)
+class NewSteps:
+    """The steps of a new plan as written: one dict per step (NEW_STEP_FIELDS, the key `plan`
+    holding the plan's id) in plan order, and the (step id, prerequisite id) pairs."""
+
+    rows: list[dict[str, Any]]
+    dependencies: list[tuple[uuid.UUID, uuid.UUID]]
+
+
+def steps_create(
+    *,
+    plan: Plan,
+    planned_steps: tuple[planner.PlannedStep, ...],
+    tentacles: dict[str, TentacleRef] | dict[str, Tentacle],
+) -> NewSteps:
+    """Write the steps of a plan that has none yet, their dependencies and their states.
+
+    Nothing is read back: a new step is ready when it has no prerequisite and blocked
+    otherwise (no step of a new plan is done or skipped), so the states are known before the
+    rows are written, and the rows returned are exactly what was stored."""
+    now = timezone.now()
+    ids = {planned.key: uuid.uuid4() for planned in planned_steps}
+    rows = [
+        {
+            "id": ids[planned.key],
+            "plan": plan.pk,
+            "key": planned.key,
+            "state": StepState.BLOCKED if planned.depends_on else StepState.READY,
+            "evidence": [],
+            "assignee": "",
+            "started_at": None,
+            "finished_at": None,
+            "updated_at": now,
+            **_planned_values(planned, position, tentacles),
+        }
+        for position, planned in enumerate(planned_steps)
+    ]
+    insert_rows(Step, NEW_STEP_FIELDS, [[row[name] for name in NEW_STEP_FIELDS] for row in rows])
+    pairs = [
+        (ids[planned.key], ids[key]) for planned in planned_steps for key in planned.depends_on
+    ]
+    _dependencies_insert(plan=plan, pairs=pairs)
+    plan.finished_steps = 0
+    return NewSteps(rows=rows, dependencies=pairs)
+
+
 def steps_reconcile(
     *,
     plan: Plan,
     planned_steps: tuple[planner.PlannedStep, ...],
     tentacles: dict[str, TentacleRef] | dict[str, Tentacle],
-    new: bool = False,
 ) -> dict[str, int]:
     """Make the plan's steps match `planned_steps`, matching by key and keeping progress."""
-    existing = {} if new else {step.key: step for step in Step.objects.filter(plan=plan)}
+    existing = {step.key: step for step in Step.objects.filter(plan=plan)}
     wanted = {planned.key for planned in planned_steps}
     ids = {key: step.id for key, step in existing.items()}
-    created: list[Step] = []
-    updated: list[Step] = []
+    created: list[list[Any]] = []
+    updated: list[list[Any]] = []
+    now = timezone.now()
     for position, planned in enumerate(planned_steps):
+        values = _planned_values(planned, position, tentacles)
         step = existing.get(planned.key)
         if step is None:
-            step = Step(id=uuid.uuid4(), plan=plan, key=planned.key, state=StepState.BLOCKED)
-            ids[planned.key] = step.id
-            created.append(step)
-        else:
-            updated.append(step)
-        step.position = position
-        step.kind = planned.kind
-        step.title = planned.title
-        step.detail = planned.detail
-        step.phase = planned.phase
-        step.hop = planned.hop
-        step.source = planned.source
-        step.optional = planned.optional
-        step.tentacle = planned.tentacle or ""
-        step.tentacles = list(planned.tentacles)
-        ref = tentacles.get(planned.tentacle or "")
-        step.tentacle_ref_id = ref.id if ref else None
-        step.labels = step_labels([tentacles[n] for n in planned.tentacles if n in tentacles])
-        step.canary = planned.canary
-        step.method = planned.method or ""
-        step.point_of_no_return = planned.point_of_no_return
-        step.fleet_gate = planned.fleet_gate
-        step.retired = False
-        if step.estimate_basis not in TEAM_ESTIMATES:  # the team's own estimates stay
-            step.estimate_minutes = planned.estimate_minutes
-            step.estimate_basis = planned.estimate_basis
+            ids[planned.key] = uuid.uuid4()
+            created.append(
+                [ids[planned.key], plan.pk, planned.key, StepState.BLOCKED, [], now]
+                + [values[name] for name in PLANNED_FIELDS]
+            )
+            continue
+        if step.estimate_basis in TEAM_ESTIMATES:  # the team's own estimates stay
+            values["estimate_minutes"] = step.estimate_minutes
+            values["estimate_basis"] = step.estimate_basis
+        updated.append([values[name] for name in PLANNED_FIELDS] + [step.id])
     retired = [step for key, step in existing.items() if key not in wanted and not step.retired]
     for step in retired:
         step.retired = True
-    fields = [
-        "position", "kind", "title", "detail", "phase", "hop", "source", "optional", "tentacle",
-        "tentacles", "tentacle_ref", "labels", "canary", "method", "point_of_no_return",
-        "fleet_gate", "retired", "estimate_minutes", "estimate_basis",
-    ]  # fmt: skip
-    now = timezone.now()
-    insert_rows(
-        Step,
-        ["id", "plan", "key", "state", "evidence", "updated_at", *fields],
-        (
-            (
-                step.id,
-                plan.pk,
-                step.key,
-                step.state,
-                [],
-                now,
-                *(
-                    step.tentacle_ref_id if name == "tentacle_ref" else getattr(step, name)
-                    for name in fields
-                ),
-            )
-            for step in created
-        ),
-    )
-    update_rows(
-        Step,
-        fields,
-        (
+        updated.append(
             [
-                *(
-                    step.tentacle_ref_id if name == "tentacle_ref" else getattr(step, name)
-                    for name in fields
-                ),
-                step.id,
+                step.tentacle_ref_id if name == "tentacle_ref" else getattr(step, name)
+                for name in PLANNED_FIELDS
             ]
-            for step in updated + retired
-        ),
+            + [step.id]
+        )
+    insert_rows(
+        Step, ["id", "plan", "key", "state", "evidence", "updated_at", *PLANNED_FIELDS], created
     )
-    if not new:
-        StepDependency.objects.filter(plan=plan).delete()
+    update_rows(Step, PLANNED_FIELDS, updated)
+    StepDependency.objects.filter(plan=plan).delete()
     _dependencies_insert(
         plan=plan,
         pairs=[
@@ -150,7 +197,7 @@ def steps_reconcile(
         ],
     )
     _states_rederive(plan)
-    return {"created": len(created), "kept": len(updated), "retired": len(retired)}
+    return {"created": len(created), "kept": len(updated) - len(retired), "retired": len(retired)}
 
 
 def _dependencies_insert(*, plan: Plan, pairs: list[tuple[uuid.UUID, uuid.UUID]]) -> None:

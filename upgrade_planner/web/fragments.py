@@ -1,0 +1,196 @@
+"""Step cards and Tentacle rows, rendered once per content and kept in the cache.
+
+A tick changes one step, but every first view of the new version (and every first poll that
+finds it) used to render all the page's cards and rows again: their action forms, instructions
+and badges are most of the page's template work. Each card or row is a function of the step
+as the page shows it (its fields, and what the page adds to it: what it waits for, its
+inhibitors, who finished it, its estimate text, its critical-path badge, whether it looks
+stale) and of who is looking (the link, whether it may edit, the name it goes by). The cache
+key is a digest of exactly those inputs, so a fragment is never stale: any change to one of
+them is another key. Everything a visitor brings that is not part of the key is left as a
+placeholder when the fragment is rendered and put in when it is used: the CSRF token, and the
+view of the page (filters, table page) that its forms return to and post with.
+
+All fragments of a page are read with one `get_many` and the missing ones written with one
+`set_many`. A card showing an action's outcome is rendered but never stored. A cache outage
+only means rendering again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import pickle
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.core.cache import cache
+from django.template import loader
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
+
+from upgrade_planner.plans.models import Step, hash_token
+from upgrade_planner.web import page_cache
+from upgrade_planner.web.page_cache import PLACEHOLDER as CSRF_PLACEHOLDER
+
+logger = logging.getLogger(__name__)
+
+# Keyed on content, so a fragment cannot go stale; the time only bounds the memory it holds.
+SECONDS = 15 * 60
+# Where the page's view goes in a fragment: `return_to` (a form's "next") and the query an
+# htmx control posts with. Neither changes when escaped, so the rendered HTML holds them as is.
+RETURN_TO_PLACEHOLDER = "__plan_page_return_to__"
+ACTION_QUERY_PLACEHOLDER = "__plan_page_action_query__"
+
+TEMPLATE = "plans/plan.html"
+CARD = "step-card"
+ROW = "tentacle-row"
+# Fields of a step its fragments do not show: the evidence list is shown only as its latest
+# entry (`last_evidence`, which is keyed), and can grow long; the search labels never show.
+UNSHOWN_FIELDS = frozenset({"evidence", "labels"})
+
+
+@functools.cache
+def template_digest(name: str = TEMPLATE) -> str:
+    """A template's source, digested: a changed template makes new keys, so a deploy never
+    serves what the old one rendered."""
+    # The backend's wrapper holds the engine's template, which keeps its source.
+    source: str = getattr(loader.get_template(name), "template").source  # noqa: B009
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+@functools.cache
+def _partial(name: str) -> Any:
+    return loader.get_template(f"{TEMPLATE}#{name}")
+
+
+def _step_inputs(step: Step) -> bytes:
+    """Every value of `step` a card or row can show, including what the page set on it, as
+    bytes that differ whenever one of the values does (a pickle: cheaper than a repr)."""
+    values = [
+        (name, value)
+        for name, value in step.__dict__.items()
+        if not name.startswith("_") and name not in UNSHOWN_FIELDS and name != "fragment"
+    ]
+    if step.tentacle_ref_id is not None:
+        ref = step.tentacle_ref
+        values.append(("tentacle_ref", [(n, v) for n, v in ref.__dict__.items() if n[0] != "_"]))
+    return pickle.dumps(values, protocol=5)
+
+
+def fill(html: str, *, csrf_token: str, return_to: str, action_query: str) -> SafeString:
+    """A stored fragment with this visitor's CSRF token and this view's addresses."""
+    return mark_safe(  # noqa: S308 - the fragment was rendered escaped; the values are escaped here
+        html.replace(CSRF_PLACEHOLDER, conditional_escape(csrf_token))
+        .replace(RETURN_TO_PLACEHOLDER, conditional_escape(return_to))
+        .replace(ACTION_QUERY_PLACEHOLDER, conditional_escape(action_query))
+    )
+
+
+def attach(
+    steps: Iterable[Step],
+    *,
+    viewer: dict[str, Any],
+    csrf_token: str,
+    return_to: str,
+    action_query: str,
+) -> None:
+    """Set `step.fragment` (a card for a plan-wide step, a row for a Tentacle step) on each
+    of `steps`, from the cache where it holds it, else rendered and stored.
+
+    `viewer` holds what the fragments depend on besides the step: `can_edit`, `token`,
+    `steps_url`, `ask_name`, `actor` and `kind_labels` (the only context they are rendered
+    with, so nothing else can leak into them unkeyed)."""
+    steps = list(steps)
+    if not steps:
+        return
+    shared = "\n".join(
+        [
+            template_digest(),
+            hash_token(viewer["token"]),
+            str(viewer["can_edit"]),
+            str(viewer["ask_name"]),
+            str(viewer["actor"]),
+            viewer["steps_url"],
+        ]
+    )
+    keys: dict[str, Step] = {}
+    for step in steps:
+        digest = hashlib.sha256(
+            f"{shared}\n{ROW if step.tentacle else CARD}\n".encode() + _step_inputs(step)
+        ).hexdigest()
+        keys["plan-fragment:" + digest] = step
+    cacheable = {key: step for key, step in keys.items() if step.outcome is None}
+    try:
+        found = cache.get_many(list(cacheable))
+    except Exception as error:  # an optimisation; never a reason to fail a page
+        logger.warning("fragment cache unavailable: %s", error)
+        found = {}
+    context = {
+        **viewer,
+        "csrf_token": CSRF_PLACEHOLDER,
+        "return_to": RETURN_TO_PLACEHOLDER,
+        "action_query": ACTION_QUERY_PLACEHOLDER,
+    }
+    missing: dict[str, str] = {}
+    for key, step in keys.items():
+        html = found.get(key)
+        if not isinstance(html, str):
+            html = _partial(ROW if step.tentacle else CARD).render({**context, "step": step})
+            if key in cacheable:
+                missing[key] = html
+        step.fragment = fill(
+            html, csrf_token=csrf_token, return_to=return_to, action_query=action_query
+        )
+    if missing:
+        try:
+            cache.set_many(missing, SECONDS)
+        except Exception as error:
+            logger.warning("fragment cache unavailable: %s", error)
+
+
+class Section:
+    """A section of the page that changes only with what `key` holds (the plan version, and
+    what else its HTML depends on): rendered once, by `render(oob)`, and kept in the cache,
+    with the CSRF token as a placeholder. `page` is the section as the full page has it,
+    `oob` as a live update sends it (out of band); each is rendered only if asked for."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        key: list[str],
+        render: Callable[[bool], str],
+        csrf_token: str,
+        seconds: int = page_cache.SECONDS,
+    ) -> None:
+        self.name = name
+        self.seconds = seconds
+        self.key = key
+        self.render = render
+        self.csrf_token = csrf_token
+
+    @functools.cached_property
+    def page(self) -> SafeString:
+        return self._html(oob=False)
+
+    @functools.cached_property
+    def oob(self) -> SafeString:
+        return self._html(oob=True)
+
+    def _html(self, *, oob: bool) -> SafeString:
+        parts = [template_digest(), self.name, "oob" if oob else "page", *self.key]
+        key = "plan-section:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+        try:
+            html = cache.get(key)
+        except Exception as error:
+            logger.warning("fragment cache unavailable: %s", error)
+            html = None
+        if not isinstance(html, str):
+            html = self.render(oob).replace(self.csrf_token, CSRF_PLACEHOLDER)
+            try:
+                cache.set(key, html, self.seconds)
+            except Exception as error:
+                logger.warning("fragment cache unavailable: %s", error)
+        return mark_safe(html.replace(CSRF_PLACEHOLDER, self.csrf_token))  # noqa: S308
