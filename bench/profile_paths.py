@@ -321,9 +321,9 @@ def all_phases(
             "transition_phases (POST /api/v1/plans/<edit>/steps/<id>/<action>)",
             transition,
             [
-                (api, "link_for_token", "find the link (link_for_token)"),
+                (api, "linked_plan", "find the link (linked_plan)"),
                 (transitions, "_transition", "the transition (one transaction)"),
-                (transitions, "unsatisfied_prerequisites", "  of which: prerequisites check"),
+                (transitions, "step_read", "  of which: the step, its prerequisites and flags"),
                 (transitions, "_dependents_refresh", "  of which: dependents' blocked/ready"),
                 (transaction.Atomic, "__exit__", "  of which: commit"),
                 (api, "dependency_ids", "the step's prerequisites for the response"),
@@ -335,9 +335,10 @@ def all_phases(
             "api_read_phases (GET /api/v1/plans/<token>, 50 steps, 200)",
             lambda: client.get(f"/api/v1/plans/{edit}"),
             [
-                (api, "link_for_token", "find the link (link_for_token)"),
-                (api, "plan_document", "build the plan document (3 queries)"),
-                (documents, "dependency_map", "  of which: dependency map"),
+                (api, "current_version", "find the link (current_version)"),
+                (api, "encoded_plan_document", "the document of this version (cache, else built)"),
+                (documents, "_document_and_tasks", "  of which: building it (first read only)"),
+                (documents.EncodedDocument, "body", "its body: forecast now, joined in"),
             ],
             repeats=100,
         )
@@ -444,7 +445,7 @@ def breakdown_patches() -> list[tuple[object, str, str | Labeller]]:
 
     from upgrade_planner import cache as app_cache
     from upgrade_planner.api import endpoints as api
-    from upgrade_planner.plans import access, exports
+    from upgrade_planner.plans import access, documents, exports
     from upgrade_planner.plans.services import links, transitions
     from upgrade_planner.web import page_cache, pages, schedule, timeline, views
     from upgrade_planner.web.templatetags import plan_text, runbook
@@ -486,6 +487,12 @@ def breakdown_patches() -> list[tuple[object, str, str | Labeller]]:
         (page_cache, "store", "page cache: store the page (page_cache.store)"),
         (access, "link_for_token", "find the link (link_for_token)"),
         (api, "plan_document", "API: plan_document"),
+        (api, "current_version", "find the link (current_version)"),
+        (api, "linked_plan", "find the link (linked_plan)"),
+        (api, "encoded_plan_document", "API: encoded_plan_document (cache, else built)"),
+        (documents, "_document_and_tasks", "API: build the document (first read of a version)"),
+        (documents.EncodedDocument, "body", "API: document body (forecast at the read)"),
+        (transitions, "step_read", "transition: the step read (prerequisites, flags)"),
         (api, "dependency_ids", "API: dependency_ids"),
         (api, "plan_schedule", "API: plan_schedule (forecast)"),
         (JsonResponse, "__init__", "JSON serialisation (JsonResponse)"),

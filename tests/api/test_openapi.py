@@ -316,6 +316,7 @@ class World:
 
         self.monkeypatch.setattr(endpoints, "current_version", down)
         self.monkeypatch.setattr(endpoints, "link_for_token", down)
+        self.monkeypatch.setattr(endpoints, "linked_plan", down)
         self.monkeypatch.setattr(services, "plan_create", down)
 
 

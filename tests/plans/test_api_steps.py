@@ -5,9 +5,9 @@ import uuid
 
 import pytest
 
-from tests.factories import create_plan, finish_prerequisites
+from tests.factories import create_plan, finish_prerequisites, fleet
 from upgrade_planner.domain.vocabulary import StepState
-from upgrade_planner.plans.models import Activity, Step
+from upgrade_planner.plans.models import Activity, Job, Step
 
 pytestmark = pytest.mark.django_db
 
@@ -174,3 +174,50 @@ def test_a_body_that_is_not_an_object_is_refused(client):
     assert response.status_code == 422
     step.refresh_from_db()
     assert step.state == StepState.READY
+
+
+@pytest.mark.parametrize("tentacles", [3, 300])
+def test_a_transition_costs_the_same_statements_whatever_the_plan_size(
+    client, django_assert_num_queries, tentacles
+):
+    created = create_plan(tentacles=fleet(tentacles))
+    step = ready_step(created.plan)
+    assert Step.objects.filter(depends_on=step).exists()  # its dependents are re-derived
+
+    # The link with its plan; the lock, which bumps the version; the step with what its rules
+    # ask; its new state; its dependents' blocked/ready; the finished-step count; the activity
+    # entry: 7. The test runs in a transaction of its own, so the transition's is a savepoint
+    # here (SAVEPOINT and RELEASE: 2 more).
+    with django_assert_num_queries(7 + 2):
+        response = act(client, created.edit_token, step.id, "complete", {"actor": "pipeline"})
+
+    assert response.status_code == 200
+    assert response.json()["state"] == "done"
+    assert sorted(response.json()["depends_on"]) == sorted(
+        str(pk) for pk in step.depends_on.values_list("pk", flat=True)
+    )
+
+
+def test_the_answer_lists_the_steps_prerequisites_as_the_plan_document_does(client):
+    created = create_plan()
+    step = Step.objects.filter(plan=created.plan, state=StepState.BLOCKED, tentacle="").first()
+    finish_prerequisites(created.plan, step)
+
+    response = act(client, created.edit_token, step.id, "start")
+    document = client.get(f"/api/v1/plans/{created.view_token}").json()
+
+    listed = next(s for s in document["steps"] if s["id"] == str(step.id))["depends_on"]
+    assert response.status_code == 200
+    assert response.json()["depends_on"] and sorted(response.json()["depends_on"]) == sorted(listed)
+
+
+def test_starting_a_step_the_planner_can_check_through_the_api_queues_its_check(client):
+    created = create_plan(new_server_url="https://octopus-new.example.com")
+    install = Step.objects.get(plan=created.plan, kind="install-server-new-machine")
+    finish_prerequisites(created.plan, install)
+
+    response = act(client, created.edit_token, install.id, "start", {"actor": "pipeline"})
+
+    assert response.status_code == 200
+    job = Job.objects.get(plan=created.plan)
+    assert (job.kind, job.step_id, job.state) == ("server-version", install.id, "pending")

@@ -5,7 +5,7 @@ import pytest
 from tests.factories import create_plan, fleet
 from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.plans import services
-from upgrade_planner.plans.models import Activity, Step, StepDependency
+from upgrade_planner.plans.models import Activity, Plan, Step, StepDependency
 
 pytestmark = pytest.mark.django_db
 
@@ -231,3 +231,13 @@ def test_bulk_exclusion_reports_what_it_refused():
 
     assert outcome.changed == len(upgrades)
     assert len(outcome.refusals) == 1 and "cannot be skipped" in outcome.refusals[0]
+
+
+def test_a_change_to_a_plan_deleted_meanwhile_says_the_plan_does_not_exist():
+    created = create_plan()
+    stale = Plan.objects.get(pk=created.plan.pk)
+    step = Step.objects.filter(plan=stale, state=StepState.READY).first()
+    Plan.objects.filter(pk=stale.pk).delete()
+
+    with pytest.raises(Plan.DoesNotExist):
+        services.step_start(plan=stale, step_id=step.id)

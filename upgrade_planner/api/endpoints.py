@@ -73,9 +73,11 @@ from upgrade_planner.plans.access import (
     client_address,
     current_version,
     link_for_token,
+    linked_plan,
 )
 from upgrade_planner.plans.documents import (
     dependency_ids,
+    encoded_plan_document,
     etag_for,
     etag_of,
     finding_document,
@@ -89,7 +91,7 @@ from upgrade_planner.plans.exports import (
     runbook_for_plan,
 )
 from upgrade_planner.plans.forecasts import plan_schedule
-from upgrade_planner.plans.models import Plan, PlanLink
+from upgrade_planner.plans.models import LinkKind, Plan, PlanLink
 from upgrade_planner.plans.services import idempotency
 from upgrade_planner.plans.services.text import ACTOR_MAX
 
@@ -454,15 +456,22 @@ def _created_response(request: HttpRequest, created: services.CreatedPlan) -> Ht
     openapi_extra={"responses": {200: {"headers": ETAG}, 304: {"headers": ETAG}, **LINK_HEADERS}},
 )
 def read_plan(request: HttpRequest, token: str) -> HttpResponse:
-    client = client_address(request.META)
-    plan_id, version, *_ = current_version(token, client=client)
-    etag = etag_of(plan_id, version)
+    # The link is looked up once, by the narrow query the polls use: a conditional GET of an
+    # unchanged plan costs that query and nothing else, and so does finding the document of a
+    # version someone has read before.
+    state = current_version(token, client=client_address(request.META))
+    etag = etag_of(state.plan_id, state.version)
     if etag in request.headers.get("If-None-Match", ""):
         response = HttpResponse(status=304)
     else:
-        link = link_for_token(token, client=client)
-        etag = etag_for(link.plan)  # the plan may have moved on between the two reads
-        response = JsonResponse(plan_document(link.plan, can_edit=link.can_edit))
+        try:
+            document = encoded_plan_document(
+                state.plan_id, state.version, can_edit=state.kind == LinkKind.EDIT
+            )
+        except Plan.DoesNotExist:  # deleted since the lookup
+            raise Http404("No plan has this link.") from None
+        etag = etag_of(state.plan_id, document.version)  # it may have moved on since the lookup
+        response = HttpResponse(document.body(), content_type="application/json")
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"
     return response
@@ -565,7 +574,11 @@ def idempotency_refused(request: HttpRequest, exc: services.IdempotencyRefused) 
     },
 )
 def step_action(request: HttpRequest, token: str, step_id: str, action: str) -> HttpResponse:
-    link = _editable(request, token)
+    # The narrow lookup: a transition reads a few of the plan's columns, not all of them and
+    # its installation.
+    kind, plan = linked_plan(token, client=client_address(request.META))
+    if kind != LinkKind.EDIT:
+        raise ReadOnlyLink
     if action not in PERSON_ACTIONS:
         raise Http404(f"Unknown action {action!r}: use start, complete, skip or reopen.")
     try:
@@ -581,13 +594,13 @@ def step_action(request: HttpRequest, token: str, step_id: str, action: str) -> 
     given = validated(ActionIn, body)
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key:
-        status, payload = _act(link.plan, step_uuid, action, given)
+        status, payload = _act(plan, step_uuid, action, given)
         return JsonResponse(payload, status=status)
     answer = services.idempotent_response_run(
-        plan=link.plan,
+        plan=plan,
         key=key,
         request=[str(step_uuid), action, body],
-        respond=lambda: _act(link.plan, step_uuid, action, given),
+        respond=lambda: _act(plan, step_uuid, action, given),
     )
     response = JsonResponse(answer.body, status=answer.status_code)
     if answer.replayed:

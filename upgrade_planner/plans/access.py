@@ -12,7 +12,7 @@ import ipaddress
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, NoReturn
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -21,7 +21,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import Http404
 
-from upgrade_planner.plans.models import PlanLink, hash_token
+from upgrade_planner.plans.models import Plan, PlanLink, hash_token
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +159,73 @@ def _link_state_sql(vendor: str) -> str:
     if list(params) != [""]:
         raise AssertionError(f"unexpected parameters in the link-state query: {params!r}")
     return str(sql)
+
+
+# What a step action reads of the link's plan; every other field loads if something asks.
+# In the model's order of fields, which Model.from_db expects.
+LINKED_PLAN_FIELDS = tuple(
+    field.attname
+    for field in Plan._meta.concrete_fields
+    if field.attname in {"id", "version", "finished_steps", "name", "approach", "installation_id"}
+)
+
+
+def linked_plan(token: str, *, client: str = "") -> tuple[str, Plan]:
+    """The kind of the link for `token` and its plan, with only LINKED_PLAN_FIELDS loaded, in
+    one query written once: what a step action needs (a check it queues loads the
+    installation when it needs it). Raises like link_for_token."""
+    with connection.cursor() as cursor:
+        cursor.execute(_linked_plan_sql(connection.vendor), [hash_token(token)])
+        row = cursor.fetchone()
+    if row is None:
+        _unknown(client)
+    kind, replaced_at, *values = row
+    if replaced_at is not None:
+        raise LinkReplaced(kind)
+    plan = Plan.from_db(
+        connection.alias,
+        LINKED_PLAN_FIELDS,
+        [convert(value) for convert, value in zip(_plan_converters(), values, strict=True)],
+    )
+    return kind, plan
+
+
+@functools.cache
+def _linked_plan_sql(vendor: str) -> str:
+    """linked_plan's query, compiled by the ORM once per vendor, as _link_state_sql is."""
+    query = (
+        PlanLink.objects.filter(token_hash="")
+        .values_list("kind", "replaced_at", *(f"plan__{name}" for name in LINKED_PLAN_FIELDS))[:1]
+        .query
+    )
+    sql, params = query.get_compiler(connection=connection).as_sql()
+    if list(params) != [""]:
+        raise AssertionError(f"unexpected parameters in the linked-plan query: {params!r}")
+    return str(sql)
+
+
+def _plan_converters() -> list[Callable[[Any], Any]]:
+    return _plan_converters_of(connection.vendor)
+
+
+@functools.cache
+def _plan_converters_of(vendor: str) -> list[Callable[[Any], Any]]:
+    """What the ORM does to each of LINKED_PLAN_FIELDS read from the database (UUIDs are
+    text on SQLite)."""
+
+    def converter(name: str) -> Callable[[Any], Any]:
+        field = Plan._meta.get_field(name.removesuffix("_id"))
+        col = field.get_col(Plan._meta.db_table)  # type: ignore[union-attr]
+        steps = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
+
+        def convert(value: Any) -> Any:
+            for step in steps:
+                value = step(value, col, connection)
+            return value
+
+        return convert
+
+    return [converter(name) for name in LINKED_PLAN_FIELDS]
 
 
 POLLED_VERSION_SECONDS = 1

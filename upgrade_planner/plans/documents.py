@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple
 
+from django.core.cache import cache
+from django.core.serializers.json import DjangoJSONEncoder
+
 from upgrade_planner.domain.inventory import COLUMNS
+from upgrade_planner.domain.schedule import Task
 from upgrade_planner.domain.vocabulary import FindingState, StepState
 from upgrade_planner.installations.models import Installation, Tentacle
 from upgrade_planner.plans.forecasts import forecast_of, iso, schedule_document, tasks_from_rows
 from upgrade_planner.plans.models import Finding, Plan, Step, StepDependency
+
+logger = logging.getLogger(__name__)
 
 # The check that probes Tentacle ports (plans.jobs.CHECKS), and what read-only viewers see of
 # its findings.
@@ -111,6 +122,10 @@ def dependency_map(plan: Plan) -> dict[Any, list[str]]:
 
 
 def dependency_ids(step: Step) -> list[str]:
+    """The ids of `step`'s prerequisites: as the transition that moved it read them, else in
+    one query."""
+    if step.prerequisite_ids is not None:
+        return list(step.prerequisite_ids)
     return [
         str(pk)
         for pk in StepDependency.objects.filter(step=step).values_list("prerequisite_id", flat=True)
@@ -203,6 +218,15 @@ def plan_document(
 
     Reads plain rows rather than model instances: a 5,000-Tentacle plan has ~10,000 rows.
     """
+    document, tasks = _document_and_tasks(plan, can_edit=can_edit, rows=rows)
+    document["schedule"] = schedule_document(plan, forecast_of(plan, tasks))
+    return document
+
+
+def _document_and_tasks(
+    plan: Plan, *, can_edit: bool, rows: PlanRows | None = None
+) -> tuple[dict[str, Any], list[Task]]:
+    """The plan document with its `schedule` left as None, and the tasks it is forecast from."""
     if rows is None:
         rows = PlanRows(
             tentacles=list(
@@ -252,9 +276,99 @@ def plan_document(
         "canary": plan.canary,
         "progress": progress_of([step["state"] for step in steps]),
         "estimates": plan.estimates,
-        "schedule": schedule_document(plan, forecast_of(plan, tasks)),
+        "schedule": None,
         "readiness": readiness_document(plan),
         "rehearsal_of": str(plan.rehearsal_of_id) if plan.rehearsal_of_id else None,
         "latest_rehearsal": str(plan.latest_rehearsal_id) if plan.latest_rehearsal_id else None,
         "steps": steps,
-    }
+    }, tasks
+
+
+# --- The document cached per plan version ------------------------------------------------------
+# A plan's document changes only with its version (the ETag), but for its `schedule`, whose
+# forecast is made from the clock as well as the steps. So the document is kept per plan,
+# version and kind of link (read-only links see less evidence), encoded as JSON around the
+# schedule, with the tasks the forecast is made from: every reader of a version after the first
+# costs one cache read and a forecast, not four queries and the encoding of every step. Keys hold
+# the plan's id, never a token. A cache outage only means building the document again.
+
+DOCUMENT_SECONDS = 300
+# Part of every key: a change to the document's shape must not be answered from the cache of
+# the code before it.
+DOCUMENT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class EncodedDocument:
+    """The plan document of `version` as JSON, split around its `schedule`, and what the
+    schedule is computed from at each read."""
+
+    version: int
+    before_schedule: bytes
+    after_schedule: bytes
+    tasks: tuple[Task, ...]
+    window_start: datetime | None
+    window_end: datetime | None
+    people_at_once: int
+
+    def body(self, *, now: datetime | None = None) -> bytes:
+        """The document as JsonResponse(plan_document(...)) would encode it at `now`."""
+        schedule = schedule_document(self, forecast_of(self, self.tasks, now=now))
+        return self.before_schedule + _json(schedule) + self.after_schedule
+
+
+def document_key(plan_id: uuid.UUID, version: int, *, can_edit: bool) -> str:
+    kind = "edit" if can_edit else "view"
+    return f"plan-document:{DOCUMENT_FORMAT}:{plan_id.hex}:{version}:{kind}"
+
+
+def encoded_plan_document(plan_id: uuid.UUID, version: int, *, can_edit: bool) -> EncodedDocument:
+    """The document of plan `plan_id` at `version` from the cache; else read from the database
+    (at whatever version the plan is at by then: see `.version`) and kept for the next reader.
+    Raises Plan.DoesNotExist for a plan deleted since its link was looked up."""
+    key = document_key(plan_id, version, can_edit=can_edit)
+    try:
+        cached = cache.get(key)
+    except Exception as error:
+        logger.warning("plan document cache unavailable: %s", error)
+        cached = None
+    if isinstance(cached, EncodedDocument):
+        return cached
+    plan = Plan.objects.select_related("installation").get(pk=plan_id)
+    encoded = encode_plan_document(plan, can_edit=can_edit)
+    try:
+        cache.set(document_key(plan_id, plan.version, can_edit=can_edit), encoded, DOCUMENT_SECONDS)
+        # Nobody asks for the version before once this one is read (the lookup gives the
+        # newest), and a large plan's document runs to megabytes: one version per plan and kind
+        # of link stays in the cache, not one for each change of the last few minutes.
+        cache.delete(document_key(plan_id, plan.version - 1, can_edit=can_edit))
+    except Exception as error:
+        logger.warning("plan document cache unavailable: %s", error)
+    return encoded
+
+
+def encode_plan_document(plan: Plan, *, can_edit: bool) -> EncodedDocument:
+    """plan_document(plan, can_edit=can_edit), encoded but for its schedule."""
+    document, tasks = _document_and_tasks(plan, can_edit=can_edit)
+    keys = list(document)
+    at = keys.index("schedule")
+    before = {key: document[key] for key in keys[:at]}
+    after = {key: document[key] for key in keys[at + 1 :]}
+    # json.dumps writes an object as "{" + '"key": value' joined by ", " + "}": the halves
+    # around the schedule, joined back with it, are byte for byte the whole document's text.
+    before_text = _json(before)[:-1] + (b", " if before else b"") + b'"schedule": '
+    after_text = (b", " + _json(after)[1:]) if after else b"}"
+    return EncodedDocument(
+        version=plan.version,
+        before_schedule=before_text,
+        after_schedule=after_text,
+        tasks=tuple(tasks),
+        window_start=plan.window_start,
+        window_end=plan.window_end,
+        people_at_once=plan.people_at_once,
+    )
+
+
+def _json(data: Any) -> bytes:
+    """As JsonResponse encodes its data."""
+    return json.dumps(data, cls=DjangoJSONEncoder).encode()

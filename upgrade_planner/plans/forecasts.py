@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from django.core.cache import cache
 from django.utils import timezone
@@ -71,7 +71,20 @@ def tasks_from_rows(
     return tasks
 
 
-def forecast_of(plan: Plan, tasks: Sequence[Task], *, now: datetime | None = None) -> Forecast:
+class Scheduled(Protocol):
+    """What a forecast reads of a plan: a Plan, or what a cached plan document keeps of it."""
+
+    @property
+    def window_start(self) -> datetime | None: ...
+
+    @property
+    def window_end(self) -> datetime | None: ...
+
+    @property
+    def people_at_once(self) -> int: ...
+
+
+def forecast_of(plan: Scheduled, tasks: Sequence[Task], *, now: datetime | None = None) -> Forecast:
     return forecast(
         tasks,
         now=now or timezone.now(),
@@ -80,7 +93,7 @@ def forecast_of(plan: Plan, tasks: Sequence[Task], *, now: datetime | None = Non
     )
 
 
-def schedule_document(plan: Plan, result: Forecast) -> dict[str, Any]:
+def schedule_document(plan: Scheduled, result: Forecast) -> dict[str, Any]:
     """The plan document's `schedule` object (product.md §5.7)."""
     return {
         "window_start": iso(plan.window_start),

@@ -324,7 +324,8 @@ class Step(models.Model):
     # Not stored: the words saying what a blocked step waits for, its latest evidence as the
     # visitor may see it, what became of this visitor's last action on it (shown next to
     # its controls), who finished it and when, its estimate in words with the basis of it, and
-    # the texts of the open inhibitors holding it back, set by the plan page.
+    # the texts of the open inhibitors holding it back, set by the plan page; and the ids of
+    # its prerequisites, set by the transition that read them with the step.
     waiting_for = ""
     inhibitors: tuple[str, ...] = ()
     estimate_text = ""
@@ -336,6 +337,7 @@ class Step(models.Model):
     critical = False
     stale = False
     fragment: Any = ""
+    prerequisite_ids: list[str] | None = None
 
     class Meta:
         ordering = ["position"]

@@ -9,11 +9,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models, transaction
-from django.db.models import Count, F, Min, Q
+from django.db import transaction
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from upgrade_planner.bulk import insert_rows
+from upgrade_planner.bulk import insert_row, insert_rows
 from upgrade_planner.domain.lifecycle import (
     PERSON_ACTIONS,
     RULES,
@@ -30,9 +30,14 @@ from upgrade_planner.domain.vocabulary import (
     StepState,
 )
 from upgrade_planner.plans.models import Activity, Plan, Step, StepDependency, StepQuerySet
-from upgrade_planner.plans.services.locking import plan_lock
+from upgrade_planner.plans.services.locking import plan_finished_steps_add, plan_lock
 from upgrade_planner.plans.services.outbox import started_step_check_queue
 from upgrade_planner.plans.services.readiness import open_inhibitors
+from upgrade_planner.plans.services.statements import (
+    dependents_refresh,
+    step_read,
+    step_state_save,
+)
 from upgrade_planner.plans.services.text import (
     ACTOR_MAX,
     NUL_REFUSED,
@@ -296,8 +301,7 @@ def steps_bulk(
             for step_id, from_state, _ in rows
         )
         if delta:
-            Plan.objects.filter(pk=plan.pk).update(finished_steps=F("finished_steps") + delta)
-            plan.refresh_from_db(fields=["version", "finished_steps"])
+            plan_finished_steps_add(plan=plan, delta=delta)
         name = actor_name(actor)
         last = len(rows) - 1
         insert_rows(
@@ -434,23 +438,26 @@ def _transition(
         raise ActorInvalid(message)
     with transaction.atomic():
         plan_lock(plan=plan)
-        step = Step.objects.current().filter(plan=plan, pk=step_id).first()
-        if step is None:
+        # The step, its prerequisites' states and the flags its rules ask for, in one
+        # statement read under the lock. The queries that name what holds a step back run
+        # only when the step is refused.
+        found = step_read(plan=plan, step_id=step_id)
+        if found is None:
             raise StepNotFound(f"No step {step_id} in this plan.")
+        step = found.step
         from_state = StepState(step.state)
-        if rule.check_prerequisites and (inhibitors := open_inhibitors(step)):
+        if rule.check_prerequisites and found.inhibited and (inhibitors := open_inhibitors(step)):
             raise StepInhibited(
                 f"“{step.title}” is inhibited by the readiness report. "
                 f"{inhibited_by_text(inhibitors)}",
                 inhibited_by=[finding.code for finding in inhibitors],
             )
-        if rule.check_prerequisites:
+        if rule.check_prerequisites and found.waiting_ids:
             waiting = unsatisfied_prerequisites(step)
-            if waiting:
-                raise StepBlocked(
-                    f"“{step.title}” is blocked. {waiting_for_text(waiting)}",
-                    blocked_by=[str(s.id) for s in waiting],
-                )
+            raise StepBlocked(
+                f"“{step.title}” is blocked. {waiting_for_text(waiting)}",
+                blocked_by=[str(s.id) for s in waiting],
+            )
         if not confirmed and needs_confirmation(
             rule, point_of_no_return=step.point_of_no_return, state=from_state
         ):
@@ -469,7 +476,7 @@ def _transition(
                 f"“{step.title}” is required and cannot be skipped. Only optional steps and "
                 "per-Tentacle steps (to exclude a machine) can be skipped."
             )
-        if rule.check_dependents:
+        if rule.check_dependents and found.dependents_started:
             started = list(
                 Step.objects.current()
                 .filter(
@@ -478,44 +485,63 @@ def _transition(
                 )
                 .only("id", "title", "kind", "tentacle")
             )
-            if started:
-                moved = "reopened" if action == StepAction.REOPEN else "marked as failed"
-                raise StepHasStartedDependents(
-                    f"“{step.title}” cannot be {moved} while steps that depend on it are "
-                    f"started or done: {summarise_steps(started)}. Reopen those first.",
-                    dependents=[str(s.id) for s in started],
-                )
-        if to_state == StepState.READY and unsatisfied_prerequisites(step):
+            moved = "reopened" if action == StepAction.REOPEN else "marked as failed"
+            raise StepHasStartedDependents(
+                f"“{step.title}” cannot be {moved} while steps that depend on it are "
+                f"started or done: {summarise_steps(started)}. Reopen those first.",
+                dependents=[str(s.id) for s in started],
+            )
+        if to_state == StepState.READY and found.waiting_ids:
             to_state = StepState.BLOCKED
+        now = timezone.now()
         step.state = to_state
         step.started_at, step.finished_at = times_after(
-            action,
-            started_at=step.started_at,
-            finished_at=step.finished_at,
-            now=timezone.now(),
+            action, started_at=step.started_at, finished_at=step.finished_at, now=now
         )
-        step.save(update_fields=["state", "started_at", "finished_at", "updated_at"])
-        _dependents_refresh(step)
+        step_state_save(step, now=now)
+        if found.has_dependents:
+            _dependents_refresh(step)
         if to_state == StepState.IN_PROGRESS:
             started_step_check_queue(plan=plan, step=step)
         delta = (to_state in SATISFIED_STATES) - (from_state in SATISFIED_STATES)
         if delta:
-            Plan.objects.filter(pk=plan.pk).update(
-                finished_steps=models.F("finished_steps") + delta
-            )
-        plan.refresh_from_db(fields=["version", "finished_steps"])
-        Activity.objects.create(
-            plan=plan,
-            step=step,
-            actor=actor_name(actor),
-            action=action,
-            from_state=from_state,
-            to_state=to_state,
-            reason=reason,
-            plan_version=plan.version,
-            finished_steps=plan.finished_steps,
+            plan_finished_steps_add(plan=plan, delta=delta)
+        insert_row(
+            Activity,
+            ACTIVITY_FIELDS,
+            (
+                plan.pk,
+                step.pk,
+                actor_name(actor),
+                action,
+                from_state,
+                to_state,
+                reason,
+                {},
+                plan.version,
+                plan.finished_steps,
+                now,
+            ),
         )
+    # What the answer lists as the step's prerequisites: read with it, not asked again.
+    step.prerequisite_ids = [str(pk) for pk in found.prerequisite_ids]
     return step
+
+
+# What a transition writes into the activity log, in insert_row's order.
+ACTIVITY_FIELDS = (
+    "plan",
+    "step",
+    "actor",
+    "action",
+    "from_state",
+    "to_state",
+    "reason",
+    "details",
+    "plan_version",
+    "finished_steps",
+    "at",
+)
 
 
 def unsatisfied_prerequisites(step: Step) -> list[Step]:
@@ -559,17 +585,4 @@ def waiting_for_text(steps: list[Step]) -> str:
 
 def _dependents_refresh(step: Step) -> None:
     """Re-derive blocked/ready for the steps that wait on `step`."""
-    dependent_ids = list(
-        StepDependency.objects.filter(prerequisite=step).values_list("step_id", flat=True)
-    )
-    if not dependent_ids:
-        return
-    still_waiting = set(
-        StepDependency.objects.filter(step_id__in=dependent_ids)
-        .exclude(prerequisite__state__in=SATISFIED_STATES)
-        .values_list("step_id", flat=True)
-        .distinct()
-    )
-    free = [pk for pk in dependent_ids if pk not in still_waiting]
-    Step.objects.filter(pk__in=still_waiting, state=StepState.READY).update(state=StepState.BLOCKED)
-    Step.objects.filter(pk__in=free, state=StepState.BLOCKED).update(state=StepState.READY)
+    dependents_refresh(step.pk)
