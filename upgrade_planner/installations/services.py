@@ -84,11 +84,12 @@ def installation_create(
             for row_id, tentacle in zip(ids, installation.tentacles, strict=True)
         ]
         values = [tentacle_values(tentacle) for tentacle in installation.tentacles]
+        installation_id = str(saved.pk)  # as text: converted once, not once per row
         insert_rows(
             Tentacle,
             TENTACLE_COLUMNS,
             [
-                [ref.id, saved.pk, position, *row]
+                [ref.id, installation_id, position, *row]
                 for position, (ref, row) in enumerate(zip(refs, values, strict=True))
             ],
         )

@@ -132,6 +132,7 @@ def steps_create(
     ids = dict(
         zip((planned.key for planned in planned_steps), new_ids(len(planned_steps)), strict=True)
     )
+    plan_id = str(plan.pk)  # as text, like the keys: converted once, not once per row
     stored: list[tuple[Any, ...]] = []
     rows: list[dict[str, Any]] = []
     pairs: list[tuple[str, str]] = []
@@ -143,7 +144,7 @@ def steps_create(
         tentacle, method = planned.tentacle or "", planned.method or ""
         # In NEW_STEP_FIELDS order.
         stored.append((
-            step_id, plan.pk, planned.key, state, [], "", None, None, now,
+            step_id, plan_id, planned.key, state, [], "", None, None, now,
             position, planned.kind, planned.title, planned.detail, planned.phase, planned.hop,
             planned.source, planned.optional, tentacle, list(planned.tentacles),
             ref.id if ref else None, labels, planned.canary, method,
@@ -225,10 +226,11 @@ def steps_reconcile(
 def _dependencies_insert(
     *, plan: Plan, pairs: list[tuple[uuid.UUID, uuid.UUID]] | list[tuple[str, str]]
 ) -> None:
+    plan_id = str(plan.pk)  # as text: converted once, not once per row
     insert_rows(
         StepDependency,
         ["step", "prerequisite", "plan"],
-        ((step, prerequisite, plan.pk) for step, prerequisite in pairs),
+        ((step, prerequisite, plan_id) for step, prerequisite in pairs),
     )
 
 
