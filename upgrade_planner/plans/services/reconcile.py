@@ -13,7 +13,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from upgrade_planner.bulk import insert_rows, new_ids, update_rows
+from upgrade_planner.bulk import insert_rows, update_rows
 from upgrade_planner.domain import planner
 from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
 from upgrade_planner.installations.models import Tentacle
@@ -126,12 +126,9 @@ def steps_create(
     At 20,000 Tentacles every pass over the steps counts: each step's stored values and its
     row for the plan document are made in one pass, with no dict per step in between."""
     now = timezone.now()
-    # Random, as product.md says step ids are (74 random bits after the millisecond, in no
-    # order), but one plan's land together in the indexes of the steps and their dependency
-    # rows (see new_ids). As text: the driver sends them as they are, and the answer wants text.
-    ids = dict(
-        zip((planned.key for planned in planned_steps), new_ids(len(planned_steps)), strict=True)
-    )
+    # Random (version 4), as product.md says step ids are. As text: the driver sends them as
+    # they are, and the plan document wants text.
+    ids = {planned.key: str(uuid.uuid4()) for planned in planned_steps}
     plan_id = str(plan.pk)  # as text, like the keys: converted once, not once per row
     stored: list[tuple[Any, ...]] = []
     rows: list[dict[str, Any]] = []
