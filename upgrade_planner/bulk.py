@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable, Sequence
+import os
+import re
+import secrets
+import struct
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
@@ -30,6 +35,66 @@ PASS_THROUGH = (
 POSTGRESQL_PASS_THROUGH = (*PASS_THROUGH, models.UUIDField, models.DateField)
 
 Converter = Callable[[Any], Any] | None
+# The characters a JSON string cannot hold as they are.
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+
+
+def new_ids(count: int, *, ordered: bool = False) -> list[str]:
+    """`count` new UUIDs as text for the rows of one plan: version 7 (RFC 9562), the current
+    millisecond, then 74 random bits; with `ordered`, a counter from a random start and 32
+    random bits instead, so that each id is greater than the one before.
+
+    Random (version 4) keys land all over each index they are in (the table's own, and those
+    of the rows that point at them), so every insert and every foreign-key check reads
+    another page of an index as large as all the plans; one plan's keys made in the same
+    millisecond share their first 48 bits and land together at the end of it, in order or
+    not. As text, the driver sends them without converting each one."""
+    millisecond = time.time_ns() // 1_000_000
+    high = (millisecond << 80) | (0x7 << 76) | (0b10 << 62)
+    if ordered:
+        # The counter has 42 bits (12 in "rand_a", 30 at the top of "rand_b"); starting
+        # below 2**41 leaves room for 2**41 ids before it could carry into the millisecond.
+        start = secrets.randbits(41)
+        tails = struct.unpack(f">{count}I", os.urandom(4 * count))
+        values = (
+            high | (start + offset) >> 30 << 64 | ((start + offset) & 0x3FFFFFFF) << 32 | tail
+            for offset, tail in enumerate(tails)
+        )
+    else:
+        randoms = struct.unpack(f">{2 * count}Q", os.urandom(16 * count))
+        values = (
+            high | (randoms[2 * i] & 0xFFF) << 64 | randoms[2 * i + 1] >> 2 for i in range(count)
+        )
+    ids = []
+    for value in values:
+        text = f"{value:032x}"
+        ids.append(f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}")
+    return ids
+
+
+def _json_text(dumps: Callable[[Any], str]) -> Callable[[Any], str]:
+    """`dumps`, remembering the text of lists of strings: a fleet's Tentacles share a few
+    environment and role lists, and a new plan's steps all start with no evidence."""
+    known: dict[tuple[str, ...], str] = {}
+
+    def convert(value: Any) -> str:
+        if type(value) is not list or not all(type(item) is str for item in value):
+            return dumps(value)
+        key = tuple(value)
+        text = known.get(key)
+        if text is None:
+            # Names with nothing to escape (each step's own Tentacle names) are written
+            # directly: json.dumps costs ten times as much for the same text. (json.dumps
+            # writes other characters as \u escapes; either way it is the same JSON value.)
+            joined = '", "'.join(value)
+            if value and _JSON_ESCAPED.search(joined) is None:
+                text = f'["{joined}"]'
+            else:
+                text = dumps(value)
+            known[key] = text
+        return text
+
+    return convert
 
 
 def _converter(
@@ -51,7 +116,7 @@ def _converter(
             if copy:
                 # COPY's text form of a jsonb value is the JSON text itself: no wrapper for
                 # the driver to look up an adapter for, once per value.
-                return (
+                return _json_text(
                     json.dumps
                     if target.encoder is None
                     else functools.partial(json.dumps, cls=target.encoder)
@@ -66,14 +131,13 @@ def _prepared(
     db: BaseDatabaseWrapper,
     *,
     copy: bool = False,
-) -> list[Sequence[Any]]:
-    """`rows` with each value in the form `db` stores (None stays NULL)."""
+) -> Iterator[Sequence[Any]]:
+    """`rows` with each value in the form `db` stores (None stays NULL), one at a time."""
     converted = [
         (index, convert)
         for index, convert in enumerate(_converter(field, db, copy=copy) for field in fields)
         if convert is not None
     ]
-    prepared: list[Sequence[Any]] = []
     for row in rows:
         if len(row) != len(fields):
             raise ValueError(f"a row of {len(row)} values for {len(fields)} fields")
@@ -83,8 +147,7 @@ def _prepared(
                 if values[index] is not None:
                     values[index] = convert(values[index])
             row = values
-        prepared.append(row)
-    return prepared
+        yield row
 
 
 def insert_rows(
@@ -100,15 +163,18 @@ def insert_rows(
     per_statement = max(1, min(MAX_ROWS_PER_STATEMENT, max_params // len(fields)))
     # Only the fields whose database form differs (JSON; UUIDs and dates on SQLite) pass
     # through their field; the rest go to the driver as they are.
-    prepared = _prepared(rows, fields, db, copy=db.vendor == "postgresql")
     with db.cursor() as cursor:
         if db.vendor == "postgresql":
-            # COPY is PostgreSQL's bulk path: one round trip, no statement per row.
+            # COPY is PostgreSQL's bulk path: one round trip, no statement per row. Each row is
+            # converted as it is sent, so the converted rows are never all held at once.
             copy_sql = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
+            written = 0
             with cursor.cursor.copy(copy_sql) as copy:
-                for row in prepared:
+                for row in _prepared(rows, fields, db, copy=True):
                     copy.write_row(row)
-            return len(prepared)
+                    written += 1
+            return written
+        prepared = list(_prepared(rows, fields, db))
         for start in range(0, len(prepared), per_statement):
             chunk = prepared[start : start + per_statement]
             # Only identifiers from the model's own metadata are formatted in; values are
@@ -145,7 +211,7 @@ def update_rows(
         f"UPDATE {quote(model._meta.db_table)} SET {assignments} "  # noqa: S608
         f"WHERE {quote(cast(str, key_field.column))} = %s"
     )
-    prepared = _prepared(rows, [*fields, key_field], db)
+    prepared = list(_prepared(rows, [*fields, key_field], db))
     if prepared:
         with db.cursor() as cursor:
             cursor.executemany(sql, prepared)

@@ -297,3 +297,25 @@ def test_any_json_either_parses_or_raises_inventory_invalid(rows: object) -> Non
         )
     else:
         assert all(isinstance(tentacle, TentacleInput) for tentacle in result)
+
+
+def test_repeated_values_are_read_the_same_each_time_and_refused_each_time():
+    """The rules of repeating columns remember the values they read; a refused value is not
+    remembered, so every row that has it is refused, with its own field path."""
+    good = {"version": "v2.6.5", "environments": ["Prod", "prod", " Test "], "online": "yes"}
+    bad = {"version": "2.6", "roles": ["a;b"], "os": "Windows\tServer"}
+    rows = [{"name": f"web-{i}", **good} for i in range(3)]
+    rows += [{"name": f"bad-{i}", **bad} for i in range(2)]
+
+    errors = field_errors_of(rows)
+
+    for index in (3, 4):
+        for column in ("version", "roles", "os"):
+            assert errors[f"tentacles[{index}].{column}"] == errors[f"tentacles[3].{column}"]
+    assert not any(
+        key.startswith(("tentacles[0]", "tentacles[1]", "tentacles[2]")) for key in errors
+    )
+    read = parse_rows(rows[:3])
+    assert {(t.version, t.environments, t.online) for t in read} == {
+        ("2.6.5", ("Prod", "Test"), True)
+    }

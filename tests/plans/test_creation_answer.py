@@ -166,3 +166,67 @@ def test_bulk_rows_read_back_as_written():
         .values_list(*[("installation_id" if c == "installation" else c) for c in columns])
     )
     assert [list(row) for row in stored] == rows
+
+
+def test_new_ids_are_uuids_of_this_millisecond_and_random_unless_ordered():
+    from upgrade_planner.bulk import new_ids
+
+    randoms, ordered = new_ids(200), new_ids(200, ordered=True)
+
+    for ids in (randoms, ordered):
+        assert len(set(ids)) == len(ids)
+        parsed = [uuid.UUID(text) for text in ids]
+        assert [str(value) for value in parsed] == ids
+        assert {value.version for value in parsed} == {7}
+        assert {value.variant for value in parsed} == {uuid.RFC_4122}
+    assert ordered == sorted(ordered)
+    assert randoms != sorted(randoms)
+    # What follows the millisecond is not one id's neighbour's plus one.
+    assert len({text[14:] for text in randoms}) == len(randoms)
+
+
+def test_a_new_plans_tentacle_keys_follow_its_order():
+    created = create_plan(tentacles=fleet(30))
+    ids = list(
+        Tentacle.objects.filter(installation=created.plan.installation)
+        .order_by("position")
+        .values_list("id", flat=True)
+    )
+
+    assert len(ids) == 30
+    assert ids == sorted(ids)
+
+
+def test_json_lists_that_compare_equal_as_tuples_are_stored_apart():
+    """The JSON text of repeated lists is remembered; [1] and [True] are equal tuples."""
+    installation = Installation.objects.create(
+        name="x", server_version="2.6.5", target_version="3.17.14"
+    )
+    lists = [["Production"], [1], [True], ["Production"], [], ["1"], [{"a": 1}], []]
+    columns = ["id", "installation", "position", "name", "hostname", "port", "version",
+               "communication_style", "environments", "roles", "os", "service_account",
+               "restricted_permissions", "online"]  # fmt: skip
+    rows = [
+        [
+            uuid.uuid4(),
+            installation.pk,
+            index,
+            f"web-{index}",
+            "",
+            None,
+            "",
+            "listening",
+            value,
+            ["web"],
+            "",
+            "",
+            False,
+            True,
+        ]
+        for index, value in enumerate(lists)
+    ]
+
+    insert_rows(Tentacle, columns, rows)
+
+    stored = Tentacle.objects.filter(installation=installation).order_by("position")
+    assert [tentacle.environments for tentacle in stored] == lists

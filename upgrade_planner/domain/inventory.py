@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import ipaddress
 import re
@@ -340,19 +341,27 @@ def _clean_online(text: str) -> bool:
     return _clean_bool("online", text, True)
 
 
+# A fleet of 20,000 Tentacles names a handful of versions, styles, systems, accounts and
+# environment and role lists, thousands of times each: the rules of those columns remember
+# what they made of each text (every value they return is immutable; a text they refuse is
+# not remembered, and is refused again with the same message).
+_remembered = functools.lru_cache(maxsize=4096)
+
 # Every optional field: its rule for text, and its value when left empty.
 _OPTIONAL_FIELDS: tuple[tuple[str, Callable[[str], object], object], ...] = (
     ("hostname", _clean_hostname, ""),
     ("port", _clean_port, None),
-    ("version", _clean_version, ""),
-    ("communication_style", _clean_style, CommunicationStyle.LISTENING),
-    ("environments", _clean_environments, ()),
-    ("roles", _clean_roles, ()),
-    ("os", _clean_os, ""),
-    ("service_account", _clean_service_account, ""),
-    ("restricted_permissions", _clean_restricted_permissions, False),
-    ("online", _clean_online, True),
+    ("version", _remembered(_clean_version), ""),
+    ("communication_style", _remembered(_clean_style), CommunicationStyle.LISTENING),
+    ("environments", _remembered(_clean_environments), ()),
+    ("roles", _remembered(_clean_roles), ()),
+    ("os", _remembered(_clean_os), ""),
+    ("service_account", _remembered(_clean_service_account), ""),
+    ("restricted_permissions", _remembered(_clean_restricted_permissions), False),
+    ("online", _remembered(_clean_online), True),
 )
+# The environments and roles of JSON rows, as lists (made tuples to be remembered).
+_clean_list_remembered = _remembered(_clean_list)
 
 
 def _build_tentacle(
@@ -746,7 +755,7 @@ def _json_value(column: str, value: object) -> object:
                 raise _Invalid(
                     f"{label} should be a list of names; item {position} is {_describe(item)}."
                 )
-        return _clean_list(column, value)
+        return _clean_list_remembered(column, tuple(value))
     if column in ("restricted_permissions", "online"):
         if isinstance(value, bool):
             return value

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import transaction
 
-from upgrade_planner.bulk import insert_rows, update_rows
+from upgrade_planner.bulk import insert_rows, new_ids, update_rows
 from upgrade_planner.domain import inventory, inventory_diff, planner
 from upgrade_planner.installations import api_keys
 from upgrade_planner.installations.models import Installation, Tentacle
@@ -24,16 +24,16 @@ TENTACLE_COLUMNS = ["id", "installation", "position", *inventory.COLUMNS]
 
 @dataclass(frozen=True)
 class TentacleRef:
-    """What step rows need to know of a saved Tentacle."""
+    """What step rows need to know of a saved Tentacle (`id` as text for a new one)."""
 
-    id: uuid.UUID
+    id: uuid.UUID | str
     name: str
     environments: list[str]
     roles: list[str]
     communication_style: str
 
     @classmethod
-    def of(cls, row_id: uuid.UUID, tentacle: planner.TentacleInput) -> TentacleRef:
+    def of(cls, row_id: uuid.UUID | str, tentacle: planner.TentacleInput) -> TentacleRef:
         return cls(
             id=row_id,
             name=tentacle.name,
@@ -76,13 +76,20 @@ def installation_create(
             old_server_api_key=api_keys.encrypt(old_server_api_key.strip()),
             new_server_api_key=api_keys.encrypt(new_server_api_key.strip()),
         )
-        refs = [TentacleRef.of(uuid.uuid4(), tentacle) for tentacle in installation.tentacles]
+        # Keys in order (see new_ids): the steps' references to these rows, and the
+        # checks of those references at commit, then touch the same few index pages.
+        ids = new_ids(len(installation.tentacles), ordered=True)
+        refs = [
+            TentacleRef.of(row_id, tentacle)
+            for row_id, tentacle in zip(ids, installation.tentacles, strict=True)
+        ]
         values = [tentacle_values(tentacle) for tentacle in installation.tentacles]
+        installation_id = str(saved.pk)  # as text: converted once, not once per row
         insert_rows(
             Tentacle,
             TENTACLE_COLUMNS,
             [
-                [ref.id, saved.pk, position, *row]
+                [ref.id, installation_id, position, *row]
                 for position, (ref, row) in enumerate(zip(refs, values, strict=True))
             ],
         )

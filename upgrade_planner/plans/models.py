@@ -278,7 +278,9 @@ class StepQuerySet(models.QuerySet["Step"]):
 
 class Step(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="steps")
+    # No index of its own: the (plan, key) and (plan, state) indexes start with the plan and
+    # serve every read by plan. A third index would cost 20,000 entries a 20,000-Tentacle plan.
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="steps", db_index=False)
     key = models.CharField(max_length=300)
     position = models.PositiveIntegerField()
     kind = models.CharField(max_length=60)
@@ -370,10 +372,21 @@ class StepDependencyQuerySet(models.QuerySet["StepDependency"]):
 
 
 class StepDependency(models.Model):
-    # No index of its own: the unique (step, prerequisite) constraint's index serves
-    # lookups by step. Every index here costs 20,000 entries for a 5,000-Tentacle plan.
-    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="+", db_index=False)
-    prerequisite = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="+")
+    # A plan has ~4 of these rows per Tentacle (80,000 for 20,000 Tentacles), so every check
+    # and index here is paid 80,000 times when a plan is made.
+    # No database foreign keys on the two steps: checking both at commit was 160,000 lookups,
+    # a fifth of the creation of a 20,000-Tentacle plan. Only steps_create and steps_reconcile
+    # write these rows, from the ids of the plan's own steps written in the same transaction;
+    # steps are retired, never deleted, but with their plan, and Django's cascade still
+    # deletes the rows of a deleted step (tests/plans/test_storage.py checks both).
+    # No index on `step` of its own: the unique (step, prerequisite) constraint's index serves
+    # lookups by step.
+    step = models.ForeignKey(
+        Step, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    prerequisite = models.ForeignKey(
+        Step, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     # The step's plan, copied here for plan-wide reads. The step's own foreign key already
     # guarantees the plan exists, so this one has no database constraint: checking it at
     # commit cost 20,000 more lookups when a 5,000-Tentacle plan is created. Deleting a plan

@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import heapq
 import re
-from collections import ChainMap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -480,18 +479,19 @@ def _mapping_text(m: Migration, values: Mapping[str, object]) -> str:
 def _machine_values(
     m: Migration, machine: Machine, base: dict[str, object]
 ) -> Mapping[str, object]:
-    # Layered over the hop's values rather than copying them: this runs once per machine.
-    values: dict[str, object] = {}
-    layered = ChainMap(values, base)
+    # A copy of the hop's ~35 values, not a ChainMap over them: this runs once per machine,
+    # and str.format_map looks each placeholder up in a dict in C but in a ChainMap through
+    # Python (140,000 lookups for 20,000 Tentacles cost more than the 20,000 copies).
+    values: dict[str, object] = dict(base)
     values["machine"] = machine.display
     values["instance_count"] = len(machine.tentacles)
     values["instance_names"] = ", ".join(machine.names)
-    values["instance_note"] = fragment("instance_note", layered) if machine.multi else ""
-    values["polling_note"] = fragment("polling_note", layered) if machine.polling else ""
+    values["instance_note"] = fragment("instance_note", values) if machine.multi else ""
+    values["polling_note"] = fragment("polling_note", values) if machine.polling else ""
     by_hand = m.method(machine) == "manual"
     values["polling_manual_note"] = (
         fragment(
-            "polling_repoint_note" if m.address.changes else "polling_same_address_note", layered
+            "polling_repoint_note" if m.address.changes else "polling_same_address_note", values
         )
         if machine.polling and by_hand
         else ""
@@ -499,14 +499,14 @@ def _machine_values(
     reasons = "; ".join(fragment(f"reason_{code}") for code in machine.manual_reasons)
     values["manual_reasons"] = reasons
     values["manual_reason_note"] = (
-        fragment("manual_reason_note", layered) if reasons and not m.hydra else ""
+        fragment("manual_reason_note", values) if reasons and not m.hydra else ""
     )
     per_user = "per_user" in machine.manual_reasons
     values["per_user_note"] = fragment("per_user_note") if per_user else ""
     values["timing_note"] = fragment(
         "timing_in_place" if m.approach == "in-place" else "timing_new_server"
     )
-    return layered
+    return values
 
 
 def build_migration(b: StepList, m: Migration) -> str | None:

@@ -20,7 +20,7 @@ from django.db import transaction
 
 from upgrade_planner.domain import planner
 from upgrade_planner.installations.services import SavedInstallation, installation_create
-from upgrade_planner.plans.documents import STEP_FIELDS, TENTACLE_FIELDS, PlanRows
+from upgrade_planner.plans.documents import TENTACLE_FIELDS, PlanRows
 from upgrade_planner.plans.models import (
     Activity,
     LinkKind,
@@ -239,11 +239,9 @@ def _written_rows(saved: SavedInstallation, steps: NewSteps) -> PlanRows:
     """The rows `plan_document` would read back of the plan just written."""
     prerequisites: dict[Any, list[str]] = {}
     for step_id, prerequisite_id in steps.dependencies:
-        prerequisites.setdefault(step_id, []).append(str(prerequisite_id))
+        prerequisites.setdefault(step_id, []).append(prerequisite_id)
     return PlanRows(
         tentacles=[dict(zip(TENTACLE_FIELDS, row, strict=True)) for row in saved.values],
-        # Made one at a time as the document takes them, so that the rows written and the
-        # document's rows are not all held at once.
-        steps=({name: row[name] for name in STEP_FIELDS} for row in steps.rows),
+        steps=steps.rows,
         prerequisites=prerequisites,
     )
