@@ -224,6 +224,7 @@ def main() -> int:
                 timed_path(key, call, count, args.rounds, setups.get(key), show_sql=args.sql)
         return 0
     all_phases(only, lambda: create("Phases", 5000), transition, uncached, edit, big, version)
+    tick_phases(only, tick, paths)
     for key, (count, call) in paths.items():
         if only and key not in only:
             continue
@@ -352,7 +353,11 @@ def timed_path(
 
 
 def phases(
-    title: str, call: Callable[[], object], patches: list[tuple[object, str, str]], repeats: int
+    title: str,
+    call: Callable[[], object],
+    patches: list[tuple[object, str, str]],
+    repeats: int,
+    setup: Callable[[], object] | None = None,
 ) -> None:
     """Wall-clock time of each phase of a request, without a profiler's overhead: wraps the
     functions the view calls (owner, attribute, label) and prints the mean of `repeats` runs
@@ -373,11 +378,15 @@ def phases(
 
     originals = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in patches]
     runs: list[dict[str, float]] = []
+    if setup:
+        setup()
     call()  # warm up
     try:
         for owner, attr, name in patches:
             setattr(owner, attr, timed(name, getattr(owner, attr)))
         for _ in range(repeats):
+            if setup:
+                setup()  # not measured: what it calls is cleared below
             spent.clear()
             started = time.perf_counter()
             call()
@@ -491,6 +500,37 @@ def all_phases(
     ):
         if not only or key in only:
             phases(key, call, patches, repeats)
+
+
+def tick_phases(
+    only: set[str], tick: Callable[[], object], paths: dict[str, tuple[int, Callable[[], object]]]
+) -> None:
+    """The phases of the first poll and page view after a tick (the tick not measured)."""
+    from upgrade_planner.web import fragments, pages, timeline, views
+
+    patches = [
+        (views, "_load", "find the link (link_for_token)"),
+        (pages.PlanPage, "context", "build the context"),
+        (pages.PlanPage, "_waiting_for_at_version", "  of which: what blocked steps wait for"),
+        (pages, "cached_timeline", "  of which: forecast + timeline"),
+        (fragments, "attach", "  of which: step cards and rows"),
+        (pages.PlanPage, "_checklist", "  of which: checklist (fleet names)"),
+        (pages, "readiness_report", "  of which: readiness report"),
+        (pages, "finishers", "  of which: who finished the steps shown"),
+        (pages.PlanPage, "_tentacle_page", "  of which: Tentacle table page"),
+        (pages.PlanPage, "_facets", "  of which: facets"),
+        (pages.PlanPage, "_progress_chart", "  of which: progress chart"),
+        (views, "render", "render the page template"),
+        (pages.PlanPage, "print_runbook", "  of which: print section"),
+        (views, "_render_sections", "render the live sections (a poll)"),
+        (fragments.Section, "_html", "  activity and schedule sections"),
+        (pages.PlanPage, "_activity_page", "    of which: activity page (query)"),
+        (pages, "schedule_panel", "    of which: schedule panel"),
+        (timeline, "timeline_svg", "    of which: timeline SVG"),
+    ]
+    for key in ("tick_poll_view", "tick_page_view", "tick_page_edit"):
+        if not only or f"{key}_phases" in only:
+            phases(f"{key}_phases (after a tick)", paths[key][1], patches, 40, setup=tick)
 
 
 # --- Breakdown: where each request's time goes, by cause --------------------------------------
@@ -607,7 +647,7 @@ def breakdown_patches() -> list[tuple[object, str, str | Labeller]]:
         (fragments, "attach", "step cards and rows (fragments.attach)"),
         (fragments.Section, "_html", section),
         (pages.PlanPage, "print_runbook", "print section (PlanPage.print_runbook)"),
-        (pages.PlanPage, "_waiting_for_at_version", "context: what blocked steps wait for (cached)"),
+        (pages.PlanPage, "_waiting_for_at_version", "context: blocked steps' wait (cached)"),
         (views, "_render_sections", "live sections for a poll (views._render_sections)"),
         (loader_tags.IncludeNode, "render", include),
         (defaulttags.PartialNode, "render", partial),
