@@ -506,6 +506,7 @@ def tick_phases(
     only: set[str], tick: Callable[[], object], paths: dict[str, tuple[int, Callable[[], object]]]
 ) -> None:
     """The phases of the first poll and page view after a tick (the tick not measured)."""
+    from upgrade_planner.plans.models import StepQuerySet
     from upgrade_planner.web import fragments, pages, timeline, views
 
     patches = [
@@ -520,6 +521,10 @@ def tick_phases(
         (pages.PlanPage, "_tentacle_page", "  of which: Tentacle table page"),
         (pages.PlanPage, "_facets", "  of which: facets"),
         (pages.PlanPage, "_progress_chart", "  of which: progress chart"),
+        (StepQuerySet, "fleet_counts", "  of which: fleet counts"),
+        (pages.PlanPage, "_stop_now", "  of which: stop-now card"),
+        (pages.PlanPage, "_connections", "  of which: connections (API keys decrypted)"),
+        (pages, "estimate_text", "  of which: estimate texts"),
         (views, "render", "render the page template"),
         (pages.PlanPage, "print_runbook", "  of which: print section"),
         (views, "_render_sections", "render the live sections (a poll)"),
