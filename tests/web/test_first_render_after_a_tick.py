@@ -12,14 +12,14 @@ from collections import defaultdict
 
 import pytest
 from django.db import connection
-from django.db.models import Count, Min
+from django.db.models import Count, F, Min
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from tests.factories import create_plan, fleet
 from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
 from upgrade_planner.plans import services
-from upgrade_planner.plans.models import Activity, Step, StepDependency
+from upgrade_planner.plans.models import Activity, Plan, Step, StepDependency
 from upgrade_planner.web.pages import ACTIVITY_SHOWN, FleetWait, PlanPage, waiting_text
 
 pytestmark = pytest.mark.django_db
@@ -242,3 +242,43 @@ def test_a_step_done_shows_no_wait_even_when_a_prerequisite_is_reopened(client):
         card = card[: card.index("</li>")]
         assert "badge state-done" in card
         assert "Waiting for:" not in card
+
+
+def test_a_renamed_step_shows_its_new_title_in_every_log_entry_at_once(client):
+    created = create_plan(tentacles=fleet(2))
+    cycle_a_step(created, ACTIVITY_SHOWN + 3)  # entries on both pages of the log
+    urls = (f"/p/{created.edit_token}/", f"/v/{created.view_token}/")
+    for url in urls:
+        first_view(client, url)
+        changed_poll(client, url)
+        client.get(url, {"log": 2})
+    moved = Activity.objects.filter(plan=created.plan, step__isnull=False).first().step
+    # What a new plan content does to a step (and, as every change, to the version).
+    Step.objects.filter(pk=moved.pk).update(title="Back up the master key twice")
+    Plan.objects.filter(pk=created.plan.pk).update(version=F("version") + 1)
+
+    for url in urls:
+        for body in (
+            first_view(client, url),
+            changed_poll(client, url),
+            client.get(url, {"log": 2}).content.decode(),
+        ):
+            log = body[body.index('id="activity"') :]
+            log = log[: log.index("</section>")]
+            assert "“Back up the master key twice”" in log
+            assert f"“{moved.title}”" not in log
+
+
+def test_an_entry_whose_step_is_gone_shows_no_title(client):
+    created = create_plan(tentacles=fleet(2))
+    cycle_a_step(created, 2)
+    url = f"/v/{created.view_token}/"
+    first_view(client, url)
+    entry = Activity.objects.filter(plan=created.plan, step__isnull=False).first()
+    title = entry.step.title
+    Activity.objects.filter(step=entry.step).update(step=None)
+    Plan.objects.filter(pk=created.plan.pk).update(version=F("version") + 1)
+
+    for body in (first_view(client, url), changed_poll(client, url)):
+        log = body[body.index('id="activity"') :]
+        assert f"“{title}”" not in log[: log.index("</section>")]

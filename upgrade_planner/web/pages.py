@@ -706,7 +706,10 @@ class PlanPage:
         log = Activity.objects.log_of(self.plan)
         paginator = Paginator(log, ACTIVITY_SHOWN)
         if number != 1:
-            return paginator.get_page(number)
+            page = paginator.get_page(number)
+            page.object_list = list(page.object_list)
+            fragments.activity_lines(page.object_list)
+            return page
         size = (
             Activity.objects.filter(plan=self.plan)
             .order_by()
@@ -716,6 +719,8 @@ class PlanPage:
         )
         entries = list(log.annotate(log_size=Subquery(size))[:ACTIVITY_SHOWN])
         paginator.count = getattr(entries[0], "log_size", 0) if entries else 0
+        # Each entry's line is kept: a tick adds one entry, and only it is rendered.
+        fragments.activity_lines(entries)
         return Page(entries, 1, paginator)
 
     def _share_links(self) -> ShareLinks:
