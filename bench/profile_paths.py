@@ -51,13 +51,22 @@ BREAKDOWN_REPEATS = {
     "page_5000_uncached": 5,
     "transition": 60,
     "api_read": 60,
+    "tick_poll_view": 40,
+    "tick_page_view": 20,
+    "tick_page_edit": 20,
 }
 BREAKDOWN_TITLES = {
     "page_50_uncached": "first view of the 50-step plan page (not cached)",
     "page_5000_uncached": "first view of the 5,000-Tentacle plan page (not cached)",
     "transition": "step transition, API (start / complete / reopen)",
     "api_read": "API read of the 50-step plan (200)",
+    "tick_poll_view": "a tick, then the changed poll of a read-only link (first of its version)",
+    "tick_page_view": "a tick, then a full view of a read-only link (first of its version)",
+    "tick_page_edit": "a tick, then a full view of the edit link (first of its version)",
 }
+# The paths measured after a tick: a transition through the API (not measured) before each
+# request, so every measured request is the first of its plan version, as in the mixed load.
+TICKED = ("tick_poll_view", "tick_page_view", "tick_page_edit")
 
 
 def main() -> int:
@@ -80,9 +89,18 @@ def main() -> int:
         action="store_true",
         help="bill each request's time to its causes (templates and partials, SQL, text "
         "rendering, JSON, locking, outbox, cache, session, forecast, print section) instead of "
-        "profiling: the first views, the transition and the API read",
+        "profiling: the first views, the transition, the API read and the paths after a tick",
+    )
+    parser.add_argument(
+        "--time",
+        action="store_true",
+        help="time the paths without a profiler or wrappers: the median and quartiles of each "
+        "request's wall clock (a tick path's transition not included) and its query count",
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the breakdown")
+    parser.add_argument(
+        "--sql", action="store_true", help="with --time: print each statement of one request"
+    )
     args = parser.parse_args()
 
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
@@ -96,6 +114,9 @@ def main() -> int:
     django.setup()
     from django.db import connection
     from django.test import Client
+
+    from upgrade_planner.plans.access import forget_polled_versions
+    from upgrade_planner.plans.models import hash_token
 
     client = Client(HTTP_HOST="127.0.0.1")
 
@@ -132,7 +153,7 @@ def main() -> int:
     read = client.get(f"/api/v1/plans/{edit}")
     etag, version = read["ETag"], read.json()["version"]
     ready = next(s["id"] for s in mover["steps"] if s["state"] == "ready")
-    cycle = iter(["start", "complete", "reopen"] * 1000)
+    cycle = itertools.cycle(["start", "complete", "reopen"])
 
     def transition() -> HttpResponseBase:
         action = next(cycle)
@@ -141,6 +162,26 @@ def main() -> int:
             {"actor": "profile", "reason": "profile cycle"},
             content_type="application/json",
         )
+
+    # A plan of its own for the paths after a tick, in progress like the others: its viewers
+    # see each transition as a new version.
+    ticked = create("Profile ticks", STEPS_FOR_SMALL_PLAN - 12)
+    complete_some(ticked["edit_token"], STEPS_DONE_IN_FIXTURES)
+    tick_steps = client.get(f"/api/v1/plans/{ticked['edit_token']}").json()["steps"]
+    tick_step = next(s["id"] for s in tick_steps if s["state"] == "ready")
+    tick_cycle = itertools.cycle(["start", "complete", "reopen"])
+
+    def tick() -> None:
+        """One transition of the tick plan: the next request of it is the first of a version."""
+        response = client.post(
+            f"/api/v1/plans/{ticked['edit_token']}/steps/{tick_step}/{next(tick_cycle)}",
+            {"actor": "profile", "reason": "profile tick"},
+            content_type="application/json",
+        )
+        assert response.status_code == 200, response.content[:300]
+        # A poll reads the version from a one-second cache; the mixed load's viewers poll
+        # every 2 s, so they see each new version at once.
+        forget_polled_versions([hash_token(ticked["view_token"]), hash_token(ticked["edit_token"])])
 
     views_seen = itertools.count(1)
 
@@ -168,14 +209,28 @@ def main() -> int:
         "transition": (150, transition),
         "create_5000": (2, lambda: create("Profile create", 5000)),
         "create_20000": (1, lambda: create("Profile create", 20_000)),
+        # After tick(): the poll of a viewer who saw an older version (as the mixed load's
+        # viewers poll), and the full pages (a new version is never in the page cache).
+        "tick_poll_view": (60, lambda: client.get(f"/v/{ticked['view_token']}/poll?v=0")),
+        "tick_page_view": (60, lambda: client.get(f"/v/{ticked['view_token']}/")),
+        "tick_page_edit": (60, lambda: client.get(f"/p/{ticked['edit_token']}/")),
     }
+    setups: dict[str, Callable[[], object]] = {key: tick for key in TICKED}
     only = {key for key in args.only.split(",") if key}
     if args.breakdown:
         for key, repeats in BREAKDOWN_REPEATS.items():
             if not only or key in only:
-                breakdown(BREAKDOWN_TITLES[key], paths[key][1], repeats, args.rounds)
+                breakdown(
+                    BREAKDOWN_TITLES[key], paths[key][1], repeats, args.rounds, setups.get(key)
+                )
+        return 0
+    if args.time:
+        for key, (count, call) in paths.items():
+            if (not only and key not in ("create_5000", "create_20000")) or key in only:
+                timed_path(key, call, count, args.rounds, setups.get(key), show_sql=args.sql)
         return 0
     all_phases(only, lambda size: create("Phases", size), transition, uncached, edit, big, version)
+    tick_phases(only, tick, paths)
     for key, (count, call) in paths.items():
         if only and key not in only:
             continue
@@ -195,6 +250,8 @@ def main() -> int:
             queries.append(sql)
             return execute(sql, params, many, context)
 
+        setup = setups.get(key, lambda: None)
+        setup()
         with connection.execute_wrapper(record):
             response = call()
         status = getattr(response, "status_code", "?")
@@ -202,12 +259,15 @@ def main() -> int:
             # pyinstrument is optional, not one of the project's dependencies (and untyped).
             pyinstrument = importlib.import_module("pyinstrument")
             sampler = pyinstrument.Profiler(interval=0.0005)
-            started = time.perf_counter()
-            sampler.start()
+            spent = 0.0
             for _ in range(count):
+                setup()
+                started = time.perf_counter()
+                sampler.start()
                 call()
-            sampler.stop()
-            per_request = (time.perf_counter() - started) / count * 1000
+                sampler.stop()
+                spent += time.perf_counter() - started
+            per_request = spent / count * 1000
             print(
                 f"\n=== {key}: status {status}, {len(queries)} queries, "
                 f"{per_request:.2f} ms per request under pyinstrument ({count} requests) ==="
@@ -215,12 +275,15 @@ def main() -> int:
             print(sampler.output_text(unicode=False, color=False))
             continue
         profiler = cProfile.Profile()
-        started = time.perf_counter()
-        profiler.enable()
+        spent = 0.0
         for _ in range(count):
+            setup()
+            started = time.perf_counter()
+            profiler.enable()
             call()
-        profiler.disable()
-        per_request = (time.perf_counter() - started) / count * 1000
+            profiler.disable()
+            spent += time.perf_counter() - started
+        per_request = spent / count * 1000
         print(
             f"\n=== {key}: status {status}, {len(queries)} queries, "
             f"{per_request:.2f} ms per request under cProfile ({count} requests) ==="
@@ -235,8 +298,77 @@ def main() -> int:
     return 0
 
 
+def timed_path(
+    key: str,
+    call: Callable[[], object],
+    count: int,
+    rounds: int,
+    setup: Callable[[], object] | None,
+    *,
+    show_sql: bool = False,
+) -> None:
+    """The wall clock of `count` requests of a path in each of `rounds` rounds, without a
+    profiler or wrappers (`setup` runs before each, unmeasured), and its queries a request."""
+    from django.db import connection
+
+    queries = 0
+    statements: list[str] = []
+
+    def record(
+        execute: Callable[[str, Any, bool, dict[str, Any]], object],
+        sql: str,
+        params: Any,
+        many: bool,
+        context: dict[str, Any],
+    ) -> object:
+        nonlocal queries
+        queries += 1
+        statements.append(" ".join(sql.split())[:160])
+        return execute(sql, params, many, context)
+
+    if setup:
+        setup()
+    call()  # warm up
+    if setup:
+        setup()
+    with connection.execute_wrapper(record):
+        response = call()
+    status = getattr(response, "status_code", "?")
+    medians = []
+    every: list[float] = []
+    # This process's own CPU time (not the database's or the cache's): steadier than the wall
+    # clock on a machine other work shares.
+    cpu: list[float] = []
+    for _ in range(rounds):
+        spent = []
+        for _ in range(count):
+            if setup:
+                setup()
+            started, started_cpu = time.perf_counter(), time.process_time()
+            call()
+            spent.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - started_cpu)
+        medians.append(statistics.median(spent))
+        every += spent
+    low, _, high = statistics.quantiles(every, n=4)
+    median = statistics.median(every)
+    print(
+        f"{key:24} status {status}, {queries:2} queries; median {median * 1000:6.2f} ms "
+        f"(quartiles {low * 1000:.2f} to {high * 1000:.2f}; rounds "
+        f"{' / '.join(f'{m * 1000:.2f}' for m in medians)}); "
+        f"CPU median {statistics.median(cpu) * 1000:.2f} ms"
+    )
+    if show_sql:
+        for statement in statements:
+            print(f"    {statement}")
+
+
 def phases(
-    title: str, call: Callable[[], object], patches: list[tuple[object, str, str]], repeats: int
+    title: str,
+    call: Callable[[], object],
+    patches: list[tuple[object, str, str]],
+    repeats: int,
+    setup: Callable[[], object] | None = None,
 ) -> None:
     """Wall-clock time of each phase of a request, without a profiler's overhead: wraps the
     functions the view calls (owner, attribute, label) and prints the mean of `repeats` runs
@@ -260,11 +392,15 @@ def phases(
         raise SystemExit(f"{title}: no longer in the code: {', '.join(missing)}")
     originals = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in patches]
     runs: list[dict[str, float]] = []
+    if setup:
+        setup()
     call()  # warm up
     try:
         for owner, attr, name in patches:
             setattr(owner, attr, timed(name, getattr(owner, attr)))
         for _ in range(repeats):
+            if setup:
+                setup()  # not measured: what it calls is cleared below
             spent.clear()
             started = time.perf_counter()
             call()
@@ -392,6 +528,42 @@ def all_phases(
             phases(key, call, patches, repeats)
 
 
+def tick_phases(
+    only: set[str], tick: Callable[[], object], paths: dict[str, tuple[int, Callable[[], object]]]
+) -> None:
+    """The phases of the first poll and page view after a tick (the tick not measured)."""
+    from upgrade_planner.plans.models import StepQuerySet
+    from upgrade_planner.web import fragments, pages, timeline, views
+
+    patches = [
+        (views, "_load", "find the link (link_for_token)"),
+        (pages.PlanPage, "context", "build the context"),
+        (pages.PlanPage, "_waiting_for_at_version", "  of which: what blocked steps wait for"),
+        (pages, "cached_timeline", "  of which: forecast + timeline"),
+        (fragments, "attach", "  of which: step cards and rows"),
+        (pages.PlanPage, "_checklist", "  of which: checklist (fleet names)"),
+        (pages, "readiness_report", "  of which: readiness report"),
+        (pages, "finishers", "  of which: who finished the steps shown"),
+        (pages.PlanPage, "_tentacle_page", "  of which: Tentacle table page"),
+        (pages.PlanPage, "_facets", "  of which: facets"),
+        (pages.PlanPage, "_progress_chart", "  of which: progress chart"),
+        (StepQuerySet, "fleet_counts", "  of which: fleet counts"),
+        (pages.PlanPage, "_stop_now", "  of which: stop-now card"),
+        (pages.PlanPage, "_connections", "  of which: connections (API keys decrypted)"),
+        (pages, "estimate_text", "  of which: estimate texts"),
+        (views, "render", "render the page template"),
+        (pages.PlanPage, "print_runbook", "  of which: print section"),
+        (views, "_render_sections", "render the live sections (a poll)"),
+        (fragments.Section, "_html", "  activity and schedule sections"),
+        (pages.PlanPage, "_activity_page", "    of which: activity page (query)"),
+        (pages, "schedule_panel", "    of which: schedule panel"),
+        (timeline, "timeline_svg", "    of which: timeline SVG"),
+    ]
+    for key in ("tick_poll_view", "tick_page_view", "tick_page_edit"):
+        if not only or f"{key}_phases" in only:
+            phases(f"{key}_phases (after a tick)", paths[key][1], patches, 40, setup=tick)
+
+
 # --- Breakdown: where each request's time goes, by cause --------------------------------------
 
 
@@ -408,6 +580,7 @@ class Attribution:
         self.spent: dict[tuple[str, ...], float] = {}
         self.queries = 0
         self.last = time.perf_counter()
+        self.paused = False
 
     def bill(self) -> None:
         now = time.perf_counter()
@@ -427,6 +600,19 @@ class Attribution:
         self.bill()
         self.spent.clear()
         self.queries = 0
+
+    def skip(self, work: Callable[[], object]) -> None:
+        """Run `work` (a tick before the measured request) without billing its time or
+        counting its queries."""
+        self.bill()
+        spent, queries = dict(self.spent), self.queries
+        self.paused = True
+        try:
+            work()
+        finally:
+            self.paused = False
+            self.bill()
+            self.spent, self.queries = spent, queries
 
     def total(self) -> float:
         return sum(self.spent.values())
@@ -467,7 +653,7 @@ def breakdown_patches() -> list[tuple[object, str, str | Labeller]]:
     from upgrade_planner.api import endpoints as api
     from upgrade_planner.plans import access, documents, exports
     from upgrade_planner.plans.services import links, transitions
-    from upgrade_planner.web import page_cache, pages, schedule, timeline, views
+    from upgrade_planner.web import fragments, page_cache, pages, schedule, timeline, views
     from upgrade_planner.web.templatetags import plan_text, runbook
 
     def include(node: Any, *args: object, **kwargs: object) -> str:
@@ -480,8 +666,20 @@ def breakdown_patches() -> list[tuple[object, str, str | Labeller]]:
     def template(tmpl: Any, *args: object, **kwargs: object) -> str:
         return f"template: {tmpl.name} (outside its partials and includes)"
 
+    def partial_template(tmpl: Any, *args: object, **kwargs: object) -> str:
+        return f"template: partial {tmpl.name} (rendered on its own)"
+
+    def section(owner: Any, *args: object, **kwargs: object) -> str:
+        return f"per-version section: {owner.name} (fragments.Section)"
+
     patches: list[tuple[object, str, str | Labeller]] = [
         (template_base.Template, "render", template),
+        (template_base.PartialTemplate, "render", partial_template),
+        (fragments, "attach", "step cards and rows (fragments.attach)"),
+        (fragments.Section, "_html", section),
+        (pages.PlanPage, "print_runbook", "print section (PlanPage.print_runbook)"),
+        (pages.PlanPage, "_waiting_for_at_version", "context: blocked steps' wait (cached)"),
+        (views, "_render_sections", "live sections for a poll (views._render_sections)"),
         (loader_tags.IncludeNode, "render", include),
         (defaulttags.PartialNode, "render", partial),
         (defaulttags.PartialDefNode, "render", partial),
@@ -539,9 +737,16 @@ def breakdown_patches() -> list[tuple[object, str, str | Labeller]]:
     return present
 
 
-def breakdown(title: str, call: Callable[[], object], repeats: int, rounds: int) -> None:
+def breakdown(
+    title: str,
+    call: Callable[[], object],
+    repeats: int,
+    rounds: int,
+    setup: Callable[[], object] | None = None,
+) -> None:
     """Bill each request's wall-clock time to causes (see Attribution) over `rounds` rounds of
-    `repeats` requests, and print each cause's share per round: the spread is the noise."""
+    `repeats` requests, and print each cause's share per round: the spread is the noise.
+    `setup` runs before each request, unbilled."""
     from django.db import connection
 
     attribution = Attribution()
@@ -565,6 +770,8 @@ def breakdown(title: str, call: Callable[[], object], repeats: int, rounds: int)
         many: bool,
         context: dict[str, Any],
     ) -> object:
+        if attribution.paused:
+            return execute(sql, params, many, context)
         attribution.queries += 1
         caller = next((label for label in reversed(attribution.stack) if label != SQL), "")
         started = time.perf_counter()
@@ -578,6 +785,8 @@ def breakdown(title: str, call: Callable[[], object], repeats: int, rounds: int)
 
     patches = breakdown_patches()
     originals = [(owner, attr, owner.__dict__.get(attr)) for owner, attr, _ in patches]
+    if setup:
+        setup()
     call()  # warm up
     shares: list[dict[str, float]] = []
     inclusive_shares: list[dict[str, tuple[float, float]]] = []
@@ -590,6 +799,8 @@ def breakdown(title: str, call: Callable[[], object], repeats: int, rounds: int)
             for _ in range(rounds):
                 attribution.reset()
                 for _ in range(repeats):
+                    if setup:
+                        attribution.skip(setup)
                     call()
                 attribution.bill()
                 total = attribution.total()

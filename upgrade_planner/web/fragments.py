@@ -27,10 +27,11 @@ from typing import Any
 
 from django.core.cache import cache
 from django.template import loader
+from django.utils import timezone, translation
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
-from upgrade_planner.plans.models import Step, hash_token
+from upgrade_planner.plans.models import Activity, Step, hash_token
 from upgrade_planner.web import page_cache
 from upgrade_planner.web.page_cache import PLACEHOLDER as CSRF_PLACEHOLDER
 
@@ -143,6 +144,56 @@ def attach(
         step.fragment = fill(
             html, csrf_token=csrf_token, return_to=return_to, action_query=action_query
         )
+    if missing:
+        try:
+            cache.set_many(missing, SECONDS)
+        except Exception as error:
+            logger.warning("fragment cache unavailable: %s", error)
+
+
+def activity_lines(entries: Iterable[Activity]) -> None:
+    """Set `entry.line` (its list item) on each of `entries` of the activity log, from the
+    cache where it holds it, else rendered and stored.
+
+    An entry never changes but for its step's title (a rename) or its step's removal, and
+    its line shows only the entry's own fields, that title, and the time zone and language
+    it is written in: the key is a digest of exactly those, so a line cannot go stale."""
+    entries = list(entries)
+    if not entries:
+        return
+    shared = "\n".join(
+        [template_digest(), timezone.get_current_timezone_name(), translation.get_language() or ""]
+    ).encode()
+    keys: dict[str, Activity] = {}
+    for entry in entries:
+        title = entry.step.title if entry.step_id is not None and entry.step else None
+        inputs = pickle.dumps(
+            (
+                entry.pk,
+                entry.at,
+                entry.actor,
+                entry.action,
+                entry.from_state,
+                entry.to_state,
+                entry.reason,
+                entry.details,
+                entry.step_id,
+                title,
+            ),
+            protocol=5,
+        )
+        keys["plan-activity:" + hashlib.sha256(shared + inputs).hexdigest()] = entry
+    try:
+        found = cache.get_many(list(keys))
+    except Exception as error:  # an optimisation; never a reason to fail a page
+        logger.warning("fragment cache unavailable: %s", error)
+        found = {}
+    missing: dict[str, str] = {}
+    for key, entry in keys.items():
+        html = found.get(key)
+        if not isinstance(html, str):
+            html = missing[key] = _partial("activity-entry").render({"entry": entry})
+        setattr(entry, "line", mark_safe(html))  # noqa: B010, S308 - rendered escaped; not a field
     if missing:
         try:
             cache.set_many(missing, SECONDS)
