@@ -271,3 +271,24 @@ def test_a_bulk_done_on_10000_tentacles_runs_in_a_bounded_number_of_queries(
     plan.refresh_from_db()
     assert plan.finished_steps == outcome.changed  # counted from 0: the setup above bypassed it
     assert Activity.objects.filter(plan=plan, action="complete").count() == outcome.changed
+
+
+def test_a_rows_offered_actions_are_listed_in_one_order_whatever_the_hash_seed(client):
+    # Two gunicorn workers have different hash seeds; a row listing a frozenset in its own
+    # order would render differently in each, and a poll would see the table as changed.
+    created = create_plan(tentacles=fleet(3))
+    page = client.get(f"/p/{created.edit_token}/").content.decode()
+
+    listed = re.findall(r'name="step" value="[^"]+" form="bulk-form" data-actions="([^"]*)"', page)
+    assert listed
+    assert all(actions.split() == sorted(actions.split()) for actions in listed)
+    # A Tentacle step whose prerequisites are done offers several: the order is put to the test.
+    upgrades = Step.objects.filter(plan=created.plan, kind="upgrade-tentacle")
+    for _ in range(60):
+        if upgrades.filter(state=StepState.READY).exists():
+            break
+        services.step_complete(plan=created.plan, step_id=first_ready(created.plan).id, actor="t")
+    page = client.get(f"/p/{created.edit_token}/").content.decode()
+    listed = re.findall(r'name="step" value="[^"]+" form="bulk-form" data-actions="([^"]*)"', page)
+    assert any(len(actions.split()) > 1 for actions in listed)
+    assert all(actions.split() == sorted(actions.split()) for actions in listed)

@@ -364,6 +364,13 @@ class Step(models.Model):
             point_of_no_return=self.point_of_no_return,
         )
 
+    @property
+    def action_names(self) -> str:
+        """The offered actions, space-separated in a fixed order: a frozenset's own order
+        follows the process's hash seed, so a row rendered by another worker would differ,
+        and with it the digest that tells a poll whether the Tentacle table changed."""
+        return " ".join(sorted(self.actions))
+
 
 class StepDependencyQuerySet(models.QuerySet["StepDependency"]):
     def unsatisfied(self, step_ids: list[uuid.UUID]) -> StepDependencyQuerySet:
