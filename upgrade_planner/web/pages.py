@@ -73,6 +73,12 @@ PAGE_TEMPLATE = "plans/plan.html"
 PRINT_TEMPLATE = "plans/_print_runbook.html"
 SCHEDULE_TEMPLATE = "plans/_schedule.html"
 SAMPLE_STEP = uuid.UUID(int=0)
+# Above this many steps the plan page leaves the printed runbook to its own page (the "print"
+# routes) and prints a notice pointing there instead: the section is every step's instructions
+# and every machine by name, hundreds of KB of HTML at 5,000 Tentacles and megabytes at 20,000,
+# which every view of the page would carry (and read, cached or not) for the rare printout.
+# Up to this size it stays inline, so that Ctrl-P on the page prints the whole runbook.
+PRINT_INLINE_STEPS = 1_000
 logger = logging.getLogger(__name__)
 
 
@@ -315,6 +321,74 @@ class ShareLinks:
     view_created: datetime | None
 
 
+def print_runbook(
+    plan: Plan, *, timeline: Timeline, schedule: Any, readiness: Any, on_screen: bool = False
+) -> SafeString:
+    """The printed runbook section of `plan`: the same for every link and view of a plan
+    version until the forecast is worked out again (each minute), so it is rendered once for
+    those and kept. It holds no form, token or address of a link. `schedule` and `readiness`
+    are read only when it is rendered (pass lazy objects to save their queries on a hit).
+    `on_screen`: the section as the printable runbook page shows it, visible on screen too."""
+    key = (
+        "plan-print:"
+        + hashlib.sha256(
+            "\n".join(
+                [
+                    fragments.template_digest(PRINT_TEMPLATE),
+                    str(plan.pk),
+                    str(plan.version),
+                    plan.updated_at.isoformat(),
+                    timeline.now.isoformat(),
+                    "screen" if on_screen else "inline",
+                ]
+            ).encode()
+        ).hexdigest()
+    )
+    try:
+        html = cache.get(key)
+    except Exception as error:  # a cache outage only means rendering again
+        logger.warning("print cache unavailable: %s", error)
+        html = None
+    if not isinstance(html, str):
+        html = render_to_string(
+            PRINT_TEMPLATE,
+            {
+                "plan": plan,
+                "schedule": schedule,
+                "readiness": readiness,
+                "critical_step_ids": timeline.critical_steps,
+                "runbook": functools.partial(runbook_for_plan, plan, fields=PRINTED_STEP_FIELDS),
+                "on_screen": on_screen,
+            },
+        )
+        try:
+            cache.set(key, html, page_cache.SECONDS)
+        except Exception as error:
+            logger.warning("print cache unavailable: %s", error)
+    return mark_safe(str(html))  # noqa: S308 - rendered by the template engine, escaped there
+
+
+def print_page_context(plan: Plan, *, token: str, can_edit: bool) -> dict[str, Any]:
+    """What the printable runbook page shows: the plan's heading and its printed runbook,
+    kept per plan version (and forecast minute) as the plan page's section is. On a cache hit
+    the schedule and the readiness report are not read."""
+    timeline = cached_timeline(plan)
+    schedule = SimpleLazyObject(
+        lambda: schedule_panel(plan, token=token, can_edit=can_edit, timeline=timeline)
+    )
+    readiness = SimpleLazyObject(lambda: readiness_report(plan))
+    return {
+        "plan": plan,
+        "installation": plan.installation,
+        "approach_label": APPROACH_LABELS.get(plan.approach, ""),
+        "can_edit": can_edit,
+        "plan_url": reverse("plan-edit" if can_edit else "plan-view", kwargs={"token": token}),
+        "print_runbook": print_runbook(
+            plan, timeline=timeline, schedule=schedule, readiness=readiness, on_screen=True
+        ),
+    }
+
+
 class PlanPage:
     def __init__(
         self,
@@ -527,8 +601,13 @@ class PlanPage:
             "connections": self._connections(),
             "readiness": readiness,
             "readiness_outcome": self.outcomes.get(READINESS_PLACE),
-            # Rendered only when a template shows it (the full page), not for live sections.
+            # Rendered only when a template shows it (the full page), not for live sections;
+            # a plan too big to carry it inline has the printable runbook page instead.
             "print_runbook": functools.partial(self.print_runbook, schedule, readiness),
+            "print_inline": total <= PRINT_INLINE_STEPS,
+            # The printable runbook's page: `base` + "print" (what reverse() gives for
+            # "plan-print" or "plan-view-print", without a reverse() of its own).
+            "print_url": f"{base}print",
         }
 
     def attach_fragments(self, steps: Iterable[Step]) -> None:
@@ -543,48 +622,10 @@ class PlanPage:
         )
 
     def print_runbook(self, schedule: Any, readiness: ReadinessReport) -> SafeString:
-        """The printed runbook section: the same for every link and view of a plan version
-        until the forecast is worked out again (each minute), so it is rendered once for
-        those and kept. It holds no form, token or address of a link."""
-        plan = self.plan
-        timeline = self.timeline
-        key = (
-            "plan-print:"
-            + hashlib.sha256(
-                "\n".join(
-                    [
-                        fragments.template_digest(PRINT_TEMPLATE),
-                        str(plan.pk),
-                        str(plan.version),
-                        plan.updated_at.isoformat(),
-                        timeline.now.isoformat(),
-                    ]
-                ).encode()
-            ).hexdigest()
+        """The printed runbook section of this plan version (see `print_runbook`)."""
+        return print_runbook(
+            self.plan, timeline=self.timeline, schedule=schedule, readiness=readiness
         )
-        try:
-            html = cache.get(key)
-        except Exception as error:  # a cache outage only means rendering again
-            logger.warning("print cache unavailable: %s", error)
-            html = None
-        if not isinstance(html, str):
-            html = render_to_string(
-                PRINT_TEMPLATE,
-                {
-                    "plan": plan,
-                    "schedule": schedule,
-                    "readiness": readiness,
-                    "critical_step_ids": timeline.critical_steps,
-                    "runbook": functools.partial(
-                        runbook_for_plan, plan, fields=PRINTED_STEP_FIELDS
-                    ),
-                },
-            )
-            try:
-                cache.set(key, html, page_cache.SECONDS)
-            except Exception as error:
-                logger.warning("print cache unavailable: %s", error)
-        return mark_safe(str(html))  # noqa: S308 - rendered by the template engine, escaped there
 
     @functools.cached_property
     def timeline(self) -> Timeline:

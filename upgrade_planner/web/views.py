@@ -88,6 +88,7 @@ from upgrade_planner.web.pages import (
     actor_of,
     name_needed,
     place_tag,
+    print_page_context,
     split_messages,
     step_place,
     view_query,
@@ -335,6 +336,16 @@ def plan_page(request: HtmxHttpRequest, token: str, read_only: bool = False) -> 
     if cacheable and link.plan.version == state.version:
         page_cache.store(key, response, csrf_value)
     return response
+
+
+@require_safe
+def plan_print(request: HtmxHttpRequest, token: str, read_only: bool = False) -> HttpResponse:
+    """The plan's printed runbook on a page of its own, to read and print: every step's
+    instructions and every machine by name. The plan page of a big plan points here rather
+    than carry it; /p/ takes the edit link only, /v/ either link, as the plan page does."""
+    link = _load(request, token) if read_only else _editable(request, token)
+    context = print_page_context(link.plan, token=token, can_edit=link.can_edit and not read_only)
+    return render(request, "plans/print.html", context)
 
 
 REPLACED_NOTICE = (
