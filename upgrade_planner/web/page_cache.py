@@ -7,12 +7,23 @@ on are cached the same way: everyone watching a plan asks for the same version's
 within a few seconds of each other, and only the first of them renders. Flash messages are
 never cached. A cache outage only means rendering again. Keys are digests in which a token
 appears only as its hash, as in the database.
+
+A full page (~250 KB for 50 steps) is kept as the pieces between its CSRF placeholders, so
+serving it is one join rather than a search of the whole body, and each process keeps the
+pieces it last served (LocalPages). The shared cache stays the only judge of whether a page
+may be served: next to each body it holds a small stamp, and a process serves its own copy
+only while the shared cache holds that copy's stamp under the page's key. An unchanged page
+thus costs one small read instead of moving the body out of Redis on every view; an expired,
+evicted or cleared entry is a miss in every process at once, exactly as before.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from django.core.cache import cache
@@ -25,6 +36,63 @@ logger = logging.getLogger(__name__)
 
 SECONDS = 120
 PLACEHOLDER = "__plan_page_csrf_token__"
+# The body of a page is stored under its key with this suffix; the key itself holds its stamp.
+BODY_SUFFIX = ":body"
+# Bounds of each process's copies: a few dozen 50-step pages, never one huge page.
+LOCAL_BYTES = 16 * 1024 * 1024
+LOCAL_ENTRY_BYTES = 2 * 1024 * 1024
+
+Pieces = tuple[bytes, ...]
+
+
+class LocalPages:
+    """The pages this process served last, by key: (stamp, pieces), least recently used
+    dropped first once they add up to more than `budget` bytes. A copy is only ever served
+    under the stamp it was stored with, which the caller checks against the shared cache."""
+
+    def __init__(self, budget: int = LOCAL_BYTES, entry_limit: int = LOCAL_ENTRY_BYTES) -> None:
+        self.budget = budget
+        self.entry_limit = entry_limit
+        self._entries: OrderedDict[str, tuple[str, Pieces, int]] = OrderedDict()
+        self._size = 0
+        # Sync workers serve one request at a time, but a threaded server shares this.
+        self._lock = threading.Lock()
+
+    def get(self, key: str, stamp: str) -> Pieces | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != stamp:
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def has(self, key: str) -> bool:
+        with self._lock:
+            return key in self._entries
+
+    def put(self, key: str, stamp: str, pieces: Pieces) -> None:
+        size = sum(len(piece) for piece in pieces)
+        with self._lock:
+            self._drop(key)
+            if size > self.entry_limit:
+                return
+            self._entries[key] = (stamp, pieces, size)
+            self._size += size
+            while self._size > self.budget:
+                self._drop(next(iter(self._entries)))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._size = 0
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._size -= entry[2]
+
+
+local_pages = LocalPages()
 
 
 def csrf_token(request: HttpRequest) -> str:
@@ -87,23 +155,58 @@ def store_sections(key: str, sections: dict[str, Any]) -> None:
 
 
 def fetch(key: str, request: HttpRequest) -> HttpResponse | None:
+    """The page stored under `key`, with this visitor's CSRF token, or None."""
+    known = local_pages.has(key)
     try:
-        body = cache.get(key)
+        # With no copy here, the stamp and the body in one round trip; with one, the stamp
+        # alone says whether it may be served.
+        found = cache.get_many([key] if known else [key, key + BODY_SUFFIX])
     except Exception as error:  # the cache is an optimisation; never a reason to fail a page
         logger.warning("page cache unavailable: %s", error)
         return None
-    if not isinstance(body, bytes):
+    stamp = found.get(key)
+    if not isinstance(stamp, str):
         return None
-    # Kept as the encoded body: a page is ~120 KB, and decoding and encoding it again on
-    # every hit would cost more than the replacement.
-    return HttpResponse(body.replace(PLACEHOLDER.encode(), csrf_token(request).encode()))
+    pieces = local_pages.get(key, stamp) if known else None
+    if pieces is None:
+        stored = _as_body(found.get(key + BODY_SUFFIX) if not known else _body(key))
+        if stored is None:
+            return None
+        stored_stamp, pieces = stored
+        local_pages.put(key, stored_stamp, pieces)
+    return HttpResponse(csrf_token(request).encode().join(pieces))
+
+
+def _body(key: str) -> Any:
+    try:
+        return cache.get(key + BODY_SUFFIX)
+    except Exception as error:
+        logger.warning("page cache unavailable: %s", error)
+        return None
+
+
+def _as_body(stored: Any) -> tuple[str, Pieces] | None:
+    """(stamp, pieces) as store() wrote them; anything else (an entry of an older release) is
+    a miss, and the page is rendered and stored again."""
+    if not (isinstance(stored, tuple) and len(stored) == 2):
+        return None
+    stamp, pieces = stored
+    valid = isinstance(stamp, str) and isinstance(pieces, tuple)
+    if valid and all(isinstance(piece, bytes) for piece in pieces):
+        return stamp, pieces
+    return None
 
 
 def store(key: str, response: HttpResponse, csrf_value: str) -> None:
     if response.status_code != 200 or not csrf_value:
         return
-    html = response.content.replace(csrf_value.encode(), PLACEHOLDER.encode())
+    # The encoded body cut at each copy of the token: serving it joins the pieces with the
+    # next visitor's token, with no search of ~250 KB and no decoding.
+    pieces = tuple(response.content.split(csrf_value.encode()))
+    stamp = secrets.token_hex(8)
     try:
-        cache.set(key, html, SECONDS)
+        cache.set_many({key: stamp, key + BODY_SUFFIX: (stamp, pieces)}, SECONDS)
     except Exception as error:
         logger.warning("page cache unavailable: %s", error)
+        return
+    local_pages.put(key, stamp, pieces)
