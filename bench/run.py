@@ -61,6 +61,7 @@ from bench.harness import (
     worker_env,
 )
 from bench.mixed import Editor, MixedResult, Viewed, run_mixed
+from bench.pastes import PASTE_GROWTH, PASTE_LINES, PASTE_SHAPES
 from bench.processes import Database, celery_worker, fake_octopus
 
 # wrk: one connection per thread, so a thread's requests are strictly sequential (the step
@@ -107,10 +108,6 @@ TARGET_LARGE_VS_SMALL = 1 / 1.5
 # The readiness plan: a modern upgrade whose readiness section lists findings.
 READINESS_TENTACLES = 38
 
-# Evidence pastes: each shape parsed at PASTE_LINES and at PASTE_GROWTH times that; parsing
-# must grow in proportion to the paste (a quadratic part would grow by PASTE_GROWTH squared).
-PASTE_LINES = 4_000
-PASTE_GROWTH = 4
 TARGET_PASTE_GROWTH = 2 * PASTE_GROWTH
 
 
@@ -530,29 +527,6 @@ def against_small(row: dict[str, Any], small: dict[str, Any]) -> None:
     row["vs_small_label"] = small["label"]
     row["target"] = f">= {TARGET_LARGE_VS_SMALL:.2f}x the 50-step figure"
     row["met"] = row["vs_small"] >= TARGET_LARGE_VS_SMALL and row["figure"]["errors"] == 0
-
-
-PASTE_SHAPES: dict[str, Callable[[int], str]] = {
-    "one machine and its version on every line": lambda n: "web-01: 3.17.14\n" * n,
-    "one machine's CSV row repeated": (
-        lambda n: "name,version,status\n" + "web-01,3.17.14,Healthy\n" * n
-    ),
-    "one machine's health result repeated": lambda n: "web-01 is healthy\n" * n,
-    "a name line and a version line repeated": lambda n: "# web-01\n3.17.14\n" * (n // 2),
-    "a 2.x error repeated under one name": (
-        lambda n: "# web-01\n" + "ConnectionInitializationFailedException\n" * n
-    ),
-    "a different machine on every line": (
-        lambda n: "".join(f"web-{index}: 3.17.14\n" for index in range(n))
-    ),
-    "lines that are none of the formats": (
-        lambda n: "".join(f"hello world {index}\n" for index in range(n))
-    ),
-    "one line: a stack frame of opening brackets": lambda n: "at f" + "(" * (4 * n),
-    "one line: a health check name and spaces": (
-        lambda n: "Performing health check on web-01" + " " * (4 * n) + "!"
-    ),
-}
 
 
 def measure_paste_growth() -> dict[str, Any]:

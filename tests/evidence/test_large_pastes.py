@@ -6,42 +6,15 @@ That its time grows in proportion to the paste (not quadratically) is measured b
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
+from bench.pastes import PASTE_GROWTH, PASTE_LINES, PASTE_SHAPES
 from upgrade_planner.domain.evidence import parse_evidence
 
-# Lines (or, for the one-line shapes, units of 4 characters): the sizes the bench times.
-N = 4_000
-GROWTH = 4
 
-SHAPES: dict[str, Callable[[int], str]] = {
-    "one machine and its version on every line": lambda n: "web-01: 3.17.14\n" * n,
-    "one machine's CSV row repeated": (
-        lambda n: "name,version,status\n" + "web-01,3.17.14,Healthy\n" * n
-    ),
-    "one machine's health result repeated": lambda n: "web-01 is healthy\n" * n,
-    "a name line and a version line repeated": lambda n: "# web-01\n3.17.14\n" * (n // 2),
-    "a 2.x error repeated under one name": (
-        lambda n: "# web-01\n" + "ConnectionInitializationFailedException\n" * n
-    ),
-    "a different machine on every line": (
-        lambda n: "".join(f"web-{index}: 3.17.14\n" for index in range(n))
-    ),
-    "lines that are none of the formats": (
-        lambda n: "".join(f"hello world {index}\n" for index in range(n))
-    ),
-    "one line: a stack frame of opening brackets": lambda n: "at f" + "(" * (4 * n),
-    "one line: a health check name and spaces": (
-        lambda n: "Performing health check on web-01" + " " * (4 * n) + "!"
-    ),
-}
-
-
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", PASTE_SHAPES)
 def test_every_shape_is_read_at_four_times_the_size_without_raising(shape):
-    report = parse_evidence(SHAPES[shape](GROWTH * N))
+    report = parse_evidence(PASTE_SHAPES[shape](PASTE_GROWTH * PASTE_LINES))
 
     assert len(report.machines) + len(report.unrecognised) > 0
 
