@@ -306,19 +306,7 @@ def steps_bulk(
         last = len(rows) - 1
         insert_rows(
             Activity,
-            [
-                "plan",
-                "step",
-                "actor",
-                "action",
-                "from_state",
-                "to_state",
-                "reason",
-                "details",
-                "plan_version",
-                "finished_steps",
-                "at",
-            ],
+            ACTIVITY_FIELDS,
             (
                 (
                     plan.pk,
@@ -528,7 +516,7 @@ def _transition(
     return step
 
 
-# What a transition writes into the activity log, in insert_row's order.
+# What a transition writes into the activity log, in the order its rows give the values.
 ACTIVITY_FIELDS = (
     "plan",
     "step",
