@@ -39,32 +39,24 @@ Converter = Callable[[Any], Any] | None
 _JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
 
 
-def new_ids(count: int, *, ordered: bool = False) -> list[str]:
-    """`count` new UUIDs as text for the rows of one plan: version 7 (RFC 9562), the current
-    millisecond, then 74 random bits; with `ordered`, a counter from a random start and 32
-    random bits instead, so that each id is greater than the one before.
+def ordered_ids(count: int) -> list[str]:
+    """`count` new UUIDs as text, each greater than the one before, for the rows of one
+    installation: version 7 (RFC 9562), the current millisecond, a counter from a random start
+    and 32 random bits. For keys never shown to anyone (step ids stay random, version 4).
 
-    Random (version 4) keys land all over each index they are in (the table's own, and those
-    of the rows that point at them), so every insert and every foreign-key check reads
-    another page of an index as large as all the plans; one plan's keys made in the same
-    millisecond share their first 48 bits and land together at the end of it, in order or
-    not. As text, the driver sends them without converting each one."""
-    millisecond = time.time_ns() // 1_000_000
-    high = (millisecond << 80) | (0x7 << 76) | (0b10 << 62)
-    if ordered:
-        # The counter has 42 bits (12 in "rand_a", 30 at the top of "rand_b"); starting
-        # below 2**41 leaves room for 2**41 ids before it could carry into the millisecond.
-        start = secrets.randbits(41)
-        tails = struct.unpack(f">{count}I", os.urandom(4 * count))
-        values = (
-            high | (start + offset) >> 30 << 64 | ((start + offset) & 0x3FFFFFFF) << 32 | tail
-            for offset, tail in enumerate(tails)
-        )
-    else:
-        randoms = struct.unpack(f">{2 * count}Q", os.urandom(16 * count))
-        values = (
-            high | (randoms[2 * i] & 0xFFF) << 64 | randoms[2 * i + 1] >> 2 for i in range(count)
-        )
+    Random keys land all over each index they are in (the table's own, and those of the rows
+    that point at them), so every insert reads another page of an index as large as all the
+    installations; keys in order land together at the end of it. As text, the driver sends
+    them without converting each one."""
+    high = (time.time_ns() // 1_000_000 << 80) | (0x7 << 76) | (0b10 << 62)
+    # The counter has 42 bits (12 in "rand_a", 30 at the top of "rand_b"); starting below
+    # 2**41 leaves room for 2**41 ids before it could carry into the millisecond.
+    start = secrets.randbits(41)
+    tails = struct.unpack(f">{count}I", os.urandom(4 * count))
+    values = (
+        high | (start + offset) >> 30 << 64 | ((start + offset) & 0x3FFFFFFF) << 32 | tail
+        for offset, tail in enumerate(tails)
+    )
     ids = []
     for value in values:
         text = f"{value:032x}"

@@ -168,21 +168,17 @@ def test_bulk_rows_read_back_as_written():
     assert [list(row) for row in stored] == rows
 
 
-def test_new_ids_are_uuids_of_this_millisecond_and_random_unless_ordered():
-    from upgrade_planner.bulk import new_ids
+def test_ordered_ids_are_uuids_of_this_millisecond_each_above_the_last():
+    from upgrade_planner.bulk import ordered_ids
 
-    randoms, ordered = new_ids(200), new_ids(200, ordered=True)
+    ids = ordered_ids(200)
 
-    for ids in (randoms, ordered):
-        assert len(set(ids)) == len(ids)
-        parsed = [uuid.UUID(text) for text in ids]
-        assert [str(value) for value in parsed] == ids
-        assert {value.version for value in parsed} == {7}
-        assert {value.variant for value in parsed} == {uuid.RFC_4122}
-    assert ordered == sorted(ordered)
-    assert randoms != sorted(randoms)
-    # What follows the millisecond is not one id's neighbour's plus one.
-    assert len({text[14:] for text in randoms}) == len(randoms)
+    assert len(set(ids)) == len(ids)
+    parsed = [uuid.UUID(text) for text in ids]
+    assert [str(value) for value in parsed] == ids
+    assert {value.version for value in parsed} == {7}
+    assert {value.variant for value in parsed} == {uuid.RFC_4122}
+    assert ids == sorted(ids)
 
 
 def test_a_new_plans_tentacle_keys_follow_its_order():

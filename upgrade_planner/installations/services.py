@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import transaction
 
-from upgrade_planner.bulk import insert_rows, new_ids, update_rows
+from upgrade_planner.bulk import insert_rows, ordered_ids, update_rows
 from upgrade_planner.domain import inventory, inventory_diff, planner
 from upgrade_planner.installations import api_keys
 from upgrade_planner.installations.models import Installation, Tentacle
@@ -76,9 +76,9 @@ def installation_create(
             old_server_api_key=api_keys.encrypt(old_server_api_key.strip()),
             new_server_api_key=api_keys.encrypt(new_server_api_key.strip()),
         )
-        # Keys in order (see new_ids): the steps' references to these rows, and the
+        # Keys in order (see ordered_ids): the steps' references to these rows, and the
         # checks of those references at commit, then touch the same few index pages.
-        ids = new_ids(len(installation.tentacles), ordered=True)
+        ids = ordered_ids(len(installation.tentacles))
         refs = [
             TentacleRef.of(row_id, tentacle)
             for row_id, tentacle in zip(ids, installation.tentacles, strict=True)
