@@ -142,6 +142,22 @@ def _prepared(
         yield row
 
 
+def read_converter(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
+    """What the ORM does to a value of `field` read from the database on the default
+    connection (UUIDs and booleans on SQLite, JSON, dates), for the statements written by
+    hand that turn their rows into model values themselves."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    col = field.get_col(field.model._meta.db_table)
+    converters = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
+
+    def convert(value: Any) -> Any:
+        for converter in converters:
+            value = converter(value, col, connection)
+        return value
+
+    return convert
+
+
 def insert_rows(
     model: type[models.Model], field_names: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> int:

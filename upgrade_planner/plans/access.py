@@ -13,14 +13,15 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn, cast
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, models
 from django.http import Http404
 
+from upgrade_planner.bulk import read_converter
 from upgrade_planner.plans.models import Plan, PlanLink, hash_token
 
 logger = logging.getLogger(__name__)
@@ -212,20 +213,8 @@ def _plan_converters() -> list[Callable[[Any], Any]]:
 def _plan_converters_of(vendor: str) -> list[Callable[[Any], Any]]:
     """What the ORM does to each of LINKED_PLAN_FIELDS read from the database (UUIDs are
     text on SQLite)."""
-
-    def converter(name: str) -> Callable[[Any], Any]:
-        field = Plan._meta.get_field(name.removesuffix("_id"))
-        col = field.get_col(Plan._meta.db_table)  # type: ignore[union-attr]
-        steps = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
-
-        def convert(value: Any) -> Any:
-            for step in steps:
-                value = step(value, col, connection)
-            return value
-
-        return convert
-
-    return [converter(name) for name in LINKED_PLAN_FIELDS]
+    fields = [Plan._meta.get_field(name.removesuffix("_id")) for name in LINKED_PLAN_FIELDS]
+    return [read_converter(cast("models.Field[Any, Any]", field)) for field in fields]
 
 
 POLLED_VERSION_SECONDS = 1

@@ -20,6 +20,7 @@ from typing import Any, cast
 
 from django.db import connection, models
 
+from upgrade_planner.bulk import read_converter
 from upgrade_planner.domain.vocabulary import (
     SATISFIED_STATES,
     FindingSeverity,
@@ -69,7 +70,7 @@ def step_read(*, plan: Plan, step_id: uuid.UUID) -> StepRead | None:
         cursor.execute(_step_read_sql(connection.vendor), params)
         rows = cursor.fetchall()
     fields = _step_fields()
-    convert_id = _converter(Step._meta.pk)
+    convert_id = _step_id_converter_of(connection.vendor)
     converters = _step_converters()
     found: Step | None = None
     flags: Sequence[Any] = ()
@@ -155,26 +156,14 @@ def _step_fields() -> list[models.Field[Any, Any]]:
     return list(Step._meta.concrete_fields)
 
 
-def _converter(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
-    """What the ORM does to a value of `field` read from the database (UUIDs and booleans on
-    SQLite, JSON, dates)."""
-    col = field.get_col(field.model._meta.db_table)
-    converters = [
-        *connection.ops.get_db_converters(col),
-        *col.get_db_converters(connection),
-    ]
-
-    def convert(value: Any) -> Any:
-        for converter in converters:
-            value = converter(value, col, connection)
-        return value
-
-    return convert
+@functools.cache
+def _step_id_converter_of(vendor: str) -> Callable[[Any], Any]:
+    return read_converter(Step._meta.pk)
 
 
 @functools.cache
 def _step_converters_of(vendor: str) -> list[Callable[[Any], Any]]:
-    return [_converter(field) for field in _step_fields()]
+    return [read_converter(field) for field in _step_fields()]
 
 
 def _step_converters() -> list[Callable[[Any], Any]]:
