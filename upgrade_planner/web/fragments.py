@@ -233,15 +233,10 @@ class Section:
     def _html(self, *, oob: bool) -> SafeString:
         parts = [template_digest(), self.name, "oob" if oob else "page", *self.key]
         key = "plan-section:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
-        try:
-            html = cache.get(key)
-        except Exception as error:
-            logger.warning("fragment cache unavailable: %s", error)
-            html = None
-        if not isinstance(html, str):
-            html = self.render(oob).replace(self.csrf_token, CSRF_PLACEHOLDER)
-            try:
-                cache.set(key, html, self.seconds)
-            except Exception as error:
-                logger.warning("fragment cache unavailable: %s", error)
+        html = page_cache.remembered(
+            key,
+            lambda: self.render(oob).replace(self.csrf_token, CSRF_PLACEHOLDER),
+            kind=str,
+            seconds=self.seconds,
+        )
         return mark_safe(html.replace(CSRF_PLACEHOLDER, self.csrf_token))  # noqa: S308

@@ -24,6 +24,7 @@ import logging
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import cache
@@ -93,6 +94,25 @@ class LocalPages:
 
 
 local_pages = LocalPages()
+
+
+def remembered[T](key: str, compute: Callable[[], T], *, kind: type[T], seconds: int) -> T:
+    """`compute()`'s value kept in the cache under `key` for `seconds`: read from there when
+    it holds a `kind` (anything else is a miss), else computed and stored. The cache is an
+    optimisation: an outage, reading or writing, only means computing again."""
+    try:
+        found = cache.get(key)
+    except Exception as error:
+        logger.warning("page cache unavailable: %s", error)
+        found = None
+    if isinstance(found, kind):
+        return found
+    value = compute()
+    try:
+        cache.set(key, value, seconds)
+    except Exception as error:
+        logger.warning("page cache unavailable: %s", error)
+    return value
 
 
 def csrf_token(request: HttpRequest) -> str:

@@ -15,7 +15,6 @@ from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
 from django.contrib.messages.storage.base import Message
-from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, F, Min, Q, Subquery, When
 from django.http import HttpRequest, QueryDict
@@ -344,13 +343,9 @@ def print_runbook(
             ).encode()
         ).hexdigest()
     )
-    try:
-        html = cache.get(key)
-    except Exception as error:  # a cache outage only means rendering again
-        logger.warning("print cache unavailable: %s", error)
-        html = None
-    if not isinstance(html, str):
-        html = render_to_string(
+    html = page_cache.remembered(
+        key,
+        lambda: render_to_string(
             PRINT_TEMPLATE,
             {
                 "plan": plan,
@@ -360,11 +355,10 @@ def print_runbook(
                 "runbook": functools.partial(runbook_for_plan, plan, fields=PRINTED_STEP_FIELDS),
                 "on_screen": on_screen,
             },
-        )
-        try:
-            cache.set(key, html, page_cache.SECONDS)
-        except Exception as error:
-            logger.warning("print cache unavailable: %s", error)
+        ),
+        kind=str,
+        seconds=page_cache.SECONDS,
+    )
     return mark_safe(str(html))  # noqa: S308 - rendered by the template engine, escaped there
 
 
@@ -798,19 +792,9 @@ class PlanPage:
         and the first poll of a version, and every page of one view, ask for the same."""
         ids = hashlib.sha256("\n".join(sorted(map(str, step_ids))).encode()).hexdigest()
         key = f"plan-waiting:{self.plan.pk}:{self.plan.version}:{ids}"
-        try:
-            found = cache.get(key)
-        except Exception as error:  # a cache outage only means asking the database again
-            logger.warning("page cache unavailable: %s", error)
-            found = None
-        if isinstance(found, dict):
-            return found
-        waiting = self._waiting_for(step_ids)
-        try:
-            cache.set(key, waiting, page_cache.SECONDS)
-        except Exception as error:
-            logger.warning("page cache unavailable: %s", error)
-        return waiting
+        return page_cache.remembered(
+            key, lambda: self._waiting_for(step_ids), kind=dict, seconds=page_cache.SECONDS
+        )
 
     def _waiting_for(self, step_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
         """For each blocked step on screen, the words saying what it waits for.

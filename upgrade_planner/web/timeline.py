@@ -11,14 +11,12 @@ it carries too: the page reads the forecast once for the panel, the badges and t
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.cache import cache
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -27,6 +25,7 @@ from upgrade_planner.domain.schedule import Forecast
 from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
 from upgrade_planner.plans.forecasts import forecast_of, plan_tasks_and_rows, schedule_document
 from upgrade_planner.plans.models import Plan
+from upgrade_planner.web import page_cache
 from upgrade_planner.web.labels import FLEET_CANARY_LABELS, FLEET_LABELS
 
 # What the drawing reads of each step besides the forecast's fields.
@@ -189,15 +188,9 @@ def plan_timeline(plan: Plan, *, now: datetime | None = None) -> Timeline:
 def cached_timeline(plan: Plan) -> Timeline:
     """`plan_timeline`, computed at most once a minute per plan version."""
     key = f"timeline:{plan.pk}:{plan.version}"
-    try:
-        found = cache.get(key)
-    except Exception:  # a cache outage costs a recomputation, never the page
-        found = None
-    if not isinstance(found, Timeline):
-        found = plan_timeline(plan)
-        with contextlib.suppress(Exception):  # nor does failing to store it
-            cache.set(key, found, CACHE_SECONDS)
-    return found
+    return page_cache.remembered(
+        key, lambda: plan_timeline(plan), kind=Timeline, seconds=CACHE_SECONDS
+    )
 
 
 # --- The drawing -----------------------------------------------------------------------------
