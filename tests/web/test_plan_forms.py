@@ -2,6 +2,7 @@
 bulk action, the approach, the name and the pasted evidence, and where the browser is sent
 back to. A refused input gets a message and changes nothing; none gets a server error."""
 
+import re
 import uuid
 from urllib.parse import urlsplit
 
@@ -561,3 +562,24 @@ def test_any_post_to_the_page_forms_comes_back_to_this_plan_and_leaves_others_al
     assert response.status_code == 302
     assert urlsplit(response["Location"]).path == f"/p/{created.edit_token}/"
     assert Plan.objects.get(pk=other.plan.pk).version == other_version
+
+
+@pytest.mark.django_db
+def test_the_schedule_form_returns_to_each_view_though_the_section_is_rendered_once(client):
+    """The schedule section is kept once per plan version; its form's return address is this
+    view's, not that of whoever rendered the section first."""
+    created = create_plan(tentacles=fleet(3))
+    base = f"/p/{created.edit_token}/"
+    views = ["", "?state=ready", "?mine=1"]
+
+    returns, rendered = [], 0
+    for view in views:
+        response = client.get(f"{base}{view}")
+        rendered += [t.name for t in response.templates].count("plans/_schedule.html")
+        body = response.content.decode()
+        section = body[body.index('id="schedule"') :]
+        returns.append(re.search(r'name="next" value="([^"]*)"', section)[1])
+
+    assert returns == [base, f"{base}?state=ready", f"{base}?mine=1"]
+    assert rendered == 1
+    assert "__plan_page" not in body

@@ -204,8 +204,9 @@ def activity_lines(entries: Iterable[Activity]) -> None:
 class Section:
     """A section of the page that changes only with what `key` holds (the plan version, and
     what else its HTML depends on): rendered once, by `render(oob)`, and kept in the cache,
-    with the CSRF token as a placeholder. `page` is the section as the full page has it,
-    `oob` as a live update sends it (out of band); each is rendered only if asked for."""
+    with the CSRF token as a placeholder (and this view's address, `return_to`, where the
+    section renders RETURN_TO_PLACEHOLDER for it). `page` is the section as the full page has
+    it, `oob` as a live update sends it (out of band); each is rendered only if asked for."""
 
     def __init__(
         self,
@@ -214,6 +215,7 @@ class Section:
         key: list[str],
         render: Callable[[bool], str],
         csrf_token: str,
+        return_to: str = "",
         seconds: int = page_cache.SECONDS,
     ) -> None:
         self.name = name
@@ -221,6 +223,7 @@ class Section:
         self.key = key
         self.render = render
         self.csrf_token = csrf_token
+        self.return_to = return_to
 
     @functools.cached_property
     def page(self) -> SafeString:
@@ -239,4 +242,4 @@ class Section:
             kind=str,
             seconds=self.seconds,
         )
-        return mark_safe(html.replace(CSRF_PLACEHOLDER, self.csrf_token))  # noqa: S308
+        return fill(html, csrf_token=self.csrf_token, return_to=self.return_to, action_query="")

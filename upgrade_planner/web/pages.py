@@ -478,10 +478,12 @@ class PlanPage:
         }
         self.view = {"return_to": return_to, "action_query": action_query}
         self.attach_fragments(visible)
+        # The schedule's form comes back to this view: a placeholder in the section, which is
+        # then the same for every view of the version (filled in by the section on use).
         schedule = SimpleLazyObject(
             lambda: schedule_panel(
                 plan, token=self.token, can_edit=can_edit, timeline=self.timeline,
-                return_to=return_to,
+                return_to=fragments.RETURN_TO_PLACEHOLDER,
             )
         )  # fmt: skip
         stop_now = self._stop_now(steps, fleet_counts)
@@ -579,13 +581,13 @@ class PlanPage:
                     self.timeline.now.isoformat(),
                     str(can_edit),
                     hash_token(self.token),
-                    return_to,
                 ],
                 render=lambda oob: render_to_string(
                     SCHEDULE_TEMPLATE,
                     {"schedule": schedule, "stop_now": stop_now, "oob": oob, "csrf_token": csrf},
                 ),
                 csrf_token=csrf,
+                return_to=return_to,
             ),
             "actor": me,
             "progress_chart": self._progress_chart(total),
