@@ -333,6 +333,31 @@ def test_the_activity_log_is_newest_first_and_paginated(client):
     assert "created the plan" in second.split('id="activity"', 1)[1]
 
 
+def test_the_activity_log_reads_of_each_step_only_its_title(client):
+    """A step's row holds its instructions, evidence and machine list: the log shows only the
+    title, so only the title is read with each entry."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    created = create_plan(tentacles=fleet(2))
+    step = first_ready(created.plan)
+    services.step_start(plan=created.plan, step_id=step.pk, actor="Ana")
+
+    with CaptureQueriesContext(connection) as captured:
+        body = client.get(f"/p/{created.edit_token}/").content.decode()
+
+    log_reads = [
+        query["sql"]
+        for query in captured
+        if 'FROM "plans_activity" LEFT OUTER JOIN "plans_step"' in query["sql"]
+    ]
+    assert log_reads, "the activity log was not read"
+    for sql in log_reads:
+        assert '"plans_step"."title"' in sql
+        assert '"plans_step"."detail"' not in sql and '"plans_step"."evidence"' not in sql
+    assert f"“{step.title}”" in body.split('id="activity"', 1)[1]
+
+
 def test_a_repeat_visit_is_served_from_the_cache_with_the_visitors_own_csrf_token(
     client, django_assert_max_num_queries
 ):

@@ -416,8 +416,10 @@ class StepDependency(models.Model):
 
 class ActivityQuerySet(models.QuerySet["Activity"]):
     def log_of(self, plan: Plan) -> ActivityQuerySet:
-        """The activity log of `plan`, newest first, with the steps named."""
-        return self.filter(plan=plan).select_related("step")
+        """The activity log of `plan`, newest first, with the steps named: of a step, only its
+        title is read (the log shows nothing else of it, and a step's row is large)."""
+        own = [field.name for field in self.model._meta.concrete_fields]
+        return self.filter(plan=plan).select_related("step").only(*own, "step__title")
 
     def last_changes(self, plan: Plan) -> ActivityQuerySet:
         """The latest change of state of each step of `plan` (who, when, why), one a step."""
