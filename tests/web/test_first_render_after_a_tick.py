@@ -282,3 +282,45 @@ def test_an_entry_whose_step_is_gone_shows_no_title(client):
     for body in (first_view(client, url), changed_poll(client, url)):
         log = body[body.index('id="activity"') :]
         assert f"“{title}”" not in log[: log.index("</section>")]
+
+
+def progress_of(body: str) -> str:
+    start = body.index('id="progress"')
+    return body[start : body.index("</section>", start)]
+
+
+def test_what_every_view_of_a_version_shares_is_read_once_for_the_version(client):
+    """The counts, fleets, readiness, finishers, facets and progress chart are the same for
+    every link and view of a version: the first view reads them, the others (another link,
+    another filter, a poll) only what is theirs."""
+    created = create_plan(tentacles=fleet(6))
+    first_view(client, f"/p/{created.edit_token}/")
+
+    def statements(url: str, poll: bool = False) -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            changed_poll(client, url) if poll else first_view(client, url)
+        return [query["sql"] for query in captured]
+
+    for sql in [
+        *statements(f"/v/{created.view_token}/"),
+        *statements(f"/p/{created.edit_token}/?state=ready"),
+        *statements(f"/v/{created.view_token}/", poll=True),
+    ]:
+        assert 'MIN("plans_step"."position")' not in sql  # no fleet counts
+        assert "ROW_NUMBER" not in sql  # no fleets' machine names
+        assert '"plans_finding"' not in sql
+        assert "DISTINCT" not in sql  # no facets
+        assert '"finished_steps" IS NOT NULL' not in sql  # no progress chart
+
+
+def test_a_new_version_is_never_shown_with_the_facts_of_the_last_one(client):
+    created = create_plan(tentacles=fleet(5))
+    before = progress_of(first_view(client, f"/v/{created.view_token}/"))
+
+    cycle_a_step(created, 2)  # one plan-wide step done: a new version
+    after = progress_of(first_view(client, f"/v/{created.view_token}/"))
+
+    total = Step.objects.of_plan(created.plan).count()
+    assert f"<strong>0 of {total}</strong> steps finished" in before
+    assert f"<strong>1 of {total}</strong> steps finished" in after
+    assert "Done by <strong>Ana</strong>" in first_view(client, f"/p/{created.edit_token}/")

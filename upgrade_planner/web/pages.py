@@ -300,6 +300,97 @@ def readiness_report(plan: Plan) -> ReadinessReport:
 
 
 @dataclass
+class VersionFacts:
+    """What the page shows of a plan version the same way to every link and view of it: read
+    once for the version (`version_facts`) and shared by every first view and first poll of
+    it, whichever link, filter or page of the Tentacle table they ask for. Nothing here depends
+    on who looks, on the view, or on the clock."""
+
+    steps: list[Step]  # the plan-wide steps, in plan order
+    counts: Counter[str]  # every current step, by state
+    fleet_counts: dict[FleetKey, Counter[str]]  # the per-Tentacle steps of each fleet, by state
+    fleet_first: dict[FleetKey, int]  # each fleet's first position
+    machine_names: dict[FleetKey, list[str]]  # the first FLEET_NAMES_SHOWN machines of each
+    finishers: dict[uuid.UUID, Finisher]  # of the plan-wide steps done or skipped
+    readiness: ReadinessReport
+    facets: tuple[list[str], list[str]]  # the inventory's environments and roles
+    progress_chart: str
+
+
+def version_facts(plan: Plan) -> VersionFacts:
+    """The `VersionFacts` of `plan` at its version: from the cache when a view of this version
+    has read them, else read (in seven queries whatever the plan's size) and kept for as long
+    as the page cache keeps pages."""
+    return page_cache.remembered(
+        f"plan-facts:{plan.pk}:{plan.version}",
+        functools.partial(_read_version_facts, plan),
+        kind=VersionFacts,
+        seconds=page_cache.SECONDS,
+    )
+
+
+def _read_version_facts(plan: Plan) -> VersionFacts:
+    steps = list(Step.objects.of_plan(plan).plan_wide())
+    fleet_counts: dict[FleetKey, Counter[str]] = defaultdict(Counter)
+    fleet_first: dict[FleetKey, int] = {}
+    # Every current step is plan-wide (read above) or in a fleet (counted here): the plan's
+    # state counts are their sum, without a query of their own.
+    counts = Counter(step.state for step in steps)
+    for hop, phase, kind, canary, state, n, first in Step.objects.of_plan(plan).fleet_counts():
+        key = (hop, phase, kind, canary)
+        fleet_counts[key][state] += n
+        fleet_first[key] = min(first, fleet_first.get(key, first))
+        counts[state] += n
+    names: dict[FleetKey, list[str]] = defaultdict(list)
+    if fleet_counts:
+        for hop, phase, kind, canary, name in Step.objects.of_plan(plan).machine_names(
+            first=FLEET_NAMES_SHOWN
+        ):
+            names[(hop, phase, kind, canary)].append(name)
+    return VersionFacts(
+        steps=steps,
+        counts=counts,
+        fleet_counts=dict(fleet_counts),
+        fleet_first=fleet_first,
+        machine_names=dict(names),
+        finishers=finishers(steps),
+        readiness=readiness_report(plan),
+        facets=_facets(plan),
+        progress_chart=_progress_chart(plan, total=sum(counts.values())),
+    )
+
+
+def _facets(plan: Plan) -> tuple[list[str], list[str]]:
+    environments: set[str] = set()
+    roles: set[str] = set()
+    # Fleets repeat the same few combinations: let the database fold them first.
+    for envs, tentacle_roles in (
+        Tentacle.objects.of_installation(plan.installation_id)
+        .values_list("environments", "roles")
+        .order_by()
+        .distinct()
+    ):
+        environments.update(envs)
+        roles.update(tentacle_roles)
+    return sorted(environments, key=str.casefold), sorted(roles, key=str.casefold)
+
+
+def _progress_chart(plan: Plan, *, total: int) -> str:
+    """Finished steps over time, from the most recent transitions."""
+    recent = [
+        (at, finished or 0)
+        for at, finished in Activity.objects.filter(plan=plan, finished_steps__isnull=False)
+        .order_by("-id")
+        .values_list("at", "finished_steps")[:PROGRESS_POINTS]
+    ]
+    recent.reverse()
+    if not recent:
+        return ""
+    points = [(plan.created_at, 0), *recent] if len(recent) < PROGRESS_POINTS else recent
+    return progress_over_time_chart(points, total=total)
+
+
+@dataclass
 class ChecklistGroup:
     """One heading of the checklist: a hop's phase, its steps and fleets in plan order."""
 
@@ -413,19 +504,11 @@ class PlanPage:
     def context(self) -> dict[str, Any]:
         plan = self.plan
         me = actor_of(self.request)
-        steps = list(Step.objects.of_plan(plan).plan_wide())
+        facts = version_facts(plan)
+        steps = facts.steps
+        counts, fleet_counts, fleet_first = facts.counts, facts.fleet_counts, facts.fleet_first
         # "My steps": the checklist keeps only the steps assigned to this browser's name.
         listed = [s for s in steps if is_assigned(s, me)] if self.filters.mine else steps
-        fleet_counts: dict[FleetKey, Counter[str]] = defaultdict(Counter)
-        fleet_first: dict[FleetKey, int] = {}
-        # Every current step is plan-wide (read above) or in a fleet (counted here): the
-        # plan's state counts are their sum, without a query of their own.
-        counts = Counter(step.state for step in steps)
-        for hop, phase, kind, canary, state, n, first in Step.objects.of_plan(plan).fleet_counts():
-            key = (hop, phase, kind, canary)
-            fleet_counts[key][state] += n
-            fleet_first[key] = min(first, fleet_first.get(key, first))
-            counts[state] += n
 
         stale_before = timezone.now() - timedelta(minutes=settings.STEP_STALE_AFTER_MINUTES)
         tentacle_steps, matching_states = self._tentacle_page(me)
@@ -435,8 +518,8 @@ class PlanPage:
         waiting = self._waiting_for_at_version(
             [step.id for step in visible if step.state not in SATISFIED_STATES]
         )
-        finished_by = finishers(visible)
-        readiness = readiness_report(plan)
+        finished_by = {**facts.finishers, **finishers(list(tentacle_steps.object_list))}
+        readiness = facts.readiness
         for step in visible:
             step.finisher = finished_by.get(step.id)
             # A step done or skipped waits for nothing, whatever its prerequisites do now.
@@ -459,7 +542,7 @@ class PlanPage:
         for (_, _, kind, _), by_state in fleet_counts.items():
             if kind == "upgrade-tentacle":
                 upgrade_states.update(by_state)
-        environments, roles = self._facets()
+        environments, roles = facts.facets
         can_edit = self.can_edit
         base = reverse("plan-edit" if can_edit else "plan-view", kwargs={"token": self.token})
         shown = view_query(self.request.GET)
@@ -492,10 +575,16 @@ class PlanPage:
         return {
             "plan": plan,
             "installation": plan.installation,
-            # Only the full page's heading shows it (a callable, read once if at all): the
-            # live sections a poll sends do not.
+            # Only the full page's heading shows it (a callable, read once if at all, and
+            # counted once per version): the live sections a poll sends do not.
             "tentacle_count": functools.cache(
-                Tentacle.objects.of_installation(plan.installation_id).count
+                functools.partial(
+                    page_cache.remembered,
+                    f"plan-tentacles:{plan.pk}:{plan.version}",
+                    Tentacle.objects.of_installation(plan.installation_id).count,
+                    kind=int,
+                    seconds=page_cache.SECONDS,
+                )
             ),
             "can_edit": can_edit,
             "token": self.token,
@@ -525,7 +614,7 @@ class PlanPage:
             ],
             "approach_choices": list(APPROACH_LABELS.items()),
             "checklist": self._checklist(
-                listed, {} if self.filters.mine else fleet_counts, fleet_first, base
+                listed, {} if self.filters.mine else fleet_counts, fleet_first, facts.machine_names
             ),
             # This browser has not said who it is: the page asks before its first change.
             "ask_name": ask_name,
@@ -590,7 +679,7 @@ class PlanPage:
                 return_to=return_to,
             ),
             "actor": me,
-            "progress_chart": self._progress_chart(total),
+            "progress_chart": facts.progress_chart,
             "stop_now": stop_now,
             "stop_now_open": finished > 0,
             "jobs": list(Job.objects.filter(plan=plan).order_by("-created_at")[:JOBS_SHOWN]),
@@ -716,22 +805,6 @@ class PlanPage:
             )
         except ValueError:
             return None
-
-    def _progress_chart(self, total: int) -> str:
-        """Finished steps over time, from the most recent transitions."""
-        recent = [
-            (at, finished or 0)
-            for at, finished in Activity.objects.filter(
-                plan=self.plan, finished_steps__isnull=False
-            )
-            .order_by("-id")
-            .values_list("at", "finished_steps")[:PROGRESS_POINTS]
-        ]
-        recent.reverse()
-        if not recent:
-            return ""
-        points = [(self.plan.created_at, 0), *recent] if len(recent) < PROGRESS_POINTS else recent
-        return progress_over_time_chart(points, total=total)
 
     def _activity_page(self) -> Page[Activity]:
         """The activity log, newest first, a page at a time. The first page, the one nearly
@@ -863,36 +936,16 @@ class PlanPage:
             for step_id in set(singles) | set(fleets)
         }
 
-    def _facets(self) -> tuple[list[str], list[str]]:
-        environments: set[str] = set()
-        roles: set[str] = set()
-        # Fleets repeat the same few combinations: let the database fold them first.
-        for envs, tentacle_roles in (
-            Tentacle.objects.of_installation(self.plan.installation_id)
-            .values_list("environments", "roles")
-            .order_by()
-            .distinct()
-        ):
-            environments.update(envs)
-            roles.update(tentacle_roles)
-        return sorted(environments, key=str.casefold), sorted(roles, key=str.casefold)
-
     def _checklist(
         self,
         steps: list[Step],
         fleet_counts: dict[FleetKey, Counter[str]],
         fleet_first: dict[FleetKey, int],
-        base: str,
+        names: dict[FleetKey, list[str]],
     ) -> list[ChecklistGroup]:
         # Per-Tentacle work is summarised in place, at the position of its first step.
         entries: list[tuple[int, Step | FleetSummary]] = [(s.position, s) for s in steps]
         has_canary = any(key[3] for key in fleet_counts)
-        names: dict[FleetKey, list[str]] = defaultdict(list)
-        if fleet_counts:
-            for hop, phase, kind, canary, name in Step.objects.of_plan(self.plan).machine_names(
-                first=FLEET_NAMES_SHOWN
-            ):
-                names[(hop, phase, kind, canary)].append(name)
         for key, by_state in fleet_counts.items():
             hop, phase, kind, canary = key
             label = FLEET_LABELS.get(kind, kind)
@@ -909,7 +962,7 @@ class PlanPage:
                 total=sum(by_state.values()),
                 done=by_state[StepState.DONE] + by_state[StepState.SKIPPED],
                 by_state=[(s, by_state[s]) for s in STATE_ORDER if by_state[s]],
-                machines=names[key],
+                machines=names.get(key, []),
                 query=urlencode(group),
             )
             entries.append((fleet_first[key], summary))
