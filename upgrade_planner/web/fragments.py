@@ -47,6 +47,10 @@ ACTION_QUERY_PLACEHOLDER = "__plan_page_action_query__"
 TEMPLATE = "plans/plan.html"
 CARD = "step-card"
 ROW = "tentacle-row"
+ACTIVITY_ENTRY = "activity-entry"
+# The plan page's sections rendered from templates of their own.
+PRINT_TEMPLATE = "plans/_print_runbook.html"
+SCHEDULE_TEMPLATE = "plans/_schedule.html"
 # Fields of a step its fragments do not show: the evidence list is shown only as its latest
 # entry (`last_evidence`, which is keyed), and can grow long; the search labels never show.
 UNSHOWN_FIELDS = frozenset({"evidence", "labels"})
@@ -64,6 +68,15 @@ def template_digest(name: str = TEMPLATE) -> str:
 @functools.cache
 def _partial(name: str) -> Any:
     return loader.get_template(f"{TEMPLATE}#{name}")
+
+
+def warm_up() -> None:
+    """Compile the partials and digest the templates a page renders from (see
+    upgrade_planner.warmup)."""
+    for name in (TEMPLATE, PRINT_TEMPLATE, SCHEDULE_TEMPLATE):
+        template_digest(name)
+    for name in (CARD, ROW, ACTIVITY_ENTRY):
+        _partial(name)
 
 
 def _step_inputs(step: Step) -> bytes:
@@ -192,7 +205,7 @@ def activity_lines(entries: Iterable[Activity]) -> None:
     for key, entry in keys.items():
         html = found.get(key)
         if not isinstance(html, str):
-            html = missing[key] = _partial("activity-entry").render({"entry": entry})
+            html = missing[key] = _partial(ACTIVITY_ENTRY).render({"entry": entry})
         setattr(entry, "line", mark_safe(html))  # noqa: B010, S308 - rendered escaped; not a field
     if missing:
         try:

@@ -69,8 +69,8 @@ JOBS_SHOWN = 8
 PROGRESS_POINTS = 500
 STATE_ORDER = list(StepState)
 PAGE_TEMPLATE = "plans/plan.html"
-PRINT_TEMPLATE = "plans/_print_runbook.html"
-SCHEDULE_TEMPLATE = "plans/_schedule.html"
+PRINT_TEMPLATE = fragments.PRINT_TEMPLATE
+SCHEDULE_TEMPLATE = fragments.SCHEDULE_TEMPLATE
 SAMPLE_STEP = uuid.UUID(int=0)
 # Above this many steps the plan page leaves the printed runbook to its own page (the "print"
 # routes) and prints a notice pointing there instead: the section is every step's instructions
