@@ -185,6 +185,12 @@ def test_gunicorn_has_limits_and_timeouts_against_slow_clients():
     assert config["accesslog"] == "-"
 
 
+def test_gunicorn_workers_are_forks_of_a_loaded_and_warmed_application():
+    """A worker replaced after max_requests starts from the master's loaded application."""
+    assert gunicorn_config({})["preload_app"] is True
+    assert gunicorn_config({"GUNICORN_PRELOAD": "0"})["preload_app"] is False
+
+
 def test_gunicorn_workers_and_timeout_follow_the_environment():
     config = gunicorn_config({"WEB_CONCURRENCY": "3", "GUNICORN_TIMEOUT": "90"})
 

@@ -597,7 +597,8 @@ class PlanPage:
             "action_query": action_query,
             "steps_url": self.viewer["steps_url"],
             "poll_url": reverse(poll, kwargs={"token": self.token}),
-            "share": self._share_links() if can_edit else None,
+            # Only the full page shows the links (a poll's sections do not): read if shown.
+            "share": SimpleLazyObject(self._share_links) if can_edit else None,
             # Read only where the schedule section or a step card renders.
             "schedule": schedule,
             "critical_fleets": SimpleLazyObject(lambda: self.timeline.critical_fleets),
