@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import re
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import pytest
 from django.db import connection
@@ -324,3 +324,37 @@ def test_a_new_version_is_never_shown_with_the_facts_of_the_last_one(client):
     assert f"<strong>0 of {total}</strong> steps finished" in before
     assert f"<strong>1 of {total}</strong> steps finished" in after
     assert "Done by <strong>Ana</strong>" in first_view(client, f"/p/{created.edit_token}/")
+
+
+@pytest.mark.parametrize("view", ["", "state=skipped", "kind=upgrade-tentacle", "q=web-0"])
+def test_the_tentacle_tables_counts_are_those_of_its_steps_with_or_without_a_filter(rf, view):
+    """With no filter the table's counts come from the fleets' counts of the version; with
+    one, from a count of what it matches: both are what a count of the steps gives."""
+    from django.contrib.sessions.backends.cache import SessionStore
+
+    from upgrade_planner.web.pages import TentacleFilters, bulk_actions
+
+    created = create_plan(tentacles=fleet(60))  # two pages of the table
+    plan = created.plan
+    upgrades = list(Step.objects.of_plan(plan).filter(kind="upgrade-tentacle")[:7])
+    services.steps_bulk(
+        plan=plan, step_ids=[s.id for s in upgrades], action="skip", reason="retired", actor="A"
+    )
+    request = rf.get(f"/p/{created.edit_token}/?{view}")
+    request.session = SessionStore()
+    filters = TentacleFilters.from_query(request.GET)
+    plan.refresh_from_db()
+    page = PlanPage(
+        link=plan.links.get(kind="edit"),
+        token=created.edit_token,
+        can_edit=True,
+        filters=filters,
+        request=request,
+    )
+
+    context = page.context()
+
+    matching = Step.objects.of_plan(plan).per_tentacle().matching(**filters.matching(me=""))
+    states = {state: n for state, n in matching.state_counts().items() if n}
+    assert context["tentacle_page"].paginator.count == sum(states.values()) > 0
+    assert context["bulk_actions"] == bulk_actions(Counter(states))

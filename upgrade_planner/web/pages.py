@@ -511,7 +511,7 @@ class PlanPage:
         listed = [s for s in steps if is_assigned(s, me)] if self.filters.mine else steps
 
         stale_before = timezone.now() - timedelta(minutes=settings.STEP_STALE_AFTER_MINUTES)
-        tentacle_steps, matching_states = self._tentacle_page(me)
+        tentacle_steps, matching_states = self._tentacle_page(me, facts)
         estimates = {str(e.get("basis", "")): e for e in plan.estimates if isinstance(e, dict)}
         visible = listed + list(tentacle_steps.object_list)
         # A step done or skipped waits for nothing, whatever its prerequisites do now.
@@ -852,13 +852,19 @@ class PlanPage:
             view_created=view_link.created_at if view_link else None,
         )
 
-    def _tentacle_page(self, me: str) -> tuple[Page[Step], Counter[str]]:
+    def _tentacle_page(self, me: str, facts: VersionFacts) -> tuple[Page[Step], Counter[str]]:
         """The page of per-Tentacle steps the filters match, and how many of all the matching
-        steps are in each state (which also counts them for the paginator)."""
+        steps are in each state (which also counts them for the paginator). With no filter,
+        that is every per-Tentacle step: the fleets' counts, which the version's facts hold."""
         query = (
             Step.objects.of_plan(self.plan).per_tentacle().matching(**self.filters.matching(me=me))
         )
-        states = Counter(query.state_counts())
+        if self.filters.active:
+            states = Counter(query.state_counts())
+        else:
+            states = Counter[str]()
+            for by_state in facts.fleet_counts.values():
+                states.update(by_state)
         paginator = Paginator(query, TENTACLES_PER_PAGE)
         paginator.count = sum(states.values())  # known already: spare the paginator's COUNT
         return paginator.get_page(self.filters.page), states
