@@ -71,6 +71,32 @@ def wait_for[T](
         time.sleep(interval)
 
 
+def cpu_ticks(stat: str | None = None) -> tuple[int, int]:
+    """(all CPU time, the hypervisor's steal) in clock ticks since boot, from the first line of
+    /proc/stat (or `stat`, its text); (0, 0) where there is none. Steal is time this machine's
+    CPUs were ready to run but the host ran something else: on a shared host it slows every
+    figure of a run, the minimal view's too, but not evenly."""
+    if stat is None:
+        try:
+            stat = Path("/proc/stat").read_text()
+        except OSError:
+            return 0, 0
+    fields = stat.splitlines()[0].split() if stat.strip() else []
+    if not fields or fields[0] != "cpu":
+        return 0, 0
+    # user nice system idle iowait irq softirq steal guest guest_nice; guest time is already
+    # counted in user and nice.
+    values = [int(value) for value in fields[1:9]]
+    values += [0] * (8 - len(values))
+    return sum(values), values[7]
+
+
+def steal_percent(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """The share of CPU time stolen between two `cpu_ticks` readings, in percent."""
+    total = after[0] - before[0]
+    return round(100 * (after[1] - before[1]) / total, 1) if total > 0 else None
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))

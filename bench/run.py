@@ -51,12 +51,14 @@ from bench.harness import (
     analyze,
     bench_env,
     check_loopback,
+    cpu_ticks,
     gunicorn,
     log,
     make_plan,
     plan_body,
     readiness_plan_body,
     run_checked,
+    steal_percent,
     wait_for,
     worker_env,
 )
@@ -988,6 +990,7 @@ def main(argv: list[str] | None = None) -> int:
     env = bench_env(database_url, redis_url)
     fresh_database(database_url)
     machine = machine_info(database_url, redis_url)
+    ticks_at_start = cpu_ticks()
     log(f"machine: {machine}")
     python = sys.executable
     run_checked([python, "manage.py", "migrate", "--noinput"], env=env, timeout=120)
@@ -1152,6 +1155,9 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    # How much of the machine the host took back during the run: the ratios of a run with a
+    # high share are worth less (see docs/benchmarks.md).
+    machine["cpu_steal_percent"] = steal_percent(ticks_at_start, cpu_ticks())
     report: dict[str, Any] = {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine,
@@ -1186,7 +1192,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {machine['nproc']} CPUs ({machine['cpu']}), {machine['memory_gib']} GiB, "
         f"Python {machine['python']}, Django {machine['django']}, "
         f"PostgreSQL {machine['postgresql']}, Redis {machine['redis']}; "
-        f"load average {machine['load_average_at_start']} → {machine['load_average_at_end']}"
+        f"load average {machine['load_average_at_start']} → {machine['load_average_at_end']}; "
+        f"CPU time stolen by the host during the run: {machine['cpu_steal_percent']} %"
     )
     print(report["table_markdown"])
     print(LEGEND)

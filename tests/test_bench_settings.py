@@ -6,3 +6,15 @@ from upgrade_planner.plans import access
 
 def test_the_drill_allows_for_the_polled_version_cache_the_app_keeps():
     assert drill.POLL_VERSION_CACHED_FOR == access.POLLED_VERSION_SECONDS
+
+
+def test_the_bench_reports_the_share_of_cpu_the_host_stole_during_a_run():
+    from bench.harness import cpu_ticks, steal_percent
+
+    before = cpu_ticks("cpu  100 0 50 800 10 0 5 35 0 0\ncpu0 1 2 3\n")
+    after = cpu_ticks("cpu  300 0 100 1300 10 0 5 285 20 0\n")
+
+    assert before == (1000, 35) and after == (2000, 285)
+    assert steal_percent(before, after) == 25.0
+    assert steal_percent(after, after) is None
+    assert cpu_ticks("") == (0, 0)
