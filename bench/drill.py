@@ -115,6 +115,8 @@ LOST_JOB_OVERRIDES = {
 }
 LOST_TAKEN_BACK_WITHIN = LOST_TIME_LIMIT + 30 + 10 + SLOW_CHECK_SECONDS + 30  # + relay, check
 LOST_ATTEMPTS = 2
+# Longer than all the drills together: beat sends no re-verification while they run.
+DRILL_REVERIFY_SECONDS = 24 * 3600
 
 # e) late failure
 LATE_CHECK_SECONDS = 4.0
@@ -346,7 +348,12 @@ class Stack:
     def start_beat(self) -> None:
         self.stop_beat()
         schedule = self.workdir / f"beat-schedule-{time.monotonic_ns()}"
-        self.beat = celery_beat(worker_env(self.env), LOGS / "beat.log", schedule)
+        # The periodic re-verification of steps in progress is no part of any drill: every five
+        # minutes it would queue a check for each plan the drills left in progress, and a drill
+        # that happened to be running then would wait behind them (drill d timed out so on a
+        # slow machine). Every drill's own jobs come from the outbox relay beat still sends.
+        env = {**worker_env(self.env), "REVERIFY_IN_PROGRESS_SECONDS": str(DRILL_REVERIFY_SECONDS)}
+        self.beat = celery_beat(env, LOGS / "beat.log", schedule)
 
     def stop_beat(self) -> None:
         if self.beat is not None:

@@ -18,3 +18,10 @@ def test_the_bench_reports_the_share_of_cpu_the_host_stole_during_a_run():
     assert steal_percent(before, after) == 25.0
     assert steal_percent(after, after) is None
     assert cpu_ticks("") == (0, 0)
+
+
+def test_the_drills_beat_sends_no_periodic_reverification_while_they_run():
+    """A burst of re-verification checks would queue ahead of a drill's own job."""
+    from bench import drill
+
+    assert drill.DRILL_REVERIFY_SECONDS >= 3600

@@ -336,7 +336,7 @@ CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "upgrade_planner.plans.tasks.relay_outbox", "schedule": 10.0},
     "reverify-in-progress": {
         "task": "upgrade_planner.plans.tasks.reverify_in_progress",
-        "schedule": 300.0,
+        "schedule": float(os.environ.get("REVERIFY_IN_PROGRESS_SECONDS", "300")),
     },
 }
 
