@@ -235,57 +235,27 @@ def main() -> int:
         if only and key not in only:
             continue
         call()  # warm caches (templates, URL resolvers, prepared plans)
-        # Counted with an execute wrapper: Django clears connection.queries at the start of
-        # every request, which would hide them from CaptureQueriesContext.
-        queries: list[str] = []
-
-        def record(
-            execute: Callable[[str, Any, bool, dict[str, Any]], object],
-            sql: str,
-            params: Any,
-            many: bool,
-            context: dict[str, Any],
-            queries: list[str] = queries,
-        ) -> object:
-            queries.append(sql)
-            return execute(sql, params, many, context)
-
+        recorded = Recorded()
         setup = setups.get(key, lambda: None)
         setup()
-        with connection.execute_wrapper(record):
+        with connection.execute_wrapper(recorded):
             response = call()
         status = getattr(response, "status_code", "?")
         if args.pyinstrument:
             # pyinstrument is optional, not one of the project's dependencies (and untyped).
             pyinstrument = importlib.import_module("pyinstrument")
             sampler = pyinstrument.Profiler(interval=0.0005)
-            spent = 0.0
-            for _ in range(count):
-                setup()
-                started = time.perf_counter()
-                sampler.start()
-                call()
-                sampler.stop()
-                spent += time.perf_counter() - started
-            per_request = spent / count * 1000
+            per_request = profiled(call, count, setup, sampler.start, sampler.stop)
             print(
-                f"\n=== {key}: status {status}, {len(queries)} queries, "
+                f"\n=== {key}: status {status}, {len(recorded.statements)} queries, "
                 f"{per_request:.2f} ms per request under pyinstrument ({count} requests) ==="
             )
             print(sampler.output_text(unicode=False, color=False))
             continue
         profiler = cProfile.Profile()
-        spent = 0.0
-        for _ in range(count):
-            setup()
-            started = time.perf_counter()
-            profiler.enable()
-            call()
-            profiler.disable()
-            spent += time.perf_counter() - started
-        per_request = spent / count * 1000
+        per_request = profiled(call, count, setup, profiler.enable, profiler.disable)
         print(
-            f"\n=== {key}: status {status}, {len(queries)} queries, "
+            f"\n=== {key}: status {status}, {len(recorded.statements)} queries, "
             f"{per_request:.2f} ms per request under cProfile ({count} requests) ==="
         )
         for order in ("cumulative", "tottime"):
@@ -296,6 +266,46 @@ def main() -> int:
             print(f"--- by {order} ---")
             print(text[text.index("   ncalls") :].rstrip() if "   ncalls" in text else text)
     return 0
+
+
+class Recorded:
+    """An execute wrapper keeping every statement run inside `connection.execute_wrapper(self)`.
+    Queries are counted this way because Django clears connection.queries at the start of every
+    request, which would hide them from CaptureQueriesContext."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(
+        self,
+        execute: Callable[[str, Any, bool, dict[str, Any]], object],
+        sql: str,
+        params: Any,
+        many: bool,
+        context: dict[str, Any],
+    ) -> object:
+        self.statements.append(sql)
+        return execute(sql, params, many, context)
+
+
+def profiled(
+    call: Callable[[], object],
+    count: int,
+    setup: Callable[[], object],
+    start: Callable[[], object],
+    stop: Callable[[], object],
+) -> float:
+    """`count` requests, each after `setup` and between the profiler's `start` and `stop`:
+    the mean wall clock of a request in ms (setup not counted)."""
+    spent = 0.0
+    for _ in range(count):
+        setup()
+        started = time.perf_counter()
+        start()
+        call()
+        stop()
+        spent += time.perf_counter() - started
+    return spent / count * 1000
 
 
 def timed_path(
@@ -311,29 +321,16 @@ def timed_path(
     profiler or wrappers (`setup` runs before each, unmeasured), and its queries a request."""
     from django.db import connection
 
-    queries = 0
-    statements: list[str] = []
-
-    def record(
-        execute: Callable[[str, Any, bool, dict[str, Any]], object],
-        sql: str,
-        params: Any,
-        many: bool,
-        context: dict[str, Any],
-    ) -> object:
-        nonlocal queries
-        queries += 1
-        statements.append(" ".join(sql.split())[:160])
-        return execute(sql, params, many, context)
-
+    recorded = Recorded()
     if setup:
         setup()
     call()  # warm up
     if setup:
         setup()
-    with connection.execute_wrapper(record):
+    with connection.execute_wrapper(recorded):
         response = call()
     status = getattr(response, "status_code", "?")
+    queries = len(recorded.statements)
     medians = []
     every: list[float] = []
     # This process's own CPU time (not the database's or the cache's): steadier than the wall
@@ -359,8 +356,8 @@ def timed_path(
         f"CPU median {statistics.median(cpu) * 1000:.2f} ms"
     )
     if show_sql:
-        for statement in statements:
-            print(f"    {statement}")
+        for statement in recorded.statements:
+            print(f"    {' '.join(statement.split())[:160]}")
 
 
 def phases(
