@@ -100,7 +100,7 @@ PG_DOWN = 10.0
 PG_AFTER = 20.0
 PG_RECOVER_WITHIN = 10.0  # every request type answers again within this many s of the restart
 # An unchanged poll compares with the version cached for up to this long (the app's
-# access.POLLED_VERSION_SECONDS), so it may answer 304 without the database that long.
+# access.PLAN_VERSION_SECONDS), so it may answer 304 without the database that long.
 POLL_VERSION_CACHED_FOR = 1.0
 WORKER_RECOVER_WITHIN = 30.0
 

@@ -5,7 +5,7 @@ from upgrade_planner.plans import access
 
 
 def test_the_drill_allows_for_the_polled_version_cache_the_app_keeps():
-    assert drill.POLL_VERSION_CACHED_FOR == access.POLLED_VERSION_SECONDS
+    assert drill.POLL_VERSION_CACHED_FOR == access.PLAN_VERSION_SECONDS
 
 
 def test_the_bench_reports_the_share_of_cpu_the_host_stole_during_a_run():

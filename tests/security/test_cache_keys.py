@@ -19,8 +19,6 @@ def test_no_cache_key_holds_a_token(client, settings):
     client.get(f"/api/v1/plans/{created.view_token}")
 
     keys = list(cache._cache)
-    assert any("plan-page:" in key for key in keys) and any(
-        "polled-version:" in key for key in keys
-    )
+    assert any("plan-page:" in key for key in keys) and any("plan-version:" in key for key in keys)
     for token in (created.edit_token, created.view_token):
         assert not [key for key in keys if token in key or token[:12] in key]

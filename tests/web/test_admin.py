@@ -360,6 +360,25 @@ def test_renaming_a_plan_moves_its_version_so_cached_pages_show_the_new_name(sup
     assert "Production Octopus" in page and "Prod Octopus" not in page
 
 
+def test_a_plan_renamed_in_the_admin_moves_its_etag_at_once(
+    superuser_client, django_capture_on_commit_callbacks
+):
+    visitor = Client()
+    created = services.plan_create(name="Prod Octopus", installation=installation())
+    read = f"/api/v1/plans/{created.view_token}"
+    etag = visitor.get(read)["ETag"]
+    assert visitor.get(read, HTTP_IF_NONE_MATCH=etag).status_code == 304  # the version is cached
+    url = admin_url(Plan, "change", created.plan.pk)
+    data = unchanged_form(superuser_client.get(url))
+    data.update(name="Production Octopus")
+
+    with django_capture_on_commit_callbacks(execute=True):  # as the admin's request commits
+        assert superuser_client.post(url, data).status_code == 302
+
+    renamed = visitor.get(read, HTTP_IF_NONE_MATCH=etag)
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Production Octopus"
+
+
 def test_saving_a_plan_with_its_name_unchanged_leaves_its_version(superuser_client):
     plan = services.plan_create(name="Prod Octopus", installation=installation()).plan
     url = admin_url(Plan, "change", plan.pk)

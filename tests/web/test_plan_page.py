@@ -407,7 +407,7 @@ def test_a_poll_sends_only_the_sections_that_changed(client):
     assert 'id="checklist"' not in same.content.decode()
 
     client.post(f"/p/{created.edit_token}/steps/{step.id}/start")
-    cache.clear()  # polls may see a change up to a second late; this one comes later
+    cache.clear()  # what the change's commit does (this test's transaction never commits)
     changed = client.get(f"/v/{created.view_token}/poll", {"v": old, **fingerprints})
     body = changed.content.decode()
     assert 'id="checklist"' in body and 'id="activity"' in body and 'id="progress"' in body

@@ -74,6 +74,7 @@ from upgrade_planner.plans.access import (
     current_version,
     link_for_token,
     linked_plan,
+    polled_link,
 )
 from upgrade_planner.plans.documents import (
     dependency_ids,
@@ -456,12 +457,17 @@ def _created_response(request: HttpRequest, created: services.CreatedPlan) -> Ht
     openapi_extra={"responses": {200: {"headers": ETAG}, 304: {"headers": ETAG}, **LINK_HEADERS}},
 )
 def read_plan(request: HttpRequest, token: str) -> HttpResponse:
-    # The link is looked up once, by the narrow query the polls use: a conditional GET of an
-    # unchanged plan costs that query and nothing else, and so does finding the document of a
-    # version someone has read before.
-    state = current_version(token, client=client_address(request.META))
+    # A conditional GET of an unchanged plan is answered as a poll is, from the cached version
+    # (plans.access.polled_link: every change of the plan clears it on commit). Any other read
+    # looks the link up once, by the narrow query the polls use: finding the document of a
+    # version someone has read before costs that query and nothing else.
+    conditional = request.headers.get("If-None-Match", "")
+    client = client_address(request.META)
+    state = (
+        polled_link(token, client=client) if conditional else current_version(token, client=client)
+    )
     etag = etag_of(state.plan_id, state.version)
-    if etag in request.headers.get("If-None-Match", ""):
+    if etag in conditional:
         response = HttpResponse(status=304)
     else:
         try:

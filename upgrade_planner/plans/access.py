@@ -11,6 +11,7 @@ import hmac
 import ipaddress
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, NoReturn, cast
@@ -18,7 +19,7 @@ from typing import Any, NamedTuple, NoReturn, cast
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.http import Http404
 
 from upgrade_planner.bulk import read_converter
@@ -217,36 +218,90 @@ def _plan_converters_of(vendor: str) -> list[Callable[[Any], Any]]:
     return [read_converter(cast("models.Field[Any, Any]", field)) for field in fields]
 
 
-POLLED_VERSION_SECONDS = 1
+# --- The version polls and conditional GETs compare ----------------------------------------
+# An unchanged poll or conditional GET needs only the plan's version, and the answer that it
+# is still the one the client holds. Both come without a query while nothing changes:
+# - the plan's version sits in the cache (PLAN_VERSION_SECONDS at most), and every commit that
+#   changes the plan deletes it (plan_lock, plan_version_changed), so a read after a change
+#   never sees the older one;
+# - each process remembers which plan a token opens, and at which version the database last
+#   said its link was current. A token always opens the same plan; a replaced link moves the
+#   version, so a remembered link is taken as current only while the cached version is the
+#   one it was read at, and is read again from the database otherwise.
+# Only a read that fetched a version from the database just before a commit, and stores it
+# just after that commit deleted it, can leave the older version behind: for at most
+# PLAN_VERSION_SECONDS. Pages and writes always read the database (current_version).
+
+PLAN_VERSION_SECONDS = 1
+REMEMBERED_LINKS_LIMIT = 4096
 
 
-def polled_version(token: str, *, client: str = "") -> int:
-    """The plan's version for polls and conditional GETs, which only compare it: read from the
-    cache when it was looked up in the last second, else from the database. Pages and writes
-    always use the database (current_version), so a replaced link stops opening the plan at
-    once; a poll may see a change a second late."""
-    key = _polled_key(hash_token(token))
+class PolledLink(NamedTuple):
+    plan_id: Any
+    version: int
+    kind: str
+
+
+# token hash -> (plan id, the link's kind, the version at which its link was read as current)
+_remembered: dict[str, tuple[Any, str, int]] = {}
+_remembered_lock = threading.Lock()
+
+
+def polled_link(token: str, *, client: str = "") -> PolledLink:
+    """The plan's id and version and the link's kind for `token`: from the cache and this
+    process's memory while the plan is unchanged, else from the database. Raises like
+    link_for_token."""
+    token_hash = hash_token(token)
+    known = _remembered.get(token_hash)
+    if known is not None:
+        plan_id, kind, checked = known
+        if _cached_version(plan_id) == checked:
+            return PolledLink(plan_id, checked, kind)
     try:
-        cached = cache.get(key)
+        state = current_version(token, client=client)
+    except (LinkReplaced, Http404, TooManyGuesses):
+        _forget_link(token_hash)
+        raise
+    _remember_link(token_hash, (state.plan_id, state.kind, state.version))
+    with contextlib.suppress(Exception):
+        cache.set(_version_key(state.plan_id), state.version, PLAN_VERSION_SECONDS)
+    return PolledLink(state.plan_id, state.version, state.kind)
+
+
+def plan_version_changed(plan_id: object) -> None:
+    """Inside the transaction that moved the plan's version (or deleted the plan): once it
+    commits, the cached version goes, so the next poll or conditional GET reads the new one.
+    A cache outage leaves the expiry to do it."""
+
+    def forget() -> None:
+        with contextlib.suppress(Exception):
+            cache.delete(_version_key(plan_id))
+
+    transaction.on_commit(forget)
+
+
+def _cached_version(plan_id: object) -> int | None:
+    try:
+        cached = cache.get(_version_key(plan_id))
     except Exception:
-        cached = None
-    if cached is not None:
-        return int(cached)
-    version = current_version(token, client=client).version
-    with contextlib.suppress(Exception):
-        cache.set(key, version, POLLED_VERSION_SECONDS)
-    return version
+        return None
+    return None if cached is None else int(cached)
 
 
-def _polled_key(token_hash: str) -> str:
-    return f"polled-version:{token_hash}"
+def _version_key(plan_id: object) -> str:
+    return f"plan-version:{plan_id}"
 
 
-def forget_polled_versions(token_hashes: list[str]) -> None:
-    """Called when links are replaced, so their polls stop at once rather than a second
-    later. A cache outage leaves the one-second expiry to do it."""
-    with contextlib.suppress(Exception):
-        cache.delete_many([_polled_key(token_hash) for token_hash in token_hashes])
+def _remember_link(token_hash: str, entry: tuple[Any, str, int]) -> None:
+    with _remembered_lock:
+        if token_hash not in _remembered and len(_remembered) >= REMEMBERED_LINKS_LIMIT:
+            del _remembered[next(iter(_remembered))]  # the oldest
+        _remembered[token_hash] = entry
+
+
+def _forget_link(token_hash: str) -> None:
+    with _remembered_lock:
+        _remembered.pop(token_hash, None)
 
 
 # --- Admin sign-ins ---------------------------------------------------------------------

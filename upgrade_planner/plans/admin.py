@@ -30,6 +30,7 @@ from upgrade_planner.installations.admin import (
 )
 from upgrade_planner.plans.access import (
     client_address,
+    plan_version_changed,
     sign_in_failed,
     sign_in_succeeded,
     sign_in_wait,
@@ -162,6 +163,7 @@ class PlanAdmin(PlanModelAdmin):
         Plan.objects.filter(pk=obj.pk).update(
             name=obj.name, version=models.F("version") + 1, updated_at=timezone.now()
         )
+        plan_version_changed(obj.pk)
         obj.refresh_from_db()
 
     @admin.display(description="Versions")

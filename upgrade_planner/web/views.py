@@ -3,7 +3,6 @@ partials. Each view loads, validates, acts through one service call, and respond
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import typing
 import uuid
@@ -47,7 +46,7 @@ from upgrade_planner.plans.access import (
     client_address,
     current_version,
     link_for_token,
-    polled_version,
+    polled_link,
     token_sealed,
     token_unsealed,
 )
@@ -360,14 +359,15 @@ def plan_poll(request: HtmxHttpRequest, token: str, read_only: bool = False) -> 
     changed (htmx is configured not to swap a 304), else the parts of the page that move.
     Polling stops (286) once the link is replaced or every step is finished."""
     try:
-        version = polled_version(token, client=client_address(request.META))
-    except LinkReplaced:
+        polled = polled_link(token, client=client_address(request.META))
+    except LinkReplaced as replaced:
         if not read_only:
             # A read-only token on the edit route is an unknown link there, replaced or not.
-            _edit_link_only(_link_kind(hash_token(token)))
+            _edit_link_only(replaced.kind)
         return _stop_polling_replaced(request, read_only=read_only)
     if not read_only:
-        _edit_link_only(_link_kind(hash_token(token)))
+        _edit_link_only(polled.kind)
+    version = polled.version
     if request.GET.get("v") == str(version):
         return HttpResponseNotModified()
     try:
@@ -537,13 +537,6 @@ def _edit_link_only(kind: str | None) -> None:
     open on /p/ with it polls on, which would soon lock its address out of every valid link."""
     if kind != LinkKind.EDIT:
         raise Http404("No plan has this link.")
-
-
-@functools.lru_cache(maxsize=4096)
-def _link_kind(token_hash: str) -> str | None:
-    """The kind of the link with `token_hash`. A link's kind never changes, so each process
-    remembers it: polls, which otherwise read only a cached version, need no query for it."""
-    return PlanLink.objects.filter(token_hash=token_hash).values_list("kind", flat=True).first()
 
 
 def _plan_url(token: str) -> str:

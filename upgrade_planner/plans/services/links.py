@@ -6,7 +6,6 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from upgrade_planner.plans import access
 from upgrade_planner.plans.models import (
     Activity,
     LinkKind,
@@ -32,10 +31,11 @@ def link_rotate(*, plan: Plan, kind: str, actor: str = "") -> str:
         token = view_token_from_seed(seed)
     with transaction.atomic():
         plan_lock(plan=plan)
-        replaced = PlanLink.objects.filter(plan=plan, kind=kind, replaced_at__isnull=True)
-        replaced_hashes = list(replaced.values_list("token_hash", flat=True))
-        replaced.update(replaced_at=timezone.now())
-        transaction.on_commit(lambda: access.forget_polled_versions(replaced_hashes))
+        # plan_lock moved the version: polls through the old link read the database again
+        # once this commits, and are told the link was replaced.
+        PlanLink.objects.filter(plan=plan, kind=kind, replaced_at__isnull=True).update(
+            replaced_at=timezone.now()
+        )
         PlanLink.objects.create(plan=plan, kind=kind, token_hash=hash_token(token), seed=seed)
         Activity.objects.create(
             plan=plan,

@@ -7,17 +7,20 @@ from typing import Any, cast
 
 from django.db import connection, models
 
+from upgrade_planner.plans import access
 from upgrade_planner.plans.models import Plan
 
 
 def plan_lock(*, plan: Plan, reload_all: bool = False) -> None:
     """Inside a transaction: bump the plan's version (the ETag of every read) and reload its
-    version and finished-step count (every field with `reload_all`, for a replan).
+    version and finished-step count (every field with `reload_all`, for a replan). Once the
+    transaction commits, the version polls compare is read afresh (access.plan_version_changed).
 
     The UPDATE takes the plan row's lock on PostgreSQL (the write lock on SQLite), so changes
     of one plan run one after another until the transaction ends. Every service that changes a
     plan takes this lock first, so no two of them wait on each other in opposite orders.
     """
+    access.plan_version_changed(plan.pk)
     if reload_all:
         Plan.objects.filter(pk=plan.pk).update(version=models.F("version") + 1)
         plan.refresh_from_db()
