@@ -134,8 +134,9 @@ else:
 # admin's staff login. They live on the server (the database, read through the cache): the
 # cookie carries only a random session key, so it holds no plan link, and logging out
 # deletes the session, so a copied cookie stops working. `manage.py clearsessions` (run
-# hourly by the beat schedule below) deletes expired ones.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# hourly by the beat schedule below) deletes expired ones. upgrade_planner/sessions.py says
+# what the engine changes of Django's cached_db.
+SESSION_ENGINE = "upgrade_planner.sessions"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 90
 
 AUTH_PASSWORD_VALIDATORS = [

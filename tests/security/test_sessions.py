@@ -7,14 +7,16 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.contrib.sessions.backends.cached_db import SessionStore
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.factories import create_plan
 from upgrade_planner.plans import services
+from upgrade_planner.sessions import SessionStore
 
 pytestmark = pytest.mark.django_db
 
@@ -101,3 +103,37 @@ def test_the_beat_schedule_purges_expired_sessions(eager_tasks):
     services.task_by_name(services.SESSIONS_PURGE_TASK).apply_async().get()
 
     assert list(Session.objects.values_list("session_key", flat=True)) == ["current"]
+
+
+def test_a_first_visit_makes_its_session_in_one_statement(client):
+    created = create_plan()
+    client.get(f"/v/{created.view_token}/")  # the page is cached for the visitors after this
+    client.cookies.clear()  # a new browser
+
+    with CaptureQueriesContext(connection) as captured:
+        client.get(f"/v/{created.view_token}/")
+
+    # The link, then the new session: no look-up of the new key first. (The savepoint is this
+    # test's transaction; a request's own insert commits at once.)
+    statements = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == 2, statements
+    assert statements[1].startswith('INSERT INTO "django_session"')
+    assert Session.objects.filter(session_key=session_cookie(client)).exists()
+
+
+def test_a_new_session_key_that_clashes_with_a_stored_one_is_drawn_again(monkeypatch):
+    stored = SessionStore()
+    stored["plans"] = ["someone else's"]
+    stored.create()
+    stored.save()
+    drawn = iter([stored.session_key, "n" * 32])
+    monkeypatch.setattr(SessionStore, "_get_new_session_key", lambda self: next(drawn))
+
+    new = SessionStore()
+    new["plans"] = ["mine"]
+    new.save()
+
+    assert new.session_key == "n" * 32
+    cache.clear()  # read both back from the database
+    assert SessionStore(stored.session_key)["plans"] == ["someone else's"]
+    assert SessionStore(new.session_key)["plans"] == ["mine"]
