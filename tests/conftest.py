@@ -229,10 +229,14 @@ def screenshot():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():  # type: ignore[no-untyped-def]
-    """Rate-limit counters live in the cache; no test inherits another's."""
+    """Rate-limit counters live in the cache, and rendered fragments also in each process; no
+    test inherits another's."""
     from django.core.cache import cache
 
+    from upgrade_planner.web import fragments
+
     cache.clear()
+    fragments.local_fragments.clear()
     yield
 
 

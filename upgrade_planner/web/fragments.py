@@ -14,6 +14,11 @@ view of the page (filters, table page) that its forms return to and post with.
 All fragments of a page are read with one `get_many` and the missing ones written with one
 `set_many`. A card showing an action's outcome is rendered but never stored. A cache outage
 only means rendering again.
+
+Because a key names exactly one content, each process also keeps the fragments it used last
+(`local_fragments`) and asks the shared cache only for the others: a 50-step page's cards are
+about 250 KB, which moving out of Redis for every first view of a version cost more than
+anything else in it but its queries.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import functools
 import hashlib
 import logging
 import pickle
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -54,6 +61,79 @@ SCHEDULE_TEMPLATE = "plans/_schedule.html"
 # Fields of a step its fragments do not show: the evidence list is shown only as its latest
 # entry (`last_evidence`, which is keyed), and can grow long; the search labels never show.
 UNSHOWN_FIELDS = frozenset({"evidence", "labels"})
+# What each process keeps of the fragments it used: a few pages' worth of 50-step plans.
+LOCAL_BYTES = 8 * 1024 * 1024
+
+
+class LocalFragments:
+    """The fragments this process used last, by key, the least recently used dropped first
+    once their text adds up to more than `budget` characters. A fragment's key is a digest of
+    everything it shows, so a copy is never stale and is served without asking the shared
+    cache."""
+
+    def __init__(self, budget: int = LOCAL_BYTES) -> None:
+        self.budget = budget
+        self._entries: OrderedDict[str, str] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()  # a threaded server shares it
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, str]:
+        found = {}
+        with self._lock:
+            for key in keys:
+                html = self._entries.get(key)
+                if html is not None:
+                    self._entries.move_to_end(key)
+                    found[key] = html
+        return found
+
+    def put_many(self, fragments: dict[str, str]) -> None:
+        with self._lock:
+            for key, html in fragments.items():
+                if key in self._entries:
+                    self._entries.move_to_end(key)
+                    continue
+                self._entries[key] = html
+                self._size += len(html)
+            while self._size > self.budget and self._entries:
+                _, dropped = self._entries.popitem(last=False)
+                self._size -= len(dropped)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._size = 0
+
+
+local_fragments = LocalFragments()
+
+
+def _shared_and_local(keys: list[str]) -> dict[str, Any]:
+    """The fragments under `keys`: this process's copies, and the shared cache's for the
+    rest (kept here too). A cache outage reads as none found."""
+    found: dict[str, Any] = local_fragments.get_many(keys)
+    wanted = [key for key in keys if key not in found]
+    if not wanted:
+        return found
+    try:
+        shared = cache.get_many(wanted)
+    except Exception as error:  # an optimisation; never a reason to fail a page
+        logger.warning("fragment cache unavailable: %s", error)
+        return found
+    kept = {key: html for key, html in shared.items() if isinstance(html, str)}
+    local_fragments.put_many(kept)
+    return {**found, **kept}
+
+
+def _store(fragments: dict[str, str]) -> None:
+    """Keep newly rendered fragments here and in the shared cache."""
+    if not fragments:
+        return
+    local_fragments.put_many(fragments)
+    try:
+        cache.set_many(fragments, SECONDS)
+    except Exception as error:
+        logger.warning("fragment cache unavailable: %s", error)
 
 
 @functools.cache
@@ -136,11 +216,7 @@ def attach(
         ).hexdigest()
         keys["plan-fragment:" + digest] = step
     cacheable = {key: step for key, step in keys.items() if step.outcome is None}
-    try:
-        found = cache.get_many(list(cacheable))
-    except Exception as error:  # an optimisation; never a reason to fail a page
-        logger.warning("fragment cache unavailable: %s", error)
-        found = {}
+    found = _shared_and_local(list(cacheable))
     context = {
         **viewer,
         "csrf_token": CSRF_PLACEHOLDER,
@@ -157,11 +233,7 @@ def attach(
         step.fragment = fill(
             html, csrf_token=csrf_token, return_to=return_to, action_query=action_query
         )
-    if missing:
-        try:
-            cache.set_many(missing, SECONDS)
-        except Exception as error:
-            logger.warning("fragment cache unavailable: %s", error)
+    _store(missing)
 
 
 def activity_lines(entries: Iterable[Activity]) -> None:
@@ -196,22 +268,14 @@ def activity_lines(entries: Iterable[Activity]) -> None:
             protocol=5,
         )
         keys["plan-activity:" + hashlib.sha256(shared + inputs).hexdigest()] = entry
-    try:
-        found = cache.get_many(list(keys))
-    except Exception as error:  # an optimisation; never a reason to fail a page
-        logger.warning("fragment cache unavailable: %s", error)
-        found = {}
+    found = _shared_and_local(list(keys))
     missing: dict[str, str] = {}
     for key, entry in keys.items():
         html = found.get(key)
         if not isinstance(html, str):
             html = missing[key] = _partial(ACTIVITY_ENTRY).render({"entry": entry})
         setattr(entry, "line", mark_safe(html))  # noqa: B010, S308 - rendered escaped; not a field
-    if missing:
-        try:
-            cache.set_many(missing, SECONDS)
-        except Exception as error:
-            logger.warning("fragment cache unavailable: %s", error)
+    _store(missing)
 
 
 class Section:
