@@ -1,15 +1,18 @@
-"""Polls and conditional GETs of an unchanged plan are answered without the database, and a
-change, a replaced link or a deleted plan is seen by the very next one (plans.access)."""
+"""Polls, conditional GETs and cached pages of an unchanged plan are answered without the
+database, and a change, a replaced link or a deleted plan is seen by the very next one
+(plans.access.polled_link)."""
 
 from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.db import transaction
 
 from tests.factories import create_plan, fleet
 from upgrade_planner.installations.models import Installation
 from upgrade_planner.plans import access
 from upgrade_planner.plans.models import Plan, Step, hash_token
+from upgrade_planner.plans.services.locking import plan_lock
 
 pytestmark = pytest.mark.django_db
 
@@ -143,3 +146,39 @@ def test_the_links_a_process_remembers_are_bounded(monkeypatch):
     assert len(access._remembered) == 3
     # The newest are kept; the oldest went first.
     assert set(access._remembered) == {hash_token(token) for token in tokens[2:]}
+
+
+def test_a_version_cached_by_a_read_during_a_change_is_cleared_when_the_change_commits(
+    django_capture_on_commit_callbacks,
+):
+    created = create_plan()
+    key = f"plan-version:{created.plan.pk}"
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        plan_lock(plan=created.plan)
+        # A read that found the version from before the change, and cached it.
+        cache.set(key, created.plan.version - 1, 60)
+
+    assert cache.get(key) is None
+
+
+def test_a_cached_page_is_served_without_a_query(client, django_assert_num_queries):
+    created = create_plan(tentacles=fleet(2))
+    page = f"/v/{created.view_token}/"
+    first = client.get(page).content.decode()
+
+    with django_assert_num_queries(0):
+        again = client.get(page).content.decode()
+
+    assert again.count('class="step') == first.count('class="step') > 0
+
+
+def test_a_cached_page_of_a_replaced_link_is_refused_at_once(client, commits):
+    created = create_plan()
+    assert client.get(f"/p/{created.edit_token}/").status_code == 200  # cached now
+
+    with commits():
+        client.post(f"/p/{created.edit_token}/links/edit/rotate")
+
+    gone = client.get(f"/p/{created.edit_token}/")
+    assert gone.status_code == 410 and "This link was replaced" in gone.content.decode()

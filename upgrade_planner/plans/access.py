@@ -218,66 +218,59 @@ def _plan_converters_of(vendor: str) -> list[Callable[[Any], Any]]:
     return [read_converter(cast("models.Field[Any, Any]", field)) for field in fields]
 
 
-# --- The version polls and conditional GETs compare ----------------------------------------
-# An unchanged poll or conditional GET needs only the plan's version, and the answer that it
-# is still the one the client holds. Both come without a query while nothing changes:
+# --- The version polls, conditional GETs and cached pages compare --------------------------
+# An unchanged poll, a conditional GET or a cached page needs only the plan's version, and the
+# answer that the link is still current. Both come without a query while nothing changes:
 # - the plan's version sits in the cache (PLAN_VERSION_SECONDS at most), and every commit that
 #   changes the plan deletes it (plan_lock, plan_version_changed), so a read after a change
 #   never sees the older one;
-# - each process remembers which plan a token opens, and at which version the database last
-#   said its link was current. A token always opens the same plan; a replaced link moves the
-#   version, so a remembered link is taken as current only while the cached version is the
-#   one it was read at, and is read again from the database otherwise.
+# - each process remembers what the database last said of a token's link (its plan, kind and
+#   the plan's name and version). A token always opens the same plan, and replacing its link
+#   or renaming the plan moves the version: what is remembered holds while the cached version
+#   is the one it was read at, and is read again from the database otherwise.
 # Only a read that fetched a version from the database just before a commit, and stores it
 # just after that commit deleted it, can leave the older version behind: for at most
-# PLAN_VERSION_SECONDS. Pages and writes always read the database (current_version).
+# PLAN_VERSION_SECONDS. Writes, and pages not in the cache, always read the database.
 
 PLAN_VERSION_SECONDS = 1
 REMEMBERED_LINKS_LIMIT = 4096
 
-
-class PolledLink(NamedTuple):
-    plan_id: Any
-    version: int
-    kind: str
-
-
-# token hash -> (plan id, the link's kind, the version at which its link was read as current)
-_remembered: dict[str, tuple[Any, str, int]] = {}
+# token hash -> the link's state as the database last gave it
+_remembered: dict[str, LinkState] = {}
 _remembered_lock = threading.Lock()
 
 
-def polled_link(token: str, *, client: str = "") -> PolledLink:
-    """The plan's id and version and the link's kind for `token`: from the cache and this
-    process's memory while the plan is unchanged, else from the database. Raises like
-    link_for_token."""
+def polled_link(token: str, *, client: str = "") -> LinkState:
+    """current_version's answer for `token`: from the cache and this process's memory while
+    the plan is unchanged, else from the database. Raises like link_for_token."""
     token_hash = hash_token(token)
     known = _remembered.get(token_hash)
-    if known is not None:
-        plan_id, kind, checked = known
-        if _cached_version(plan_id) == checked:
-            return PolledLink(plan_id, checked, kind)
+    if known is not None and _cached_version(known.plan_id) == known.version:
+        return known
     try:
         state = current_version(token, client=client)
     except (LinkReplaced, Http404, TooManyGuesses):
         _forget_link(token_hash)
         raise
-    _remember_link(token_hash, (state.plan_id, state.kind, state.version))
+    _remember_link(token_hash, state)
     with contextlib.suppress(Exception):
         cache.set(_version_key(state.plan_id), state.version, PLAN_VERSION_SECONDS)
-    return PolledLink(state.plan_id, state.version, state.kind)
+    return state
 
 
 def plan_version_changed(plan_id: object) -> None:
-    """Inside the transaction that moved the plan's version (or deleted the plan): once it
-    commits, the cached version goes, so the next poll or conditional GET reads the new one.
-    A cache outage leaves the expiry to do it."""
+    """Inside the transaction that moves the plan's version (or deletes the plan): the cached
+    version goes now, and again once the transaction commits, so the next poll, conditional
+    GET or cached page after the commit reads the new version. (A read between the two finds
+    the older version in the database and caches it: the second deletion is for that.) A
+    cache outage leaves the expiry to do it."""
+    _forget_version(plan_id)
+    transaction.on_commit(functools.partial(_forget_version, plan_id))
 
-    def forget() -> None:
-        with contextlib.suppress(Exception):
-            cache.delete(_version_key(plan_id))
 
-    transaction.on_commit(forget)
+def _forget_version(plan_id: object) -> None:
+    with contextlib.suppress(Exception):
+        cache.delete(_version_key(plan_id))
 
 
 def _cached_version(plan_id: object) -> int | None:
@@ -292,7 +285,7 @@ def _version_key(plan_id: object) -> str:
     return f"plan-version:{plan_id}"
 
 
-def _remember_link(token_hash: str, entry: tuple[Any, str, int]) -> None:
+def _remember_link(token_hash: str, entry: LinkState) -> None:
     with _remembered_lock:
         if token_hash not in _remembered and len(_remembered) >= REMEMBERED_LINKS_LIMIT:
             del _remembered[next(iter(_remembered))]  # the oldest

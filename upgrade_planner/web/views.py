@@ -44,7 +44,6 @@ from upgrade_planner.plans import services
 from upgrade_planner.plans.access import (
     LinkReplaced,
     client_address,
-    current_version,
     link_for_token,
     polled_link,
     token_sealed,
@@ -311,7 +310,9 @@ def _page(
 
 @require_safe
 def plan_page(request: HtmxHttpRequest, token: str, read_only: bool = False) -> HttpResponse:
-    state = current_version(token, client=client_address(request.META))
+    # The cached version, as a poll has it: a page in the cache costs no query (every change
+    # of the plan clears that version when it commits, so it never serves an older page).
+    state = polled_link(token, client=client_address(request.META))
     if not read_only:
         _edit_link_only(state.kind)
     remember_plan(request, token=token, name=state.plan_name, kind=state.kind)
