@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -138,3 +138,21 @@ def test_a_new_session_key_that_clashes_with_a_stored_one_is_drawn_again(monkeyp
     cache.clear()  # read both back from the database
     assert SessionStore(stored.session_key)["plans"] == ["someone else's"]
     assert SessionStore(new.session_key)["plans"] == ["mine"]
+
+
+def test_a_cached_page_is_served_while_the_database_cannot_save_the_session(
+    client, monkeypatch, caplog
+):
+    created = create_plan()
+    page = f"/v/{created.view_token}/"
+    first = client.get(page)
+    client.cookies.clear()  # a new browser, whose session must be inserted
+
+    def database_down(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(Session, "save", database_down)
+    again = client.get(page)
+
+    assert again.status_code == 200 and again.content.count(b"<li") == first.content.count(b"<li")
+    assert "session not saved, the database is unavailable" in caplog.text
