@@ -273,6 +273,39 @@ def _forget_version(plan_id: object) -> None:
         cache.delete(_version_key(plan_id))
 
 
+# What a transition changes: its steps' states and times, the plan's progress and activity
+# log, and the jobs it queues; never the inventory, the readiness findings or the steps'
+# texts. A transition notes, once it commits, which version its own came from, so that what
+# the page keeps of the version before and holds for both (pages.version_facts) is not read
+# again. Nothing noted (an expired note, any other change) means reading it all.
+
+STEPS_MOVED_SECONDS = 120
+
+
+def steps_moved(*, plan_id: object, before: int, after: int) -> None:
+    """Inside a transition's transaction: version `after` will differ from `before` only as a
+    transition changes a plan (see above), once the transaction commits."""
+
+    def note() -> None:
+        with contextlib.suppress(Exception):
+            cache.set(_moved_key(plan_id, after), before, STEPS_MOVED_SECONDS)
+
+    transaction.on_commit(note)
+
+
+def steps_moved_from(plan_id: object, version: int) -> int | None:
+    """The version that `version` of the plan came from by transitions alone, if noted."""
+    try:
+        before = cache.get(_moved_key(plan_id, version))
+    except Exception:
+        return None
+    return before if isinstance(before, int) and before < version else None
+
+
+def _moved_key(plan_id: object, version: int) -> str:
+    return f"plan-steps-moved:{plan_id}:{version}"
+
+
 def _cached_version(plan_id: object) -> int | None:
     try:
         cached = cache.get(_version_key(plan_id))

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
 from django.contrib.messages.storage.base import Message
+from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, F, Min, Q, Subquery, When
 from django.http import HttpRequest, QueryDict
@@ -38,6 +39,7 @@ from upgrade_planner.domain.vocabulary import (
 )
 from upgrade_planner.installations.api_keys import UNREADABLE, masked
 from upgrade_planner.installations.models import Tentacle
+from upgrade_planner.plans.access import steps_moved_from
 from upgrade_planner.plans.documents import evidence_shown
 from upgrade_planner.plans.exports import PRINTED_STEP_FIELDS, runbook_for_plan
 from upgrade_planner.plans.models import (
@@ -319,14 +321,19 @@ class VersionFacts:
 
 def version_facts(plan: Plan) -> VersionFacts:
     """The `VersionFacts` of `plan` at its version: from the cache when a view of this version
-    has read them, else read (in seven queries whatever the plan's size) and kept for as long
-    as the page cache keeps pages."""
+    has read them, else read (in seven queries whatever the plan's size, four when the
+    version came by transitions from one whose facts are kept) and kept for as long as the
+    page cache keeps pages."""
     return page_cache.remembered(
-        f"plan-facts:{plan.pk}:{plan.version}",
+        _facts_key(plan.pk, plan.version),
         functools.partial(_read_version_facts, plan),
         kind=VersionFacts,
         seconds=page_cache.SECONDS,
     )
+
+
+def _facts_key(plan_id: object, version: int) -> str:
+    return f"plan-facts:{plan_id}:{version}"
 
 
 def _read_version_facts(plan: Plan) -> VersionFacts:
@@ -341,23 +348,46 @@ def _read_version_facts(plan: Plan) -> VersionFacts:
         fleet_counts[key][state] += n
         fleet_first[key] = min(first, fleet_first.get(key, first))
         counts[state] += n
-    names: dict[FleetKey, list[str]] = defaultdict(list)
-    if fleet_counts:
-        for hop, phase, kind, canary, name in Step.objects.of_plan(plan).machine_names(
-            first=FLEET_NAMES_SHOWN
-        ):
-            names[(hop, phase, kind, canary)].append(name)
+    # A transition changes no machine's name, no finding and no Tentacle: what the facts of
+    # the version it came from hold of those still holds.
+    before = _facts_moved_from(plan)
+    if before is not None:
+        names, readiness, facets = before.machine_names, before.readiness, before.facets
+    else:
+        names = _machine_names(plan) if fleet_counts else {}
+        readiness, facets = readiness_report(plan), _facets(plan)
     return VersionFacts(
         steps=steps,
         counts=counts,
         fleet_counts=dict(fleet_counts),
         fleet_first=fleet_first,
-        machine_names=dict(names),
+        machine_names=names,
         finishers=finishers(steps),
-        readiness=readiness_report(plan),
-        facets=_facets(plan),
+        readiness=readiness,
+        facets=facets,
         progress_chart=_progress_chart(plan, total=sum(counts.values())),
     )
+
+
+def _facts_moved_from(plan: Plan) -> VersionFacts | None:
+    """The facts of the version this one came from by transitions alone, if both are known."""
+    before = steps_moved_from(plan.pk, plan.version)
+    if before is None:
+        return None
+    try:
+        found = cache.get(_facts_key(plan.pk, before))
+    except Exception:
+        return None
+    return found if isinstance(found, VersionFacts) else None
+
+
+def _machine_names(plan: Plan) -> dict[FleetKey, list[str]]:
+    names: dict[FleetKey, list[str]] = defaultdict(list)
+    for hop, phase, kind, canary, name in Step.objects.of_plan(plan).machine_names(
+        first=FLEET_NAMES_SHOWN
+    ):
+        names[(hop, phase, kind, canary)].append(name)
+    return dict(names)
 
 
 def _facets(plan: Plan) -> tuple[list[str], list[str]]:

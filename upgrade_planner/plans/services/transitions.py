@@ -29,6 +29,7 @@ from upgrade_planner.domain.vocabulary import (
     FindingState,
     StepState,
 )
+from upgrade_planner.plans import access
 from upgrade_planner.plans.models import Activity, Plan, Step, StepDependency, StepQuerySet
 from upgrade_planner.plans.services.locking import plan_finished_steps_add, plan_lock
 from upgrade_planner.plans.services.outbox import started_step_check_queue
@@ -223,6 +224,7 @@ def steps_bulk(
         selected = neighbourhood = current.filter(pk__in=wanted)
     with transaction.atomic():
         plan_lock(plan=plan)
+        access.steps_moved(plan_id=plan.pk, before=plan.version - 1, after=plan.version)
         total = selected.count()
         missing = len(wanted) - total if tentacles_matching is None else 0
         if problem:
@@ -426,6 +428,7 @@ def _transition(
         raise ActorInvalid(message)
     with transaction.atomic():
         plan_lock(plan=plan)
+        access.steps_moved(plan_id=plan.pk, before=plan.version - 1, after=plan.version)
         # The step, its prerequisites' states and the flags its rules ask for, in one
         # statement read under the lock. The queries that name what holds a step back run
         # only when the step is refused.
