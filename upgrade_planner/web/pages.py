@@ -10,13 +10,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
 from django.contrib.messages.storage.base import Message
 from django.core.cache import cache
-from django.core.paginator import Page, Paginator
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import Case, Count, F, Min, Q, Subquery, When
 from django.http import HttpRequest, QueryDict
 from django.template.loader import render_to_string
@@ -420,6 +420,12 @@ def _progress_chart(plan: Plan, *, total: int) -> str:
     return progress_over_time_chart(points, total=total)
 
 
+class TentaclePage(NamedTuple):
+    steps: Page[Step]
+    states: Counter[str]  # of every step the filters match, by state
+    finishers: dict[uuid.UUID, Finisher]  # of the page's steps done or skipped
+
+
 @dataclass
 class ChecklistGroup:
     """One heading of the checklist: a hop's phase, its steps and fleets in plan order."""
@@ -541,14 +547,14 @@ class PlanPage:
         listed = [s for s in steps if is_assigned(s, me)] if self.filters.mine else steps
 
         stale_before = timezone.now() - timedelta(minutes=settings.STEP_STALE_AFTER_MINUTES)
-        tentacle_steps, matching_states = self._tentacle_page(me, facts)
+        tentacle_steps, matching_states, tentacle_finishers = self._tentacle_page(me, facts)
         estimates = {str(e.get("basis", "")): e for e in plan.estimates if isinstance(e, dict)}
         visible = listed + list(tentacle_steps.object_list)
         # A step done or skipped waits for nothing, whatever its prerequisites do now.
         waiting = self._waiting_for_at_version(
             [step.id for step in visible if step.state not in SATISFIED_STATES]
         )
-        finished_by = {**facts.finishers, **finishers(list(tentacle_steps.object_list))}
+        finished_by = {**facts.finishers, **tentacle_finishers}
         readiness = facts.readiness
         for step in visible:
             step.finisher = finished_by.get(step.id)
@@ -882,22 +888,51 @@ class PlanPage:
             view_created=view_link.created_at if view_link else None,
         )
 
-    def _tentacle_page(self, me: str, facts: VersionFacts) -> tuple[Page[Step], Counter[str]]:
-        """The page of per-Tentacle steps the filters match, and how many of all the matching
-        steps are in each state (which also counts them for the paginator). With no filter,
-        that is every per-Tentacle step: the fleets' counts, which the version's facts hold."""
-        query = (
-            Step.objects.of_plan(self.plan).per_tentacle().matching(**self.filters.matching(me=me))
-        )
+    def _tentacle_page(self, me: str, facts: VersionFacts) -> TentaclePage:
+        """The page of per-Tentacle steps the filters match, who finished each, and how many
+        of all the matching steps are in each state (which also counts them for the
+        paginator). With no filter, that is every per-Tentacle step: the fleets' counts, which
+        the version's facts hold.
+
+        The steps and their counts depend only on the plan version, the filters and the page
+        shown, not on the link or who looks: they are read once for each and kept for as long
+        as the page cache keeps pages (the edit and read-only links, and a table page asked
+        for past the last, which shows the last, all share them)."""
+        matching = self.filters.matching(me=me)
+        query = Step.objects.of_plan(self.plan).per_tentacle().matching(**matching)
+        plan = self.plan
+        shown = hashlib.sha256(repr(sorted(matching.items())).encode()).hexdigest()[:32]
+        kept = f"{plan.pk}:{plan.version}:{shown}"
         if self.filters.active:
-            states = Counter(query.state_counts())
+            states = Counter(
+                page_cache.remembered(
+                    f"plan-tentacle-states:{kept}",
+                    lambda: dict(query.state_counts()),
+                    kind=dict,
+                    seconds=page_cache.SECONDS,
+                )
+            )
         else:
             states = Counter[str]()
             for by_state in facts.fleet_counts.values():
                 states.update(by_state)
         paginator = Paginator(query, TENTACLES_PER_PAGE)
         paginator.count = sum(states.values())  # known already: spare the paginator's COUNT
-        return paginator.get_page(self.filters.page), states
+        try:  # what get_page shows for the page asked for
+            number = paginator.validate_number(self.filters.page)
+        except PageNotAnInteger:
+            number = 1
+        except EmptyPage:
+            number = paginator.num_pages
+
+        def read() -> tuple[list[Step], dict[uuid.UUID, Finisher]]:
+            steps = list(paginator.page(number).object_list)
+            return steps, finishers(steps)
+
+        steps, finished_by = page_cache.remembered(
+            f"plan-tentacle-page:{kept}:{number}", read, kind=tuple, seconds=page_cache.SECONDS
+        )
+        return TentaclePage(Page(steps, number, paginator), states, finished_by)
 
     def _waiting_for_at_version(self, step_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
         """`_waiting_for`, worked out once per plan version for the same steps: the full page
