@@ -19,10 +19,12 @@ evicted or cleared entry is a miss in every process at once, exactly as before.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -115,6 +117,77 @@ def remembered[T](key: str, compute: Callable[[], T], *, kind: type[T], seconds:
     return value
 
 
+# Everyone watching a plan polls within a few seconds of each change, so several polls of a
+# new version often arrive while the first of them is still rendering it. The first claims
+# the render; the others wait for what it stores instead of rendering the same thing at the
+# same time, which would slow every one of them down.
+CLAIM_SECONDS = 10
+WAIT_SECONDS = 2.0
+CLAIM_SUFFIX = ":rendering"
+
+
+def shared[T](key: str, compute: Callable[[], tuple[T, bool]], *, kind: type[T]) -> T:
+    """The `kind` stored under `key`, else `compute()`'s value, which is stored when compute
+    says it may be kept (value, keep). One caller at a time computes it: the others wait for
+    it to be stored, up to WAIT_SECONDS, and compute it themselves if it is not (the computer
+    kept nothing, failed or is slow). The cache is an optimisation: an outage only means
+    computing again, as every caller then does."""
+    found = _get_kind(key, kind)
+    if found is not None:
+        return found
+    claim = key + CLAIM_SUFFIX
+    try:
+        claimed = cache.add(claim, 1, CLAIM_SECONDS)
+    except Exception as error:
+        logger.warning("page cache unavailable: %s", error)
+        claimed = True
+    if not claimed:
+        waited = _wait_for(key, claim, kind)
+        if waited is not None:
+            return waited
+    try:
+        value, keep = compute()
+        if keep:
+            try:
+                cache.set(key, value, SECONDS)
+            except Exception as error:
+                logger.warning("page cache unavailable: %s", error)
+    finally:
+        if claimed:
+            with contextlib.suppress(Exception):
+                cache.delete(claim)
+    return value
+
+
+def _get_kind[T](key: str, kind: type[T]) -> T | None:
+    try:
+        found = cache.get(key)
+    except Exception as error:
+        logger.warning("page cache unavailable: %s", error)
+        return None
+    return found if isinstance(found, kind) else None
+
+
+def _wait_for[T](key: str, claim: str, kind: type[T]) -> T | None:
+    """What the caller holding `claim` stores under `key`, once it has; None when it lets go
+    of the claim without storing it, or WAIT_SECONDS pass."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    pause = 0.005
+    while time.monotonic() < deadline:
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+        try:
+            found = cache.get_many([key, claim])
+        except Exception:
+            return None
+        value = found.get(key)
+        if isinstance(value, kind):
+            return value
+        if claim not in found:
+            return None
+    return None
+
+
 def csrf_token(request: HttpRequest) -> str:
     """The masked CSRF token of this response. `get_token` masks the token afresh on every
     call; one value for the whole response lets the caches find and replace every copy of
@@ -157,17 +230,9 @@ def sections_key(
     return "plan-sections:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def fetch_sections(key: str) -> dict[str, Any] | None:
-    """Sections stored by store_sections: {name: (html with the CSRF placeholder, digest)}."""
-    try:
-        sections = cache.get(key)
-    except Exception as error:
-        logger.warning("page cache unavailable: %s", error)
-        return None
-    return sections if isinstance(sections, dict) else None
-
-
 def store_sections(key: str, sections: dict[str, Any]) -> None:
+    """Sections an action rendered, for the polls of its version (which read them through
+    `shared`): {name: (html with the CSRF placeholder, digest)}."""
     try:
         cache.set(key, sections, SECONDS)
     except Exception as error:

@@ -433,14 +433,16 @@ def _sections(
     key = page_cache.sections_key(
         request, token=token, version=version, read_only=read_only, view=view_query(request.GET)
     )
-    sections = page_cache.fetch_sections(key)
-    if sections is None:
-        link = link or _load(request, token)
-        page = _page(request, link, token, read_only=read_only)
+
+    def render() -> tuple[dict[str, tuple[str, str]], bool]:
+        loaded = link or _load(request, token)
+        page = _page(request, loaded, token, read_only=read_only)
         sections = _render_sections(request, page.context(), page.shapes())
-        if link.plan.version == version:
-            page_cache.store_sections(key, sections)
-    return sections
+        # Kept only if the plan did not move on while they were rendered.
+        return sections, loaded.plan.version == version
+
+    # Rendered once for all the polls of this version that arrive while it renders.
+    return page_cache.shared(key, render, kind=dict)
 
 
 def _live_update(
