@@ -123,6 +123,8 @@ def remembered[T](key: str, compute: Callable[[], T], *, kind: type[T], seconds:
 # same time, which would slow every one of them down.
 CLAIM_SECONDS = 10
 WAIT_SECONDS = 2.0
+WAIT_FIRST_PAUSE = 0.002
+WAIT_LONGEST_PAUSE = 0.008
 CLAIM_SUFFIX = ":rendering"
 
 
@@ -172,10 +174,12 @@ def _wait_for[T](key: str, claim: str, kind: type[T]) -> T | None:
     """What the caller holding `claim` stores under `key`, once it has; None when it lets go
     of the claim without storing it, or WAIT_SECONDS pass."""
     deadline = time.monotonic() + WAIT_SECONDS
-    pause = 0.005
+    pause = WAIT_FIRST_PAUSE
     while time.monotonic() < deadline:
+        # Short pauses: a waiting sync worker serves no one else, so it must not sleep long
+        # past the moment the render is stored (a look costs a fraction of a millisecond).
         time.sleep(pause)
-        pause = min(pause * 2, 0.05)
+        pause = min(pause * 2, WAIT_LONGEST_PAUSE)
         try:
             found = cache.get_many([key, claim])
         except Exception:
