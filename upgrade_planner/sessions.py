@@ -7,22 +7,28 @@ failing a page that needs no database when the session cannot be saved.
   draws another key and tries again. The check cost a first visit, which every visitor of a
   shared plan link is, two round trips for nothing.
 - A plan page in the cache is served without the database, but opening it remembers the plan
-  in the browser's session, which is saved after the page is answered. While the database is
-  down that save fails: the page is still served, and the plan is remembered next time.
-  Everything else that changes a session (a name given with a step change) is a write,
-  which fails with its own clear answer first.
+  in the browser's session, which is saved after the page is answered. While the database
+  cannot be reached that save fails: the page is still served, and the plan is remembered on
+  a later visit. Nothing of the unsaved session is kept anywhere (not in the cache either), so
+  the browser's next request after the database is back starts from what the database holds.
+  Only a lost connection is passed over this way; any other database error, and a session
+  deleted meanwhile (a sign-out elsewhere), fail as in Django. A change that needs the
+  database (a step moved, with the name given) fails in its view first, with its own answer.
 """
 
 from __future__ import annotations
 
 import logging
 
-from django.contrib.sessions.backends.base import VALID_KEY_CHARS
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS, UpdateError
 from django.contrib.sessions.backends.cached_db import SessionStore as CachedDatabaseStore
-from django.db import DatabaseError
+from django.db import InterfaceError, OperationalError
 from django.utils.crypto import get_random_string
 
 logger = logging.getLogger(__name__)
+
+# What a database that cannot be reached raises (psycopg and sqlite3 alike).
+UNREACHABLE = (OperationalError, InterfaceError)
 
 
 class SessionStore(CachedDatabaseStore):
@@ -30,7 +36,16 @@ class SessionStore(CachedDatabaseStore):
         return get_random_string(32, VALID_KEY_CHARS)
 
     def save(self, must_create: bool = False) -> None:
+        if must_create:
+            # Inside create(): the failure must reach the outer save() below before the cached
+            # copy is written, or the cache would hold a session the database never had.
+            super().save(must_create=True)
+            return
         try:
-            super().save(must_create)
-        except DatabaseError as error:
+            super().save()
+        except UNREACHABLE as error:  # a new session's insert
             logger.warning("session not saved, the database is unavailable: %s", error)
+        except UpdateError as error:  # an existing session's update
+            if not isinstance(error.__context__, UNREACHABLE):
+                raise
+            logger.warning("session not saved, the database is unavailable: %s", error.__context__)

@@ -140,19 +140,58 @@ def test_a_new_session_key_that_clashes_with_a_stored_one_is_drawn_again(monkeyp
     assert SessionStore(new.session_key)["plans"] == ["mine"]
 
 
-def test_a_cached_page_is_served_while_the_database_cannot_save_the_session(
+def database_down(*args, **kwargs):  # type: ignore[no-untyped-def]
+    raise OperationalError("connection refused")
+
+
+def test_a_new_browser_is_served_a_cached_page_while_the_database_is_down_and_saved_after(
     client, monkeypatch, caplog
 ):
-    created = create_plan()
-    page = f"/v/{created.view_token}/"
-    first = client.get(page)
+    first, second = create_plan(name="First"), create_plan(name="Second")
+    page = f"/v/{first.view_token}/"
+    cached = client.get(page)
     client.cookies.clear()  # a new browser, whose session must be inserted
 
-    def database_down(*args, **kwargs):  # type: ignore[no-untyped-def]
-        raise OperationalError("connection refused")
+    with monkeypatch.context() as down:
+        down.setattr(Session, "save", database_down)
+        during = client.get(page)
 
-    monkeypatch.setattr(Session, "save", database_down)
-    again = client.get(page)
-
-    assert again.status_code == 200 and again.content.count(b"<li") == first.content.count(b"<li")
+    assert during.status_code == 200
+    assert during.content.count(b"<li") == cached.content.count(b"<li")
     assert "session not saved, the database is unavailable" in caplog.text
+    # The database is back: the browser's next visit is remembered, not refused.
+    after = client.get(f"/v/{second.view_token}/")
+    assert after.status_code == 200
+    saved = SessionStore(session_cookie(client))
+    assert [plan["name"] for plan in saved["recent_plans"]] == ["Second"]
+
+
+def test_a_returning_browser_is_served_a_cached_page_while_the_database_is_down(
+    client, monkeypatch, caplog
+):
+    first, second = create_plan(name="First"), create_plan(name="Second")
+    client.get(f"/v/{first.view_token}/")
+    client.get(f"/v/{second.view_token}/")  # cached now; "your plans" lists Second first
+    key = session_cookie(client)
+
+    with monkeypatch.context() as down:
+        down.setattr(Session, "save", database_down)
+        during = client.get(f"/v/{first.view_token}/")  # would move First to the top
+
+    assert during.status_code == 200
+    assert "session not saved, the database is unavailable" in caplog.text
+    cache.clear()  # read the session back from the database: unchanged
+    assert [plan["name"] for plan in SessionStore(key)["recent_plans"]] == ["Second", "First"]
+
+
+def test_a_session_deleted_meanwhile_is_still_refused(client, monkeypatch):
+    """Only a lost connection is passed over: a session that no longer exists (a sign-out in
+    another tab) still ends the request as Django does."""
+    created = create_plan()
+    client.get(f"/v/{created.view_token}/")
+    Session.objects.filter(session_key=session_cookie(client)).delete()
+    other = create_plan(name="Other")
+
+    response = client.get(f"/v/{other.view_token}/")
+
+    assert response.status_code == 400
