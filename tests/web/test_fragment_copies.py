@@ -10,6 +10,7 @@ from django.core.cache import cache
 from tests.factories import create_plan, fleet
 from upgrade_planner.plans import services
 from upgrade_planner.plans.models import Step
+from upgrade_planner.web import fragments
 from upgrade_planner.web.fragments import LocalFragments
 
 pytestmark = pytest.mark.django_db
@@ -52,14 +53,22 @@ def test_a_view_after_a_tick_asks_the_shared_cache_only_for_what_changed(client,
     assert "Ana" in body
 
 
-def test_a_copy_is_served_even_when_the_shared_cache_lost_it(client):
+def test_a_copy_is_served_even_when_the_shared_cache_lost_it(client, monkeypatch):
     created = create_plan(tentacles=fleet(2))
     page = f"/v/{created.view_token}/"
     before = client.get(page, {"page": 1}).content.decode()
     cache.clear()  # the shared cache evicted everything; this process's copies remain
+    rendered: list[str] = []
+    partial = fragments._partial
 
+    def counting(name: str) -> Any:
+        rendered.append(name)
+        return partial(name)
+
+    monkeypatch.setattr(fragments, "_partial", counting)
     after = client.get(page, {"page": 2}).content.decode()
 
+    assert rendered == []  # no card, row or log line rendered again
     step = ready_step(created.plan)
     assert step.title in before and step.title in after
 

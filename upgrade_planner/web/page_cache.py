@@ -102,19 +102,29 @@ def remembered[T](key: str, compute: Callable[[], T], *, kind: type[T], seconds:
     """`compute()`'s value kept in the cache under `key` for `seconds`: read from there when
     it holds a `kind` (anything else is a miss), else computed and stored. The cache is an
     optimisation: an outage, reading or writing, only means computing again."""
+    found = cached(key, kind=kind)
+    if found is not None:
+        return found
+    value = compute()
+    _keep(key, value, seconds)
+    return value
+
+
+def cached[T](key: str, *, kind: type[T]) -> T | None:
+    """The `kind` stored under `key`, or None (nothing there, something else, or no cache)."""
     try:
         found = cache.get(key)
     except Exception as error:
         logger.warning("page cache unavailable: %s", error)
-        found = None
-    if isinstance(found, kind):
-        return found
-    value = compute()
+        return None
+    return found if isinstance(found, kind) else None
+
+
+def _keep(key: str, value: object, seconds: int) -> None:
     try:
         cache.set(key, value, seconds)
     except Exception as error:
         logger.warning("page cache unavailable: %s", error)
-    return value
 
 
 # Everyone watching a plan polls within a few seconds of each change, so several polls of a
@@ -134,7 +144,7 @@ def shared[T](key: str, compute: Callable[[], tuple[T, bool]], *, kind: type[T])
     it to be stored, up to WAIT_SECONDS, and compute it themselves if it is not (the computer
     kept nothing, failed or is slow). The cache is an optimisation: an outage only means
     computing again, as every caller then does."""
-    found = _get_kind(key, kind)
+    found = cached(key, kind=kind)
     if found is not None:
         return found
     claim = key + CLAIM_SUFFIX
@@ -150,24 +160,12 @@ def shared[T](key: str, compute: Callable[[], tuple[T, bool]], *, kind: type[T])
     try:
         value, keep = compute()
         if keep:
-            try:
-                cache.set(key, value, SECONDS)
-            except Exception as error:
-                logger.warning("page cache unavailable: %s", error)
+            _keep(key, value, SECONDS)
     finally:
         if claimed:
             with contextlib.suppress(Exception):
                 cache.delete(claim)
     return value
-
-
-def _get_kind[T](key: str, kind: type[T]) -> T | None:
-    try:
-        found = cache.get(key)
-    except Exception as error:
-        logger.warning("page cache unavailable: %s", error)
-        return None
-    return found if isinstance(found, kind) else None
 
 
 def _wait_for[T](key: str, claim: str, kind: type[T]) -> T | None:
@@ -237,10 +235,7 @@ def sections_key(
 def store_sections(key: str, sections: dict[str, Any]) -> None:
     """Sections an action rendered, for the polls of its version (which read them through
     `shared`): {name: (html with the CSRF placeholder, digest)}."""
-    try:
-        cache.set(key, sections, SECONDS)
-    except Exception as error:
-        logger.warning("page cache unavailable: %s", error)
+    _keep(key, sections, SECONDS)
 
 
 def fetch(key: str, request: HttpRequest) -> HttpResponse | None:

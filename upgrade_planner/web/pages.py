@@ -15,8 +15,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
 from django.contrib.messages.storage.base import Message
-from django.core.cache import cache
-from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, F, Min, Q, Subquery, When
 from django.http import HttpRequest, QueryDict
 from django.template.loader import render_to_string
@@ -374,11 +373,7 @@ def _facts_moved_from(plan: Plan) -> VersionFacts | None:
     before = steps_moved_from(plan.pk, plan.version)
     if before is None:
         return None
-    try:
-        found = cache.get(_facts_key(plan.pk, before))
-    except Exception:
-        return None
-    return found if isinstance(found, VersionFacts) else None
+    return page_cache.cached(_facts_key(plan.pk, before), kind=VersionFacts)
 
 
 def _machine_names(plan: Plan) -> dict[FleetKey, list[str]]:
@@ -918,21 +913,19 @@ class PlanPage:
                 states.update(by_state)
         paginator = Paginator(query, TENTACLES_PER_PAGE)
         paginator.count = sum(states.values())  # known already: spare the paginator's COUNT
-        try:  # what get_page shows for the page asked for
-            number = paginator.validate_number(self.filters.page)
-        except PageNotAnInteger:
-            number = 1
-        except EmptyPage:
-            number = paginator.num_pages
+        # The page shown (a number past the last shows the last); its rows are read only if
+        # they are not kept.
+        page = paginator.get_page(self.filters.page)
 
         def read() -> tuple[list[Step], dict[uuid.UUID, Finisher]]:
-            steps = list(paginator.page(number).object_list)
+            steps = list(page.object_list)
             return steps, finishers(steps)
 
         steps, finished_by = page_cache.remembered(
-            f"plan-tentacle-page:{kept}:{number}", read, kind=tuple, seconds=page_cache.SECONDS
+            f"plan-tentacle-page:{kept}:{page.number}", read, kind=tuple, seconds=page_cache.SECONDS
         )
-        return TentaclePage(Page(steps, number, paginator), states, finished_by)
+        page.object_list = steps
+        return TentaclePage(page, states, finished_by)
 
     def _waiting_for_at_version(self, step_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
         """`_waiting_for`, worked out once per plan version for the same steps: the full page

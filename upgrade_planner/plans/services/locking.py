@@ -11,10 +11,12 @@ from upgrade_planner.plans import access
 from upgrade_planner.plans.models import Plan
 
 
-def plan_lock(*, plan: Plan, reload_all: bool = False) -> None:
+def plan_lock(*, plan: Plan, reload_all: bool = False, steps_only: bool = False) -> None:
     """Inside a transaction: bump the plan's version (the ETag of every read) and reload its
     version and finished-step count (every field with `reload_all`, for a replan). Once the
     transaction commits, the version polls compare is read afresh (access.plan_version_changed).
+    `steps_only` says the transaction changes nothing but steps' states, as a transition
+    does (access.steps_moved): the page then keeps what such a change cannot touch.
 
     The UPDATE takes the plan row's lock on PostgreSQL (the write lock on SQLite), so changes
     of one plan run one after another until the transaction ends. Every service that changes a
@@ -30,6 +32,8 @@ def plan_lock(*, plan: Plan, reload_all: bool = False) -> None:
     with connection.cursor() as cursor:
         cursor.execute(_lock_sql(connection.vendor), [pk_value(plan.pk)])
         plan.version, plan.finished_steps = _returned(cursor.fetchone())
+    if steps_only:
+        access.steps_moved(plan_id=plan.pk, before=plan.version - 1, after=plan.version)
 
 
 def plan_finished_steps_add(*, plan: Plan, delta: int) -> None:

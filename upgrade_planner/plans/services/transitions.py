@@ -29,7 +29,6 @@ from upgrade_planner.domain.vocabulary import (
     FindingState,
     StepState,
 )
-from upgrade_planner.plans import access
 from upgrade_planner.plans.models import Activity, Plan, Step, StepDependency, StepQuerySet
 from upgrade_planner.plans.services.locking import plan_finished_steps_add, plan_lock
 from upgrade_planner.plans.services.outbox import started_step_check_queue
@@ -223,8 +222,7 @@ def steps_bulk(
         wanted = set(step_ids or [])
         selected = neighbourhood = current.filter(pk__in=wanted)
     with transaction.atomic():
-        plan_lock(plan=plan)
-        access.steps_moved(plan_id=plan.pk, before=plan.version - 1, after=plan.version)
+        plan_lock(plan=plan, steps_only=True)
         total = selected.count()
         missing = len(wanted) - total if tentacles_matching is None else 0
         if problem:
@@ -427,8 +425,7 @@ def _transition(
     if message := too_long(actor.strip(), limit=ACTOR_MAX, what="The name"):
         raise ActorInvalid(message)
     with transaction.atomic():
-        plan_lock(plan=plan)
-        access.steps_moved(plan_id=plan.pk, before=plan.version - 1, after=plan.version)
+        plan_lock(plan=plan, steps_only=True)
         # The step, its prerequisites' states and the flags its rules ask for, in one
         # statement read under the lock. The queries that name what holds a step back run
         # only when the step is refused.
