@@ -33,6 +33,9 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
 HOST = "127.0.0.1"
 WORKERS = 2
+# What gunicorn.conf.py runs on this machine unless the environment says otherwise.
+PRODUCTION_WORKERS = min(2 * (os.cpu_count() or 1) + 1, 8)
+PRODUCTION_THREADS = 4
 
 # The fixture plans: a 50-step plan whose first steps are done, so the page shows a history.
 STEPS_FOR_SMALL_PLAN = 50
@@ -279,18 +282,33 @@ class Server:
 
 @contextlib.contextmanager
 def gunicorn(
-    env: dict[str, str], log_path: Path, *, output_path: Path | None = None
+    env: dict[str, str],
+    log_path: Path,
+    *,
+    output_path: Path | None = None,
+    production_workers: bool = False,
 ) -> Iterator[Server]:
-    """gunicorn with production settings. `output_path` keeps the workers' stdout and stderr
-    (Django's own log, tracebacks included); by default they are discarded."""
+    """gunicorn with production settings and WORKERS sync workers; with `production_workers`,
+    with the workers production runs as well (gunicorn.conf.py: threaded workers, as many as
+    it sets for this machine). `output_path` keeps the workers' stdout and stderr (Django's own
+    log, tracebacks included); by default they are discarded."""
     port = free_port()
     args = [
         sys.executable, "-m", "gunicorn", "upgrade_planner.wsgi:application",
-        "--workers", str(WORKERS), "--worker-class", "sync",
         "--bind", f"{HOST}:{port}", "--timeout", "120", "--graceful-timeout", "5",
         "--chdir", str(ROOT), "--error-logfile", str(log_path),
     ]  # fmt: skip
-    log(f"starting gunicorn ({WORKERS} sync workers) on {HOST}:{port}")
+    if production_workers:
+        args += ["--config", str(ROOT / "gunicorn.conf.py"), "--access-logfile", "/dev/null"]
+        workers = PRODUCTION_WORKERS
+        log(
+            f"starting gunicorn (gunicorn.conf.py: {workers} gthread workers x "
+            f"{PRODUCTION_THREADS} threads) on {HOST}:{port}"
+        )
+    else:
+        args += ["--workers", str(WORKERS), "--worker-class", "sync"]
+        workers = WORKERS
+        log(f"starting gunicorn ({WORKERS} sync workers) on {HOST}:{port}")
     # The child keeps its own descriptor of the output file, so ours is closed at once.
     with (
         output_path.open("ab") if output_path else contextlib.nullcontext(subprocess.DEVNULL)
@@ -308,7 +326,7 @@ def gunicorn(
                 raise BenchError(f"gunicorn exited with {process.returncode}; see {log_path}")
             with contextlib.suppress(OSError):
                 reply = client.request("GET", "/healthz", timeout=5)
-                if reply.status == 200 and len(server.workers) == WORKERS:
+                if reply.status == 200 and len(server.workers) == workers:
                     break
                 if reply.status != 200:
                     raise BenchError(f"/healthz answered {reply.status}: {reply.body[:300]!r}")

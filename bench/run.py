@@ -38,6 +38,8 @@ from bench.harness import (
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
     HOST,
+    PRODUCTION_THREADS,
+    PRODUCTION_WORKERS,
     RESULTS,
     ROOT,
     STEPS_DONE_IN_FIXTURES,
@@ -102,6 +104,8 @@ CREATE_SIZES = (100, 1000, 5000)
 # The largest plan PLAN_MAX_TENTACLES allows (issue 18): created once, then its page and its
 # API read are measured beside the 50-step ones of the same run.
 LARGE_CREATE_SIZE = 20_000
+# The 20,000-Tentacle plan read a page at a time: as many steps as the 50-step plan's read.
+LARGE_PAGE_SIZE = 50
 TARGET_CREATE_LARGE_S = 6.0
 TARGET_CREATE_LARGE_MIB = 400.0
 # "Within 1.5x of the 50-step figures": at least 1/1.5 of their request rate.
@@ -394,10 +398,10 @@ def minimal_latency(client: Client, samples: int = 30) -> float:
     )
 
 
-def warm_up(client: Client) -> None:
+def warm_up(client: Client, workers: int = WORKERS) -> None:
     """Make each worker import and touch everything once, so memory baselines and the first
     timed request are not first-request figures."""
-    for index in range(WORKERS * 3):
+    for index in range(workers * 3):
         client.expect(200, "GET", "/bench/minimal")
         document, _ = create_plan(client, f"Warm-up {index}", 10)
         client.expect(200, "GET", f"/api/v1/plans/{document['edit_token']}")
@@ -658,8 +662,9 @@ def mixed_fixtures(client: Client) -> MixedFixtures:
     return MixedFixtures(viewed, editors)
 
 
-def measure_mixed(port: int, fixtures: MixedFixtures) -> list[dict[str, Any]]:
-    """The mixed load, with the same schedule against the minimal view before and after."""
+def measure_mixed(port: int, fixtures: MixedFixtures, *, server: str = "") -> list[dict[str, Any]]:
+    """The mixed load, with the same schedule against the minimal view before and after.
+    `server` names the server's workers in the rows' labels, where they are not the run's."""
 
     def load(seconds: float, *, minimal: bool = False, seed: int = 9) -> MixedResult:
         return run_mixed(
@@ -696,7 +701,7 @@ def measure_mixed(port: int, fixtures: MixedFixtures) -> list[dict[str, Any]]:
         met = figure["errors"] == 0 and figure["p99"] <= TARGET_MIXED_P99_MS
         rows.append(
             {
-                "label": f"mixed load: {kind}",
+                "label": f"mixed load: {kind}" + (f" ({server})" if server else ""),
                 "kind": "mixed",
                 "figure": figure,
                 "minimal": minimal,
@@ -1129,6 +1134,13 @@ def main(argv: list[str] | None = None) -> int:
                 expect=200,
             ),
             Scenario(
+                "api_read_large_page",
+                f"API read of one page, GET /api/v1/plans/{{token}}?page=200&page_size="
+                f"{LARGE_PAGE_SIZE} ({LARGE_CREATE_SIZE:,} Tentacles, 200)",
+                [f"/api/v1/plans/{huge.edit_token}?page=200&page_size={LARGE_PAGE_SIZE}"],
+                expect=200,
+            ),
+            Scenario(
                 "api_not_modified",
                 "API read with If-None-Match (304)",
                 [f"/api/v1/plans/{small.edit_token}"],
@@ -1142,6 +1154,7 @@ def main(argv: list[str] | None = None) -> int:
         by_key = {scenario.key: row for scenario, row in zip(scenarios, load, strict=True)}
         against_small(by_key["page_large"], by_key["page_50"])
         against_small(by_key["api_read_large"], by_key["api_read"])
+        against_small(by_key["api_read_large_page"], by_key["api_read"])
         mixed = measure_mixed(server.port, mixed_plans)
         job_latency = measure_enqueue(client, env, database_url)
         recomputation = measure_forecast(client, large.edit_token)
@@ -1152,6 +1165,17 @@ def main(argv: list[str] | None = None) -> int:
             + [job_latency]
             + creation
             + [large_creation, recomputation, memory, large_memory, paste_growth]
+        )
+
+    # The mixed load again against the workers production runs (gunicorn.conf.py: threaded
+    # workers, more processes than cores), on the same plans: the tail a team sees depends on
+    # how requests queue, and 2 sync workers queue every poll behind a render.
+    with gunicorn(env, RESULTS / "gunicorn-production.log", production_workers=True) as production:
+        warm_up(Client(production.port), PRODUCTION_WORKERS)
+        figures += measure_mixed(
+            production.port,
+            mixed_plans,
+            server=f"production workers: {PRODUCTION_WORKERS} gthread x {PRODUCTION_THREADS}",
         )
 
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

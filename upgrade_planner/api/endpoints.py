@@ -27,6 +27,7 @@ from django.urls import reverse
 from ninja import NinjaAPI, Schema
 from ninja.errors import HttpError, Throttled, ValidationError
 from ninja.openapi.schema import REF_TEMPLATE, OpenAPISchema
+from ninja.params.functions import Query
 from ninja.schema import NinjaGenerateJsonSchema
 from ninja.throttling import BaseThrottle
 
@@ -77,6 +78,9 @@ from upgrade_planner.plans.access import (
     polled_link,
 )
 from upgrade_planner.plans.documents import (
+    STEPS_PAGE_MAX,
+    STEPS_PAGE_SIZE,
+    StepsPage,
     dependency_ids,
     encoded_plan_document,
     etag_for,
@@ -84,6 +88,7 @@ from upgrade_planner.plans.documents import (
     finding_document,
     plan_document,
     step_document,
+    steps_page_body,
 )
 from upgrade_planner.plans.exports import (
     Runbook,
@@ -185,7 +190,7 @@ def errors_response(errors: dict[str, list[str]], status: int = 422) -> JsonResp
 
 
 def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [part for part in loc if part not in ("body", "payload")]
+    parts = [part for part in loc if part not in ("body", "payload", "query")]
     path = ""
     for part in parts:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
@@ -451,12 +456,26 @@ def _created_response(request: HttpRequest, created: services.CreatedPlan) -> Ht
     url_name="plan",
     summary="Read a plan",
     description="By its edit or read-only token. Send the ETag back as If-None-Match: while the "
-    "plan is unchanged the answer is 304, without a body.",
+    "plan is unchanged the answer is 304, without a body. A very large plan can be read a page "
+    "of steps at a time: give `page` or `page_size` (see `steps_page`); without either, the "
+    "document holds every step.",
     response={200: PlanOut, 304: None, **LINK_ANSWERS},
     by_alias=True,
     openapi_extra={"responses": {200: {"headers": ETAG}, 304: {"headers": ETAG}, **LINK_HEADERS}},
 )
-def read_plan(request: HttpRequest, token: str) -> HttpResponse:
+def read_plan(
+    request: HttpRequest,
+    token: str,
+    page: int | None = Query(
+        None, ge=1, description="Read only this page of the steps, from 1 (needs no page_size)."
+    ),
+    page_size: int | None = Query(
+        None,
+        ge=1,
+        le=STEPS_PAGE_MAX,
+        description=f"Steps a page (default {STEPS_PAGE_SIZE}, at most {STEPS_PAGE_MAX}).",
+    ),
+) -> HttpResponse:
     # A conditional GET of an unchanged plan is answered as a poll is, from the cached version
     # (plans.access.polled_link: every change of the plan clears it on commit). Any other read
     # looks the link up once, by the narrow query the polls use: finding the document of a
@@ -467,13 +486,24 @@ def read_plan(request: HttpRequest, token: str) -> HttpResponse:
         polled_link(token, client=client) if conditional else current_version(token, client=client)
     )
     etag = etag_of(state.plan_id, state.version)
+    can_edit = state.kind == LinkKind.EDIT
     if etag in conditional:
         response = HttpResponse(status=304)
+    elif page is not None or page_size is not None:
+        try:
+            version, body = steps_page_body(
+                state.plan_id,
+                state.version,
+                can_edit=can_edit,
+                page=StepsPage(page or 1, page_size or STEPS_PAGE_SIZE),
+            )
+        except Plan.DoesNotExist:  # deleted since the lookup
+            raise Http404("No plan has this link.") from None
+        etag = etag_of(state.plan_id, version)
+        response = HttpResponse(body, content_type="application/json")
     else:
         try:
-            document = encoded_plan_document(
-                state.plan_id, state.version, can_edit=state.kind == LinkKind.EDIT
-            )
+            document = encoded_plan_document(state.plan_id, state.version, can_edit=can_edit)
         except Plan.DoesNotExist:  # deleted since the lookup
             raise Http404("No plan has this link.") from None
         etag = etag_of(state.plan_id, document.version)  # it may have moved on since the lookup

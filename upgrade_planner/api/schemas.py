@@ -621,7 +621,20 @@ class PlanOut(Answer):
     latest_rehearsal: uuid.UUID | None = Field(
         ..., description="The id of the newest rehearsal of this plan."
     )
+    steps_page: StepsPageOut | None = Field(
+        None,
+        description="Only in a read of one page of the steps (`page` or `page_size` given): "
+        "which page `steps` holds. `instance.tentacles` then lists only the Tentacles of the "
+        "steps on the page; `progress` and `schedule` still cover the whole plan.",
+    )
     steps: list[StepOut]
+
+
+class StepsPageOut(Answer):
+    number: int = Field(..., description="The page shown, from 1. A page past the last is empty.")
+    size: int = Field(..., description="Steps a page.")
+    pages: int = Field(..., description="Pages in all (at least 1).")
+    steps_total: int = Field(..., description="The plan's current steps, on every page.")
 
 
 class PlanCreated(PlanOut):

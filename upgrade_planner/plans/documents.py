@@ -5,20 +5,28 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections import defaultdict
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
 
 from upgrade_planner.domain.inventory import COLUMNS
 from upgrade_planner.domain.schedule import Task
 from upgrade_planner.domain.vocabulary import FindingState, StepState
 from upgrade_planner.installations.models import Installation, Tentacle
-from upgrade_planner.plans.forecasts import forecast_of, iso, schedule_document, tasks_from_rows
+from upgrade_planner.plans.forecasts import (
+    forecast_of,
+    iso,
+    keep_schedule,
+    schedule_document,
+    schedule_key,
+    tasks_from_rows,
+)
 from upgrade_planner.plans.models import Finding, Plan, Step, StepDependency
 
 logger = logging.getLogger(__name__)
@@ -161,14 +169,19 @@ def step_document(step: Step, depends_on: list[str]) -> dict[str, Any]:
 
 
 def progress_of(states: list[str]) -> dict[str, int]:
+    return progress_of_counts(Counter(states))
+
+
+def progress_of_counts(counts: Mapping[str, int]) -> dict[str, int]:
+    """The document's `progress` from the number of steps in each state."""
     return {
-        "total": len(states),
-        "done": states.count(StepState.DONE),
-        "skipped": states.count(StepState.SKIPPED),
-        "blocked": states.count(StepState.BLOCKED),
-        "ready": states.count(StepState.READY),
-        "in_progress": states.count(StepState.IN_PROGRESS),
-        "failed": states.count(StepState.FAILED),
+        "total": sum(counts.values()),
+        "done": counts.get(StepState.DONE, 0),
+        "skipped": counts.get(StepState.SKIPPED, 0),
+        "blocked": counts.get(StepState.BLOCKED, 0),
+        "ready": counts.get(StepState.READY, 0),
+        "in_progress": counts.get(StepState.IN_PROGRESS, 0),
+        "failed": counts.get(StepState.FAILED, 0),
     }
 
 
@@ -241,22 +254,44 @@ def _document_and_tasks(
             .values(*STEP_FIELDS),
         )
     tentacles, step_rows, prerequisites = rows
-    steps = []
-    for row in step_rows:
-        step_id = row["id"]
-        row["id"] = str(step_id)
-        row["depends_on"] = prerequisites.get(step_id, [])
-        if not can_edit:
-            row["evidence"] = [evidence_shown(entry, can_edit=False) for entry in row["evidence"]]
-        steps.append(row)
+    steps = [_step_row(row, prerequisites, can_edit=can_edit) for row in step_rows]
     # The forecast reads the rows as they are stored, before they are dressed for JSON.
     tasks = tasks_from_rows(steps, {row["id"]: row["depends_on"] for row in steps})
     for row in steps:
-        row["tentacle"] = row["tentacle"] or None
-        row["method"] = row["method"] or None
-        row["assignee"] = row["assignee"] or None
-        row["started_at"] = iso(row["started_at"])
-        row["finished_at"] = iso(row["finished_at"])
+        _dress(row)
+    document = _document(
+        plan, tentacles=tentacles, progress=progress_of([step["state"] for step in steps])
+    )
+    document["steps"] = steps
+    return document, tasks
+
+
+def _step_row(
+    row: dict[str, Any], prerequisites: Mapping[Any, list[str]], *, can_edit: bool
+) -> dict[str, Any]:
+    """A row of STEP_FIELDS with its id as text and its prerequisites, and its evidence as
+    the reader may see it."""
+    step_id = row["id"]
+    row["id"] = str(step_id)
+    row["depends_on"] = prerequisites.get(step_id, [])
+    if not can_edit:
+        row["evidence"] = [evidence_shown(entry, can_edit=False) for entry in row["evidence"]]
+    return row
+
+
+def _dress(row: dict[str, Any]) -> None:
+    """A step row's stored values as the document writes them."""
+    row["tentacle"] = row["tentacle"] or None
+    row["method"] = row["method"] or None
+    row["assignee"] = row["assignee"] or None
+    row["started_at"] = iso(row["started_at"])
+    row["finished_at"] = iso(row["finished_at"])
+
+
+def _document(
+    plan: Plan, *, tentacles: list[dict[str, Any]], progress: dict[str, int]
+) -> dict[str, Any]:
+    """The document's keys in order, with its `schedule` and `steps` left as None."""
     return {
         "id": str(plan.id),
         "name": plan.name,
@@ -274,14 +309,14 @@ def _document_and_tasks(
         "warnings": plan.warnings,
         "migration": plan.migration,
         "canary": plan.canary,
-        "progress": progress_of([step["state"] for step in steps]),
+        "progress": progress,
         "estimates": plan.estimates,
         "schedule": None,
         "readiness": readiness_document(plan),
         "rehearsal_of": str(plan.rehearsal_of_id) if plan.rehearsal_of_id else None,
         "latest_rehearsal": str(plan.latest_rehearsal_id) if plan.latest_rehearsal_id else None,
-        "steps": steps,
-    }, tasks
+        "steps": None,
+    }
 
 
 # --- The document cached per plan version ------------------------------------------------------
@@ -350,14 +385,7 @@ def encoded_plan_document(plan_id: uuid.UUID, version: int, *, can_edit: bool) -
 def encode_plan_document(plan: Plan, *, can_edit: bool) -> EncodedDocument:
     """plan_document(plan, can_edit=can_edit), encoded but for its schedule."""
     document, tasks = _document_and_tasks(plan, can_edit=can_edit)
-    keys = list(document)
-    at = keys.index("schedule")
-    before = {key: document[key] for key in keys[:at]}
-    after = {key: document[key] for key in keys[at + 1 :]}
-    # json.dumps writes an object as "{" + '"key": value' joined by ", " + "}": the halves
-    # around the schedule, joined back with it, are byte for byte the whole document's text.
-    before_text = _json(before)[:-1] + (b", " if before else b"") + b'"schedule": '
-    after_text = (b", " + _json(after)[1:]) if after else b"}"
+    before_text, after_text = _around_schedule(document)
     return EncodedDocument(
         version=plan.version,
         before_schedule=before_text,
@@ -367,6 +395,129 @@ def encode_plan_document(plan: Plan, *, can_edit: bool) -> EncodedDocument:
         window_end=plan.window_end,
         people_at_once=plan.people_at_once,
     )
+
+
+def _around_schedule(document: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The JSON text of `document` before and after the value of its `schedule`."""
+    keys = list(document)
+    at = keys.index("schedule")
+    before = {key: document[key] for key in keys[:at]}
+    after = {key: document[key] for key in keys[at + 1 :]}
+    # json.dumps writes an object as "{" + '"key": value' joined by ", " + "}": the halves
+    # around the schedule, joined back with it, are byte for byte the whole document's text.
+    before_text = _json(before)[:-1] + (b", " if before else b"") + b'"schedule": '
+    after_text = (b", " + _json(after)[1:]) if after else b"}"
+    return before_text, after_text
+
+
+# --- A page of the steps -----------------------------------------------------------------------
+# The whole document of a 20,000-Tentacle plan runs to tens of megabytes. A reader that asks for
+# a page gets the same document with `steps` cut to that page, `instance.tentacles` cut to the
+# Tentacles those steps are for, and `steps_page` saying where it is; `progress` and `schedule`
+# still cover the whole plan. It costs a fixed number of queries, whatever the plan's size, and
+# is kept per plan version, kind of link, page and size; its schedule is the one the plan page
+# shows (`forecasts.cached_schedule`: once per version and minute).
+
+STEPS_PAGE_SIZE = 200
+STEPS_PAGE_MAX = 1000
+PAGE_SECONDS = 120
+
+
+class StepsPage(NamedTuple):
+    number: int  # from 1
+    size: int
+
+
+@dataclass(frozen=True)
+class EncodedPage:
+    """A page of the plan document of `version` as JSON, split around its `schedule`."""
+
+    version: int
+    before_schedule: bytes
+    after_schedule: bytes
+
+    def body(self, schedule: dict[str, Any]) -> bytes:
+        return self.before_schedule + _json(schedule) + self.after_schedule
+
+
+def page_key(plan_id: uuid.UUID, version: int, *, can_edit: bool, page: StepsPage) -> str:
+    kind = "edit" if can_edit else "view"
+    return f"plan-page:{DOCUMENT_FORMAT}:{plan_id.hex}:{version}:{kind}:{page.number}:{page.size}"
+
+
+def paged_plan_document(plan: Plan, *, can_edit: bool, page: StepsPage) -> dict[str, Any]:
+    """The plan document with one page of its steps (see above), its `schedule` left as None:
+    in six queries whatever the plan's size. `plan.installation` should already be loaded."""
+    steps = Step.objects.of_plan(plan)
+    counts = dict(
+        steps.order_by()
+        .values_list("state")
+        .annotate(n=models.Count("id"))
+        .values_list("state", "n")
+    )
+    total = sum(counts.values())
+    start = (page.number - 1) * page.size
+    rows = list(steps.order_by("position").values(*STEP_FIELDS)[start : start + page.size])
+    prerequisites: dict[Any, list[str]] = defaultdict(list)
+    if rows:
+        pairs = StepDependency.objects.filter(
+            plan=plan, step_id__in=[row["id"] for row in rows]
+        ).values_list("step_id", "prerequisite_id")
+        for step_id, prerequisite_id in pairs:
+            prerequisites[step_id].append(str(prerequisite_id))
+    names = {row["tentacle"] for row in rows if row["tentacle"]}
+    tentacles = (
+        list(
+            Tentacle.objects.filter(installation_id=plan.installation_id, name__in=names)
+            .order_by("position")
+            .values(*TENTACLE_FIELDS)
+        )
+        if names
+        else []
+    )
+    document = _document(plan, tentacles=tentacles, progress=progress_of_counts(counts))
+    document["steps_page"] = {
+        "number": page.number,
+        "size": page.size,
+        "pages": max(1, -(-total // page.size)),
+        "steps_total": total,
+    }
+    document["steps"] = [_step_row(row, prerequisites, can_edit=can_edit) for row in rows]
+    for row in document["steps"]:
+        _dress(row)
+    return document
+
+
+def steps_page_body(
+    plan_id: uuid.UUID, version: int, *, can_edit: bool, page: StepsPage
+) -> tuple[int, bytes]:
+    """The version and JSON body of a page of plan `plan_id`'s document at `version`, from the
+    cache; else read from the database (at whatever version the plan is at by then) and kept.
+    Raises Plan.DoesNotExist for a plan deleted since its link was looked up."""
+    wanted = page_key(plan_id, version, can_edit=can_edit, page=page)
+    forecast = schedule_key(plan_id, version)
+    try:
+        found = cache.get_many([wanted, forecast])
+    except Exception as error:
+        logger.warning("plan document cache unavailable: %s", error)
+        found = {}
+    encoded = found.get(wanted)
+    schedule = found.get(forecast)
+    if isinstance(encoded, EncodedPage) and isinstance(schedule, dict):
+        return encoded.version, encoded.body(schedule)
+    plan = Plan.objects.select_related("installation").get(pk=plan_id)
+    if not (isinstance(encoded, EncodedPage) and encoded.version == plan.version):
+        document = paged_plan_document(plan, can_edit=can_edit, page=page)
+        encoded = EncodedPage(plan.version, *_around_schedule(document))
+        try:
+            cache.set(
+                page_key(plan_id, plan.version, can_edit=can_edit, page=page), encoded, PAGE_SECONDS
+            )
+        except Exception as error:
+            logger.warning("plan document cache unavailable: %s", error)
+    if not (isinstance(schedule, dict) and plan.version == version):
+        schedule = keep_schedule(plan)
+    return encoded.version, encoded.body(schedule)
 
 
 def _json(data: Any) -> bytes:

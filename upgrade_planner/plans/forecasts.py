@@ -135,15 +135,27 @@ def plan_schedule(plan: Plan, *, now: datetime | None = None) -> dict[str, Any]:
     return schedule_document(plan, forecast_of(plan, plan_tasks(plan), now=now))
 
 
+def schedule_key(plan_id: Any, version: int, *, now: datetime | None = None) -> str:
+    """Where `cached_schedule` keeps the forecast of a plan version made in the minute of `now`."""
+    minute = int((now or timezone.now()).timestamp() // 60)
+    return f"schedule:{plan_id}:{version}:{minute}"
+
+
 def cached_schedule(plan: Plan) -> dict[str, Any]:
     """`plan_schedule`, computed at most once a minute per plan version."""
-    key = f"schedule:{plan.pk}:{plan.version}"
     try:
-        found = cache.get(key)
+        found = cache.get(schedule_key(plan.pk, plan.version))
     except Exception:  # a cache outage costs a recomputation, never the page
         found = None
     if found is None:
-        found = plan_schedule(plan)
-        with contextlib.suppress(Exception):  # nor does failing to store it
-            cache.set(key, found, CACHE_SECONDS)
+        found = keep_schedule(plan)
+    return dict(found)
+
+
+def keep_schedule(plan: Plan) -> dict[str, Any]:
+    """`plan_schedule` now, kept for `cached_schedule`'s readers of the same minute."""
+    now = timezone.now()
+    found = plan_schedule(plan, now=now)
+    with contextlib.suppress(Exception):  # failing to store it costs the next reader a forecast
+        cache.set(schedule_key(plan.pk, plan.version, now=now), found, CACHE_SECONDS)
     return dict(found)
