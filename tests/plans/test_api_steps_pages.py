@@ -19,6 +19,7 @@ from tests.plans.test_api_document_cache import NOON, REFUSED, at, busy_plan
 from upgrade_planner.api import schemas
 from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.plans.documents import STEPS_PAGE_MAX, STEPS_PAGE_SIZE, plan_document
+from upgrade_planner.plans.forecasts import schedule_keys
 from upgrade_planner.plans.models import Plan, Step
 
 pytestmark = pytest.mark.django_db
@@ -245,3 +246,46 @@ def test_a_pages_queries_do_not_grow_with_the_plan(client):
     # The link; the plan; step counts, the page, its prerequisites, its Tentacles; the
     # findings and their guards; the forecast's steps and dependencies.
     assert large[0] <= 10
+
+
+def test_while_one_reader_makes_this_minutes_forecast_the_others_get_the_last_minutes(
+    client, django_assert_num_queries
+):
+    """A 20,000-Tentacle plan's forecast takes a worker a good part of a second: its readers
+    must not all make it at once when the minute turns."""
+    created = busy_plan()
+    plan = created.plan
+    path = f"/api/v1/plans/{created.edit_token}"
+    query = {"page": 1, "page_size": 5}
+    with at(NOON):
+        client.get(path, query)
+    next_minute = NOON + datetime.timedelta(seconds=75)
+    current, _ = schedule_keys(plan.pk, plan.version, now=next_minute)
+    assert cache.add(f"{current}:making", True)  # another reader is making it
+
+    with at(next_minute), django_assert_num_queries(1):  # the link; nothing for the forecast
+        meanwhile = client.get(path, query).json()["schedule"]
+    cache.delete(f"{current}:making")
+    with at(next_minute + datetime.timedelta(seconds=1)):
+        made = client.get(path, query).json()["schedule"]  # made now, then kept
+    with at(next_minute + datetime.timedelta(seconds=2)), django_assert_num_queries(1):
+        kept = client.get(path, query).json()["schedule"]
+
+    assert meanwhile["computed_at"] == "2026-05-02T12:00:00Z"
+    assert made["computed_at"] == kept["computed_at"] == "2026-05-02T12:01:16Z"
+
+
+def test_a_forecast_two_minutes_old_is_never_served(client):
+    created = busy_plan()
+    plan = created.plan
+    path = f"/api/v1/plans/{created.edit_token}"
+    with at(NOON):
+        client.get(path, {"page": 1})
+    later = NOON + datetime.timedelta(minutes=2)
+    current, _ = schedule_keys(plan.pk, plan.version, now=later)
+    cache.add(f"{current}:making", True)
+
+    with at(later):
+        schedule = client.get(path, {"page": 1}).json()["schedule"]
+
+    assert schedule["computed_at"] == "2026-05-02T12:02:00Z"

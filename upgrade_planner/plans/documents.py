@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils import timezone
 
 from upgrade_planner.domain.inventory import COLUMNS
 from upgrade_planner.domain.schedule import Task
@@ -24,8 +25,9 @@ from upgrade_planner.plans.forecasts import (
     iso,
     keep_schedule,
     schedule_document,
-    schedule_key,
+    schedule_keys,
     tasks_from_rows,
+    usable_schedule,
 )
 from upgrade_planner.plans.models import Finding, Plan, Step, StepDependency
 
@@ -495,15 +497,15 @@ def steps_page_body(
     cache; else read from the database (at whatever version the plan is at by then) and kept.
     Raises Plan.DoesNotExist for a plan deleted since its link was looked up."""
     wanted = page_key(plan_id, version, can_edit=can_edit, page=page)
-    forecast = schedule_key(plan_id, version)
+    now = timezone.now()
     try:
-        found = cache.get_many([wanted, forecast])
+        found = cache.get_many([wanted, *schedule_keys(plan_id, version, now=now)])
     except Exception as error:
         logger.warning("plan document cache unavailable: %s", error)
         found = {}
     encoded = found.get(wanted)
-    schedule = found.get(forecast)
-    if isinstance(encoded, EncodedPage) and isinstance(schedule, dict):
+    schedule = usable_schedule(found, plan_id, version, now=now)
+    if isinstance(encoded, EncodedPage) and schedule is not None:
         return encoded.version, encoded.body(schedule)
     plan = Plan.objects.select_related("installation").get(pk=plan_id)
     if not (isinstance(encoded, EncodedPage) and encoded.version == plan.version):
@@ -515,7 +517,7 @@ def steps_page_body(
             )
         except Exception as error:
             logger.warning("plan document cache unavailable: %s", error)
-    if not (isinstance(schedule, dict) and plan.version == version):
+    if schedule is None or plan.version != version:
         schedule = keep_schedule(plan)
     return encoded.version, encoded.body(schedule)
 

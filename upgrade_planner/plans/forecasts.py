@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from django.core.cache import cache
@@ -145,6 +145,34 @@ def schedule_key(plan_id: Any, version: int, *, now: datetime | None = None) -> 
     """Where `cached_schedule` keeps the forecast of a plan version made in the minute of `now`."""
     minute = int((now or timezone.now()).timestamp() // 60)
     return f"schedule:{plan_id}:{version}:{minute}"
+
+
+def schedule_keys(plan_id: Any, version: int, *, now: datetime) -> tuple[str, str]:
+    """The keys of this minute's forecast of a plan version, and of the minute before's."""
+    return (
+        schedule_key(plan_id, version, now=now),
+        schedule_key(plan_id, version, now=now - timedelta(minutes=1)),
+    )
+
+
+def usable_schedule(
+    found: Mapping[str, Any], plan_id: Any, version: int, *, now: datetime
+) -> dict[str, Any] | None:
+    """Of what a reader found in the cache under `schedule_keys`: this minute's forecast; else
+    the minute before's while another reader works this minute's out, so that a large plan's
+    readers do not all work it out at once (its `computed_at` says when it was made). None:
+    the reader works it out itself (`keep_schedule`)."""
+    current, previous = schedule_keys(plan_id, version, now=now)
+    if isinstance(found.get(current), dict):
+        return dict(found[current])
+    before = found.get(previous)
+    if not isinstance(before, dict):
+        return None
+    try:
+        claimed = cache.add(f"{current}:making", True, CACHE_SECONDS)
+    except Exception:  # with no cache to share it through, each reader makes its own
+        return None
+    return None if claimed else dict(before)
 
 
 def cached_schedule(plan: Plan) -> dict[str, Any]:
