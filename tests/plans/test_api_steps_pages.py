@@ -18,7 +18,12 @@ from tests.factories import create_plan, fleet
 from tests.plans.test_api_document_cache import NOON, REFUSED, at, busy_plan
 from upgrade_planner.api import schemas
 from upgrade_planner.domain.vocabulary import StepState
-from upgrade_planner.plans.documents import STEPS_PAGE_MAX, STEPS_PAGE_SIZE, plan_document
+from upgrade_planner.plans.documents import (
+    STEPS_PAGE_LAST,
+    STEPS_PAGE_MAX,
+    STEPS_PAGE_SIZE,
+    plan_document,
+)
 from upgrade_planner.plans.forecasts import schedule_keys
 from upgrade_planner.plans.models import Plan, Step
 
@@ -104,16 +109,19 @@ def test_page_alone_takes_the_default_size_and_page_size_alone_the_first_page(cl
     assert (by_size["number"], by_size["size"]) == (1, 3)
 
 
-def test_a_page_past_the_last_is_empty_and_says_how_many_pages_there_are(client):
+@pytest.mark.parametrize("page", [99, STEPS_PAGE_LAST])
+def test_a_page_past_the_last_is_empty_and_says_how_many_pages_there_are(client, page):
     created = create_plan(tentacles=fleet(4))
     total = Step.objects.of_plan(created.plan).count()
 
-    response = client.get(f"/api/v1/plans/{created.edit_token}", {"page": 99, "page_size": 10})
+    response = client.get(
+        f"/api/v1/plans/{created.edit_token}", {"page": page, "page_size": STEPS_PAGE_MAX}
+    )
 
     assert response.status_code == 200
     assert response.json()["steps"] == []
     assert response.json()["instance"]["tentacles"] == []
-    assert response.json()["steps_page"]["pages"] == -(-total // 10)
+    assert response.json()["steps_page"]["pages"] == -(-total // STEPS_PAGE_MAX) == 1
     assert response.json()["progress"]["total"] == total
 
 
@@ -124,6 +132,8 @@ def test_a_page_past_the_last_is_empty_and_says_how_many_pages_there_are(client)
         ({"page": "-3"}, "page", "Must be at least 1."),
         ({"page": "two"}, "page", "Enter a whole number."),
         ({"page": "1.5"}, "page", "Enter a whole number."),
+        ({"page": str(STEPS_PAGE_LAST + 1)}, "page", f"Must be at most {STEPS_PAGE_LAST}."),
+        ({"page": "1" + "0" * 20}, "page", f"Must be at most {STEPS_PAGE_LAST}."),
         ({"page_size": "0"}, "page_size", "Must be at least 1."),
         ({"page_size": str(STEPS_PAGE_MAX + 1)}, "page_size", f"Must be at most {STEPS_PAGE_MAX}."),
         ({"page_size": "all"}, "page_size", "Enter a whole number."),

@@ -78,6 +78,7 @@ from upgrade_planner.plans.access import (
     polled_link,
 )
 from upgrade_planner.plans.documents import (
+    STEPS_PAGE_LAST,
     STEPS_PAGE_MAX,
     STEPS_PAGE_SIZE,
     StepsPage,
@@ -467,7 +468,10 @@ def read_plan(
     request: HttpRequest,
     token: str,
     page: int | None = Query(
-        None, ge=1, description="Read only this page of the steps, from 1 (needs no page_size)."
+        None,
+        ge=1,
+        le=STEPS_PAGE_LAST,
+        description="Read only this page of the steps, from 1 (needs no page_size).",
     ),
     page_size: int | None = Query(
         None,

@@ -422,6 +422,8 @@ def _around_schedule(document: dict[str, Any]) -> tuple[bytes, bytes]:
 
 STEPS_PAGE_SIZE = 200
 STEPS_PAGE_MAX = 1000
+# Far past the last page of the largest plan, and an offset the database can still count to.
+STEPS_PAGE_LAST = 1_000_000
 PAGE_SECONDS = 120
 
 
