@@ -119,20 +119,13 @@ def plan_tasks_and_rows(
     """The current steps of `plan` as tasks, and as rows of TASK_FIELDS and `fields` (with
     `id` as text) in plan order for whoever shows them, in two queries."""
     wanted = [*TASK_FIELDS, *(name for name in fields if name not in TASK_FIELDS)]
-    rows = list(Step.objects.of_plan(plan).order_by("position").values(*wanted))
-    # Each current step's id is written as text once: a fleet has about four dependencies for
-    # each step, and writing a UUID as text costs more than finding it here. A dependency on
-    # or of a retired step is left out, as tasks_from_rows would leave it.
-    text: dict[Any, str] = {}
-    for row in rows:
-        step_id = row["id"]
-        row["id"] = text[step_id] = str(step_id)
+    rows = [
+        {**row, "id": str(row["id"])}
+        for row in Step.objects.of_plan(plan).order_by("position").values(*wanted)
+    ]
     prerequisites: dict[str, list[str]] = {}
-    pairs = StepDependency.objects.filter(plan=plan).values_list("step_id", "prerequisite_id")
-    for step_id, prerequisite_id in pairs:
-        step, prerequisite = text.get(step_id), text.get(prerequisite_id)
-        if step is not None and prerequisite is not None:
-            prerequisites.setdefault(step, []).append(prerequisite)
+    for step_id, prerequisite_id in StepDependency.objects.filter(plan=plan).id_pairs_as_text():
+        prerequisites.setdefault(step_id, []).append(prerequisite_id)
     return tasks_from_rows(rows, prerequisites), rows
 
 

@@ -6,12 +6,13 @@ import base64
 import hashlib
 import hmac
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import models
-from django.db.models.functions import RowNumber
+from django.db import connections, models
+from django.db.models.functions import Cast, RowNumber
 from django.utils import timezone
 
 from upgrade_planner.domain.lifecycle import StepAction, offered_actions
@@ -376,6 +377,19 @@ class StepDependencyQuerySet(models.QuerySet["StepDependency"]):
     def unsatisfied(self, step_ids: list[uuid.UUID]) -> StepDependencyQuerySet:
         """The dependencies of these steps on prerequisites neither done nor skipped."""
         return self.filter(step_id__in=step_ids).exclude(prerequisite__state__in=SATISFIED_STATES)
+
+    def id_pairs_as_text(self) -> Iterable[tuple[str, str]]:
+        """(step id, prerequisite id) of each dependency, written as str() writes a UUID.
+        PostgreSQL writes them so itself: a 20,000-Tentacle plan's 80,000 pairs then arrive in
+        half the time that making and writing out 160,000 UUIDs here takes."""
+        if connections[self.db].vendor == "postgresql":
+            return self.values_list(
+                Cast("step_id", models.TextField()), Cast("prerequisite_id", models.TextField())
+            )
+        return (
+            (str(step), str(prerequisite))
+            for step, prerequisite in self.values_list("step_id", "prerequisite_id")
+        )
 
 
 class StepDependency(models.Model):
