@@ -30,6 +30,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import cache
+from django.db.models import Model
+from django.db.models.base import ModelState
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 
@@ -98,16 +100,87 @@ class LocalPages:
 local_pages = LocalPages()
 
 
-def remembered[T](key: str, compute: Callable[[], T], *, kind: type[T], seconds: int) -> T:
+# --- This process's copies of what a plan version keeps -----------------------------------------
+# The first view of a version someone else has seen reads that version's facts and Tentacle
+# page from the shared cache: tens of model instances to unpickle, a millisecond or more each
+# time. A key of these holds the plan's version, so what it names never changes: each process
+# keeps the last ones it used, for as long as the shared cache keeps them, and hands out copies
+# that the page may dress without touching the one kept.
+LOCAL_VALUES = 64
+
+
+class LocalValues:
+    """Values by key until their expiry, at most `limit` of them, least recently used dropped
+    first."""
+
+    def __init__(self, limit: int = LOCAL_VALUES) -> None:
+        self.limit = limit
+        self._entries: OrderedDict[str, tuple[float, object]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> object | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= time.monotonic():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: str, value: object, seconds: float) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+            self._entries[key] = (time.monotonic() + seconds, value)
+            while len(self._entries) > self.limit:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+local_values = LocalValues()
+
+
+def model_copy[M: Model](instance: M) -> M:
+    """A copy of `instance` whose attributes can be set without touching the original. The
+    values are shared: the copy's holder must not change them in place."""
+    copy = instance.__class__.__new__(instance.__class__)
+    copy.__dict__.update(instance.__dict__)
+    copy._state = ModelState()
+    copy._state.db, copy._state.adding = instance._state.db, instance._state.adding
+    copy._state.fields_cache = dict(instance._state.fields_cache)
+    return copy
+
+
+def remembered[T](
+    key: str,
+    compute: Callable[[], T],
+    *,
+    kind: type[T],
+    seconds: int,
+    copy: Callable[[T], T] | None = None,
+) -> T:
     """`compute()`'s value kept in the cache under `key` for `seconds`: read from there when
     it holds a `kind` (anything else is a miss), else computed and stored. The cache is an
-    optimisation: an outage, reading or writing, only means computing again."""
+    optimisation: an outage, reading or writing, only means computing again.
+
+    With `copy`, for a key whose value never changes: this process keeps the value too, and
+    every caller gets `copy(value)`, which must copy whatever the caller changes."""
+    if copy is not None:
+        kept = local_values.get(key)
+        if isinstance(kept, kind):
+            return copy(kept)
     found = cached(key, kind=kind)
-    if found is not None:
+    if found is None:
+        found = compute()
+        _keep(key, found, seconds)
+    if copy is None:
         return found
-    value = compute()
-    _keep(key, value, seconds)
-    return value
+    local_values.put(key, found, seconds)
+    return copy(found)
 
 
 def cached[T](key: str, *, kind: type[T]) -> T | None:

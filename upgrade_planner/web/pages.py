@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -328,7 +329,13 @@ def version_facts(plan: Plan) -> VersionFacts:
         functools.partial(_read_version_facts, plan),
         kind=VersionFacts,
         seconds=page_cache.SECONDS,
+        copy=_facts_copy,
     )
+
+
+def _facts_copy(facts: VersionFacts) -> VersionFacts:
+    """The facts with copies of their steps, which the page dresses (the rest it only reads)."""
+    return dataclasses.replace(facts, steps=[page_cache.model_copy(s) for s in facts.steps])
 
 
 def _facts_key(plan_id: object, version: int) -> str:
@@ -413,6 +420,14 @@ def _progress_chart(plan: Plan, *, total: int) -> str:
         return ""
     points = [(plan.created_at, 0), *recent] if len(recent) < PROGRESS_POINTS else recent
     return progress_over_time_chart(points, total=total)
+
+
+def _tentacle_page_copy(
+    kept: tuple[list[Step], dict[uuid.UUID, Finisher]],
+) -> tuple[list[Step], dict[uuid.UUID, Finisher]]:
+    """A Tentacle page's steps as copies, which the page dresses (the finishers it only reads)."""
+    steps, finished_by = kept
+    return [page_cache.model_copy(s) for s in steps], finished_by
 
 
 class TentaclePage(NamedTuple):
@@ -922,7 +937,11 @@ class PlanPage:
             return steps, finishers(steps)
 
         steps, finished_by = page_cache.remembered(
-            f"plan-tentacle-page:{kept}:{page.number}", read, kind=tuple, seconds=page_cache.SECONDS
+            f"plan-tentacle-page:{kept}:{page.number}",
+            read,
+            kind=tuple,
+            seconds=page_cache.SECONDS,
+            copy=_tentacle_page_copy,
         )
         page.object_list = steps
         return TentaclePage(page, states, finished_by)

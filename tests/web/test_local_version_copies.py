@@ -1,0 +1,102 @@
+"""Each process keeps the version facts and Tentacle pages it used (page_cache.local_values)
+and hands every page a copy to dress: a view of a version this process has seen reads neither
+from the shared cache, and no page's dressing reaches the copy kept or the next visitor."""
+
+import pickle
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from tests.factories import create_plan, fleet
+from upgrade_planner.domain.vocabulary import StepState
+from upgrade_planner.plans import services
+from upgrade_planner.plans.models import Step
+from upgrade_planner.web import page_cache
+from upgrade_planner.web.pages import _facts_key
+
+pytestmark = pytest.mark.django_db
+
+DRESSING = ("fragment", "finisher", "waiting_for", "inhibitors", "outcome", "critical")
+
+
+def kept_entries() -> dict[str, object]:
+    return {
+        key: value
+        for key, (_, value) in page_cache.local_values._entries.items()
+        if key.startswith(("plan-facts:", "plan-tentacle-page:"))
+    }
+
+
+def kept_steps(value: object) -> list[Step]:
+    steps = value.steps if hasattr(value, "steps") else value[0]  # type: ignore[index]
+    return list(steps)
+
+
+def test_a_view_of_a_version_this_process_has_seen_reads_its_facts_from_nowhere_else(
+    client, monkeypatch
+):
+    created = create_plan(tentacles=fleet(4))
+    client.get(f"/p/{created.edit_token}/")
+    asked: list[str] = []
+    real_get = cache.get
+    monkeypatch.setattr(
+        cache, "get", lambda key, *a, **k: asked.append(key) or real_get(key, *a, **k)
+    )
+
+    response = Client().get(f"/v/{created.view_token}/", {"page": "7"})
+
+    assert response.status_code == 200
+    assert not [key for key in asked if key.startswith(("plan-facts:", "plan-tentacle-page:"))]
+
+
+def test_what_a_page_dresses_never_reaches_the_copy_kept(client):
+    created = create_plan(tentacles=fleet(4))
+    step = Step.objects.filter(plan=created.plan, state=StepState.READY).order_by("position")[0]
+    services.step_start(plan=created.plan, step_id=step.id)
+    services.step_complete(plan=created.plan, step_id=step.id, actor="Ana")
+    client.get(f"/p/{created.edit_token}/")
+    entries = kept_entries()
+    assert len(entries) == 2
+    before = {key: pickle.dumps(value) for key, value in entries.items()}
+
+    for url in (f"/p/{created.edit_token}/", f"/v/{created.view_token}/"):
+        for page in ("2", "3"):
+            assert Client().get(url, {"page": page}).status_code == 200
+
+    assert {key: pickle.dumps(value) for key, value in kept_entries().items()} == before
+    for value in kept_entries().values():
+        for kept in kept_steps(value):
+            assert not any(name in kept.__dict__ for name in DRESSING)
+
+
+def test_a_new_version_is_read_again_and_shows_its_change(client):
+    created = create_plan(tentacles=fleet(4))
+    url = f"/v/{created.view_token}/"
+    client.get(url)
+    step = Step.objects.filter(plan=created.plan, state=StepState.READY).order_by("position")[0]
+
+    services.step_start(plan=created.plan, step_id=step.id)
+    body = Client().get(url, {"page": "2"}).content.decode()
+
+    created.plan.refresh_from_db()
+    assert _facts_key(created.plan.pk, created.plan.version) in page_cache.local_values._entries
+    card = body[body.index(f'id="step-{step.id}"') :][:4000]
+    assert "In progress" in card or "in-progress" in card
+
+
+def test_a_kept_value_lasts_no_longer_than_the_shared_cache_keeps_it(monkeypatch):
+    values = page_cache.LocalValues(limit=2)
+    clock = [1000.0]
+    monkeypatch.setattr(page_cache.time, "monotonic", lambda: clock[0])
+
+    values.put("a", 1, 60)
+    values.put("b", 2, 60)
+    clock[0] += 59
+    assert (values.get("a"), values.get("b")) == (1, 2)
+    values.put("c", 3, 60)  # "a" was used before "b": "a" goes
+    clock[0] += 1
+
+    assert values.get("a") is None
+    assert values.get("b") is None  # 60 s old: expired with the shared cache's copy
+    assert values.get("c") == 3
