@@ -47,7 +47,11 @@ def test_a_view_of_a_version_this_process_has_seen_reads_its_facts_from_nowhere_
     response = Client().get(f"/v/{created.view_token}/", {"page": "7"})
 
     assert response.status_code == 200
-    assert not [key for key in asked if key.startswith(("plan-facts:", "plan-tentacle-page:"))]
+    assert not [
+        key
+        for key in asked
+        if key.startswith(("plan-facts:", "plan-tentacle-page:", "plan-waiting:"))
+    ]
 
 
 def test_what_a_page_dresses_never_reaches_the_copy_kept(client):

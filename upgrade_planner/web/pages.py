@@ -952,7 +952,11 @@ class PlanPage:
         ids = hashlib.sha256("\n".join(sorted(map(str, step_ids))).encode()).hexdigest()
         key = f"plan-waiting:{self.plan.pk}:{self.plan.version}:{ids}"
         return page_cache.remembered(
-            key, lambda: self._waiting_for(step_ids), kind=dict, seconds=page_cache.SECONDS
+            key,
+            lambda: self._waiting_for(step_ids),
+            kind=dict,
+            seconds=page_cache.SECONDS,
+            copy=dict,  # the texts are strings: a new dict is a full copy
         )
 
     def _waiting_for(self, step_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
