@@ -417,8 +417,8 @@ def _around_schedule(document: dict[str, Any]) -> tuple[bytes, bytes]:
 # a page gets the same document with `steps` cut to that page, `instance.tentacles` cut to the
 # Tentacles those steps are for, and `steps_page` saying where it is; `progress` and `schedule`
 # still cover the whole plan. It costs a fixed number of queries, whatever the plan's size, and
-# is kept per plan version, kind of link, page and size; its schedule is the one the plan page
-# shows (`forecasts.cached_schedule`: once per version and minute).
+# is kept per plan version, kind of link, page and size; its schedule is made at most once per
+# plan version and minute, whichever page is read (`forecasts.usable_schedule`).
 
 STEPS_PAGE_SIZE = 200
 STEPS_PAGE_MAX = 1000

@@ -104,8 +104,8 @@ local_pages = LocalPages()
 # The first view of a version someone else has seen reads that version's facts and Tentacle
 # page from the shared cache: tens of model instances to unpickle, a millisecond or more each
 # time. A key of these holds the plan's version, so what it names never changes: each process
-# keeps the last ones it used, for as long as the shared cache keeps them, and hands out copies
-# that the page may dress without touching the one kept.
+# keeps the last ones it used, each for as long as the shared cache is asked to keep it, and
+# hands out copies that the page may dress without touching the one kept.
 LOCAL_VALUES = 64
 
 
