@@ -54,6 +54,7 @@ BREAKDOWN_REPEATS = {
     "tick_poll_view": 40,
     "tick_page_view": 20,
     "tick_page_edit": 20,
+    "tick_poll_view_5000": 5,
 }
 BREAKDOWN_TITLES = {
     "page_50_uncached": "first view of the 50-step plan page (not cached)",
@@ -63,6 +64,8 @@ BREAKDOWN_TITLES = {
     "tick_poll_view": "a tick, then the changed poll of a read-only link (first of its version)",
     "tick_page_view": "a tick, then a full view of a read-only link (first of its version)",
     "tick_page_edit": "a tick, then a full view of the edit link (first of its version)",
+    "tick_poll_view_5000": "a tick on the 5,000-Tentacle plan, then the changed poll of a "
+    "read-only link (first of its version)",
 }
 # The paths measured after a tick: a transition through the API (not measured) before each
 # request, so every measured request is the first of its plan version, as in the mixed load.
@@ -168,14 +171,22 @@ def main() -> int:
     tick_step = next(s["id"] for s in tick_steps if s["state"] == "ready")
     tick_cycle = itertools.cycle(["start", "complete", "reopen"])
 
-    def tick() -> None:
+    def tick(plan: dict[str, Any] = ticked, step: str = tick_step, cycle: Any = tick_cycle) -> None:
         """One transition of the tick plan: the next request of it is the first of a version."""
         response = client.post(
-            f"/api/v1/plans/{ticked['edit_token']}/steps/{tick_step}/{next(tick_cycle)}",
+            f"/api/v1/plans/{plan['edit_token']}/steps/{step}/{next(cycle)}",
             {"actor": "profile", "reason": "profile tick"},
             content_type="application/json",
         )
         assert response.status_code == 200, response.content[:300]
+
+    # And a 5,000-Tentacle plan of its own, for what a tick costs the first poll at scale.
+    ticked_large = create("Profile ticks, 5,000", 5000)
+    large_step = next(s["id"] for s in ticked_large["steps"] if s["state"] == "ready")
+    large_cycle = itertools.cycle(["start", "complete", "reopen"])
+
+    def tick_large() -> None:
+        tick(ticked_large, large_step, large_cycle)
 
     views_seen = itertools.count(1)
 
@@ -208,8 +219,13 @@ def main() -> int:
         "tick_poll_view": (60, lambda: client.get(f"/v/{ticked['view_token']}/poll?v=0")),
         "tick_page_view": (60, lambda: client.get(f"/v/{ticked['view_token']}/")),
         "tick_page_edit": (60, lambda: client.get(f"/p/{ticked['edit_token']}/")),
+        "tick_poll_view_5000": (
+            10,
+            lambda: client.get(f"/v/{ticked_large['view_token']}/poll?v=0"),
+        ),
     }
     setups: dict[str, Callable[[], object]] = {key: tick for key in TICKED}
+    setups["tick_poll_view_5000"] = tick_large
     only = {key for key in args.only.split(",") if key}
     if args.breakdown:
         for key, repeats in BREAKDOWN_REPEATS.items():
