@@ -47,7 +47,7 @@ def tasks_from_rows(
     `prerequisites` maps a step id to its prerequisites' ids; ids of steps not in `rows`
     (retired ones) are left out."""
     rows = list(rows)
-    known = {row["id"] for row in rows}
+    known = {row["id"] for row in rows}.__contains__
     person: dict[tuple[str, str], bool] = {}
     tasks = []
     for row in rows:
@@ -60,7 +60,7 @@ def tasks_from_rows(
             Task(
                 id=row["id"],
                 estimate_minutes=row["estimate_minutes"],
-                depends_on=tuple(d for d in prerequisites.get(row["id"], ()) if d in known),
+                depends_on=tuple(filter(known, prerequisites.get(row["id"], ()))),
                 needs_person=attended,
                 finished=finished,
                 # Only a step in progress is running: a failed one is done again in full.
