@@ -89,24 +89,44 @@ def test_a_refused_transition_notes_nothing(client, commits):
     assert cache.get(f"plan-steps-moved:{plan.pk}:{plan.version}") is None
 
 
-def test_facts_carried_through_transitions_equal_facts_read_afresh(client, commits):
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_facts_carried_through_transitions_equal_facts_read_afresh(
+    client, commits, monkeypatch, seed
+):
     """Any run of single and bulk transitions: each version's facts, built on the version
-    before, are the facts read from the database alone."""
+    before (with no query for a single transition), are the facts read from the database
+    alone."""
     created = create_plan(tentacles=fleet(6), target_version="2025.2.9999")
     plan_id = created.plan.pk
     url = f"/v/{created.view_token}/"
-    chosen = random.Random(7)
+    chosen = random.Random(seed)
+    built_on_the_last = []
+    real_facts_after = pages._facts_after
+    monkeypatch.setattr(
+        pages,
+        "_facts_after",
+        lambda *a: built_on_the_last.append(result := real_facts_after(*a)) or result,
+    )
     client.get(url)
-    for _ in range(12):
+    for _ in range(20):
         plan = Plan.objects.get(pk=plan_id)
         ready = list(Step.objects.of_plan(plan).filter(state=StepState.READY))
         started = list(Step.objects.of_plan(plan).filter(state=StepState.IN_PROGRESS))
+        finished = list(Step.objects.of_plan(plan).filter(state=StepState.DONE))
+        roll = chosen.random()
         with commits():
-            if started and chosen.random() < 0.5:
+            if started and roll < 0.35:
                 services.step_complete(
                     step_id=chosen.choice(started).id, plan=plan, actor="Ana", confirmed=True
                 )
-            elif ready and chosen.random() < 0.7:
+            elif finished and roll < 0.5:
+                try:
+                    services.step_reopen(
+                        step_id=chosen.choice(finished).id, plan=plan, actor="Cy", reason="redo"
+                    )
+                except services.StepHasStartedDependents:
+                    continue
+            elif ready and roll < 0.85:
                 services.step_start(step_id=chosen.choice(ready).id, plan=plan, actor="Ana")
             else:
                 services.steps_bulk(
@@ -114,18 +134,65 @@ def test_facts_carried_through_transitions_equal_facts_read_afresh(client, commi
                 )
         client.get(url)  # the facts of this version, built on the last
         plan = Plan.objects.get(pk=plan_id)
-        carried = cache.get(f"plan-facts:{plan.pk}:{plan.version}")
+        carried = cache.get(pages._facts_key(plan.pk, plan.version))
         assert isinstance(carried, pages.VersionFacts)
         moved = f"plan-steps-moved:{plan.pk}:{plan.version}"
         assert cache.get(moved) == plan.version - 1
         cache.delete(moved)  # so that the facts are read from the database alone
         assert summary(carried) == summary(pages._read_version_facts(plan))
         cache.set(moved, plan.version - 1)
+    assert any(facts is not None for facts in built_on_the_last)
+
+
+def test_facts_carried_through_a_whole_upgrade_in_order_equal_facts_read_afresh(
+    client, commits, monkeypatch
+):
+    """Every step started and completed in plan order, through the canary and the fleet: each
+    transition moves fleets' steps (their dependents) as well as plan-wide ones, and each
+    version's facts are built on the last with no query and equal the facts read afresh."""
+    created = create_plan(tentacles=fleet(6), target_version="2025.2.9999")
+    plan_id = created.plan.pk
+    url = f"/v/{created.view_token}/"
+    carried_count = 0
+    real_facts_after = pages._facts_after
+
+    def counted(*args):  # type: ignore[no-untyped-def]
+        nonlocal carried_count
+        result = real_facts_after(*args)
+        carried_count += result is not None
+        return result
+
+    monkeypatch.setattr(pages, "_facts_after", counted)
+    client.get(url)
+    transitions = 0
+    while transitions < 40:
+        plan = Plan.objects.get(pk=plan_id)
+        step = Step.objects.of_plan(plan).filter(state=StepState.READY).order_by("position").first()
+        if step is None:
+            break
+        for act in (services.step_start, services.step_complete):
+            plan = Plan.objects.get(pk=plan_id)
+            with commits():
+                act(step_id=step.id, plan=plan, actor="Ana", confirmed=True)
+            transitions += 1
+            client.get(url)
+            plan = Plan.objects.get(pk=plan_id)
+            carried = cache.get(pages._facts_key(plan.pk, plan.version))
+            moved = f"plan-steps-moved:{plan.pk}:{plan.version}"
+            before = cache.get(moved)
+            cache.delete(moved)
+            assert summary(carried) == summary(pages._read_version_facts(plan)), step.kind
+            cache.set(moved, before)
+    assert transitions >= 30
+    assert carried_count == transitions
 
 
 def summary(facts: pages.VersionFacts) -> dict[str, object]:
     return {
-        "steps": [(step.id, step.state) for step in facts.steps],
+        "steps": [
+            (step.id, step.state, step.started_at, step.finished_at, step.updated_at)
+            for step in facts.steps
+        ],
         "counts": facts.counts,
         "fleet_counts": facts.fleet_counts,
         "fleet_first": facts.fleet_first,
@@ -135,4 +202,5 @@ def summary(facts: pages.VersionFacts) -> dict[str, object]:
         "inhibited": facts.readiness.inhibited,
         "facets": facts.facets,
         "progress_chart": facts.progress_chart,
+        "progress_points": facts.progress_points,
     }

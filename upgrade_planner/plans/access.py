@@ -13,7 +13,10 @@ import logging
 import math
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple, NoReturn, cast
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -291,6 +294,57 @@ def steps_moved(*, plan_id: object, before: int, after: int) -> None:
             cache.set(_moved_key(plan_id, after), before, STEPS_MOVED_SECONDS)
 
     transaction.on_commit(note)
+
+
+@dataclass(frozen=True)
+class MovedStep:
+    """A step a transition moved from one state to another."""
+
+    step_id: uuid.UUID
+    before: str
+    after: str
+    # (hop, phase, kind, canary): the fleet of a per-Tentacle step; None for a plan-wide one.
+    fleet: tuple[int, str, str, bool] | None
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Everything one transition changed: the steps it moved (the one acted on first, then its
+    dependents), the acted step's times, who acted and when, and the plan's count of finished
+    steps after it (what the transition's activity entry says)."""
+
+    moved: tuple[MovedStep, ...]
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    actor: str
+    at: datetime
+    finished_steps: int
+
+
+def transition_noted(*, plan_id: object, after: int, transition: Transition) -> None:
+    """Inside a transition's transaction, after its steps moved: what it changed, for the page
+    to build version `after`'s facts on the version before's without reading them again
+    (noted once the transaction commits; see steps_moved)."""
+
+    def note() -> None:
+        with contextlib.suppress(Exception):
+            cache.set(_transition_key(plan_id, after), transition, STEPS_MOVED_SECONDS)
+
+    transaction.on_commit(note)
+
+
+def transition_of(plan_id: object, version: int) -> Transition | None:
+    """What the transition that made `version` of the plan changed, if noted."""
+    try:
+        found = cache.get(_transition_key(plan_id, version))
+    except Exception:
+        return None
+    return found if isinstance(found, Transition) else None
+
+
+def _transition_key(plan_id: object, version: int) -> str:
+    return f"plan-transition:{plan_id}:{version}"
 
 
 def steps_moved_from(plan_id: object, version: int) -> int | None:

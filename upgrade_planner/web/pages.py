@@ -39,7 +39,7 @@ from upgrade_planner.domain.vocabulary import (
 )
 from upgrade_planner.installations.api_keys import UNREADABLE, masked
 from upgrade_planner.installations.models import Tentacle
-from upgrade_planner.plans.access import steps_moved_from
+from upgrade_planner.plans.access import Transition, steps_moved_from, transition_of
 from upgrade_planner.plans.documents import evidence_shown
 from upgrade_planner.plans.exports import PRINTED_STEP_FIELDS, runbook_for_plan
 from upgrade_planner.plans.models import (
@@ -317,6 +317,8 @@ class VersionFacts:
     readiness: ReadinessReport
     facets: tuple[list[str], list[str]]  # the inventory's environments and roles
     progress_chart: str
+    # The most recent (time, finished steps) of the activity log, oldest first: the chart's.
+    progress_points: tuple[tuple[datetime, int], ...]
 
 
 def version_facts(plan: Plan) -> VersionFacts:
@@ -339,10 +341,22 @@ def _facts_copy(facts: VersionFacts) -> VersionFacts:
 
 
 def _facts_key(plan_id: object, version: int) -> str:
-    return f"plan-facts:{plan_id}:{version}"
+    return f"plan-facts:{FACTS_FORMAT}:{plan_id}:{version}"
+
+
+# Part of the facts' key: facts of another shape are never read back.
+FACTS_FORMAT = 2
 
 
 def _read_version_facts(plan: Plan) -> VersionFacts:
+    # A transition changes no machine's name, no finding and no Tentacle: what the facts of
+    # the version it came from hold of those still holds.
+    before = _facts_moved_from(plan)
+    transition = transition_of(plan.pk, plan.version) if before is not None else None
+    if before is not None and transition is not None:
+        carried = _facts_after(plan, before, transition)
+        if carried is not None:
+            return carried
     steps = list(Step.objects.of_plan(plan).plan_wide())
     fleet_counts: dict[FleetKey, Counter[str]] = defaultdict(Counter)
     fleet_first: dict[FleetKey, int] = {}
@@ -354,14 +368,12 @@ def _read_version_facts(plan: Plan) -> VersionFacts:
         fleet_counts[key][state] += n
         fleet_first[key] = min(first, fleet_first.get(key, first))
         counts[state] += n
-    # A transition changes no machine's name, no finding and no Tentacle: what the facts of
-    # the version it came from hold of those still holds.
-    before = _facts_moved_from(plan)
     if before is not None:
         names, readiness, facets = before.machine_names, before.readiness, before.facets
     else:
         names = _machine_names(plan) if fleet_counts else {}
         readiness, facets = readiness_report(plan), _facets(plan)
+    points = _progress_points(plan)
     return VersionFacts(
         steps=steps,
         counts=counts,
@@ -371,7 +383,65 @@ def _read_version_facts(plan: Plan) -> VersionFacts:
         finishers=finishers(steps),
         readiness=readiness,
         facets=facets,
-        progress_chart=_progress_chart(plan, total=sum(counts.values())),
+        progress_chart=_progress_chart(plan, points, total=sum(counts.values())),
+        progress_points=points,
+    )
+
+
+def _facts_after(plan: Plan, before: VersionFacts, transition: Transition) -> VersionFacts | None:
+    """The facts of the version `transition` made from the facts of the version before it, with
+    no query: the steps it moved change state (the one acted on its times too), the counts and
+    the finishers follow, and its activity entry is the chart's newest point. None when they
+    do not add up (read everything instead)."""
+    steps = list(before.steps)
+    where = {step.id: i for i, step in enumerate(steps)}
+    counts = Counter(before.counts)
+    fleet_counts = {key: Counter(by_state) for key, by_state in before.fleet_counts.items()}
+    shown = dict(before.finishers)
+    acted = transition.moved[0].step_id
+    for moved in transition.moved:
+        counts[moved.before] -= 1
+        counts[moved.after] += 1
+        if moved.fleet is not None:
+            if moved.fleet not in fleet_counts:
+                return None
+            fleet_counts[moved.fleet][moved.before] -= 1
+            fleet_counts[moved.fleet][moved.after] += 1
+        elif (i := where.get(moved.step_id)) is not None:
+            step = steps[i] = page_cache.model_copy(steps[i])
+            if step.state != moved.before:
+                return None
+            step.state = moved.after
+            if moved.step_id == acted:
+                step.started_at, step.finished_at = transition.started_at, transition.finished_at
+                step.updated_at = transition.updated_at
+            if moved.after in SATISFIED_STATES:
+                shown[step.id] = Finisher(
+                    actor=transition.actor, at=step.finished_at or transition.at
+                )
+            else:
+                shown.pop(step.id, None)
+        else:
+            return None
+    if any(n < 0 for n in counts.values()) or any(
+        n < 0 for by_state in fleet_counts.values() for n in by_state.values()
+    ):
+        return None
+    counts = Counter({state: n for state, n in counts.items() if n})
+    fleet_counts = {
+        key: Counter({state: n for state, n in by_state.items() if n})
+        for key, by_state in fleet_counts.items()
+    }
+    points = (*before.progress_points, (transition.at, transition.finished_steps))
+    points = points[-PROGRESS_POINTS:]
+    return dataclasses.replace(
+        before,
+        steps=steps,
+        counts=counts,
+        fleet_counts=fleet_counts,
+        finishers=shown,
+        progress_chart=_progress_chart(plan, points, total=sum(counts.values())),
+        progress_points=points,
     )
 
 
@@ -407,8 +477,8 @@ def _facets(plan: Plan) -> tuple[list[str], list[str]]:
     return sorted(environments, key=str.casefold), sorted(roles, key=str.casefold)
 
 
-def _progress_chart(plan: Plan, *, total: int) -> str:
-    """Finished steps over time, from the most recent transitions."""
+def _progress_points(plan: Plan) -> tuple[tuple[datetime, int], ...]:
+    """The most recent (time, finished steps) of the activity log, oldest first."""
     recent = [
         (at, finished or 0)
         for at, finished in Activity.objects.filter(plan=plan, finished_steps__isnull=False)
@@ -416,9 +486,14 @@ def _progress_chart(plan: Plan, *, total: int) -> str:
         .values_list("at", "finished_steps")[:PROGRESS_POINTS]
     ]
     recent.reverse()
+    return tuple(recent)
+
+
+def _progress_chart(plan: Plan, recent: tuple[tuple[datetime, int], ...], *, total: int) -> str:
+    """Finished steps over time, from the most recent transitions."""
     if not recent:
         return ""
-    points = [(plan.created_at, 0), *recent] if len(recent) < PROGRESS_POINTS else recent
+    points = [(plan.created_at, 0), *recent] if len(recent) < PROGRESS_POINTS else list(recent)
     return progress_over_time_chart(points, total=total)
 
 

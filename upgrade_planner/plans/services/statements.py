@@ -27,6 +27,7 @@ from upgrade_planner.domain.vocabulary import (
     FindingState,
     StepState,
 )
+from upgrade_planner.plans.access import MovedStep
 from upgrade_planner.plans.models import Finding, Plan, Step, StepDependency
 
 # Fixed orders, so each statement's parameters line up with its placeholders.
@@ -107,10 +108,10 @@ def step_state_save(step: Step, *, now: datetime) -> None:
         cursor.execute(_step_save_sql(connection.vendor), values)
 
 
-def dependents_refresh(step_id: uuid.UUID) -> None:
+def dependents_refresh(step_id: uuid.UUID) -> list[MovedStep]:
     """Re-derive blocked/ready for the steps that wait on `step_id`, in one UPDATE: a ready one
     with a prerequisite neither done nor skipped becomes blocked, a blocked one without such
-    a prerequisite becomes ready."""
+    a prerequisite becomes ready. Returns the steps it moved."""
     params: list[Any] = [
         StepState.READY,
         StepState.BLOCKED,
@@ -121,8 +122,19 @@ def dependents_refresh(step_id: uuid.UUID) -> None:
         StepState.BLOCKED,
         *_SATISFIED,
     ]
+    convert_id = _step_id_converter_of(connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(_dependents_sql(connection.vendor), params)
+        rows = cursor.fetchall()
+    return [
+        MovedStep(
+            step_id=convert_id(pk),
+            before=StepState.BLOCKED if state == StepState.READY else StepState.READY,
+            after=state,
+            fleet=(hop, phase, kind, bool(canary)) if tentacle else None,
+        )
+        for pk, state, tentacle, hop, phase, kind, canary in rows
+    ]
 
 
 # --- Writing the statements --------------------------------------------------------------------
@@ -222,8 +234,12 @@ def _dependents_sql(vendor: str) -> str:
         f"ON p.{n.col(Step, 'id')} = w.{dep_pre} "
         f"WHERE w.{dep_step} = {step_id} AND p.{state} NOT IN ({satisfied}))"
     )
+    returned = ", ".join(
+        n.col(Step, name) for name in ("id", "state", "tentacle", "hop", "phase", "kind", "canary")
+    )
     return (
         f"UPDATE {n.step} SET {state} = CASE WHEN {state} = %s THEN %s ELSE %s END "
         f"WHERE {step_id} IN (SELECT {dep_step} FROM {n.dependency} WHERE {dep_pre} = %s) "
-        f"AND (({state} = %s AND {waiting}) OR ({state} = %s AND NOT {waiting}))"
+        f"AND (({state} = %s AND {waiting}) OR ({state} = %s AND NOT {waiting})) "
+        f"RETURNING {returned}"
     )

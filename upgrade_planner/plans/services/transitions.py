@@ -29,6 +29,7 @@ from upgrade_planner.domain.vocabulary import (
     FindingState,
     StepState,
 )
+from upgrade_planner.plans.access import MovedStep, Transition, transition_noted
 from upgrade_planner.plans.models import Activity, Plan, Step, StepDependency, StepQuerySet
 from upgrade_planner.plans.services.locking import plan_finished_steps_add, plan_lock
 from upgrade_planner.plans.services.outbox import started_step_check_queue
@@ -487,8 +488,7 @@ def _transition(
             action, started_at=step.started_at, finished_at=step.finished_at, now=now
         )
         step_state_save(step, now=now)
-        if found.has_dependents:
-            _dependents_refresh(step)
+        dependents = _dependents_refresh(step) if found.has_dependents else []
         if to_state == StepState.IN_PROGRESS:
             started_step_check_queue(plan=plan, step=step)
         delta = (to_state in SATISFIED_STATES) - (from_state in SATISFIED_STATES)
@@ -509,6 +509,29 @@ def _transition(
                 plan.version,
                 plan.finished_steps,
                 now,
+            ),
+        )
+        transition_noted(
+            plan_id=plan.pk,
+            after=plan.version,
+            transition=Transition(
+                moved=(
+                    MovedStep(
+                        step_id=step.pk,
+                        before=from_state,
+                        after=to_state,
+                        fleet=(step.hop, step.phase, step.kind, step.canary)
+                        if step.tentacle
+                        else None,
+                    ),
+                    *dependents,
+                ),
+                started_at=step.started_at,
+                finished_at=step.finished_at,
+                updated_at=now,
+                actor=actor_name(actor),
+                at=now,
+                finished_steps=plan.finished_steps,
             ),
         )
     # What the answer lists as the step's prerequisites: read with it, not asked again.
@@ -571,6 +594,6 @@ def waiting_for_text(steps: list[Step]) -> str:
     return f"Waiting for: {summarise_steps(steps)}."
 
 
-def _dependents_refresh(step: Step) -> None:
-    """Re-derive blocked/ready for the steps that wait on `step`."""
-    dependents_refresh(step.pk)
+def _dependents_refresh(step: Step) -> list[MovedStep]:
+    """Re-derive blocked/ready for the steps that wait on `step`; the ones moved."""
+    return dependents_refresh(step.pk)
