@@ -80,3 +80,50 @@ def test_a_new_version_reads_its_rows_again(client):
 
     assert reads_tentacle_rows(sql)
     assert rows_of(after) == rows_of(before)
+
+
+def test_after_a_transition_the_unfiltered_table_is_the_last_one_with_the_step_moved(
+    client, django_capture_on_commit_callbacks
+):
+    created = create_plan(tentacles=fleet(3))
+    url = f"/v/{created.view_token}/"
+    plan = created.plan
+    for step in Step.objects.of_plan(plan).filter(tentacle="").order_by("position"):
+        if (
+            step.kind == "upgrade-tentacle"
+            or Step.objects.of_plan(plan)
+            .exclude(tentacle="")
+            .filter(state=StepState.READY)
+            .exists()
+        ):
+            break
+        plan.refresh_from_db()
+        with django_capture_on_commit_callbacks(execute=True):
+            services.step_start(step_id=step.id, plan=plan, actor="Ana", confirmed=True)
+            services.step_complete(step_id=step.id, plan=plan, actor="Ana", confirmed=True)
+    moving = Step.objects.of_plan(plan).exclude(tentacle="").filter(state=StepState.READY).first()
+    assert moving is not None
+    render(client, url)
+    render(client, url, state=StepState.IN_PROGRESS)  # this version's filtered rows, kept
+    plan.refresh_from_db()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.step_start(step_id=moving.id, plan=plan, actor="Ana")
+    after, sql = render(client, url)
+    filtered, filtered_sql = render(client, url, state=StepState.IN_PROGRESS)
+
+    assert not reads_table_rows(sql)
+    row = after[after.index(f'id="step-{moving.id}"') :][:3000]
+    assert "In progress" in row
+    # A filter's rows change with the states: they are read again, with the moved step.
+    assert reads_table_rows(filtered_sql)
+    assert rows_of(filtered) == [str(moving.id)]
+
+
+def reads_table_rows(sql: str) -> bool:
+    """The Tentacle table's statement: whole steps with their Tentacles (the printed runbook
+    reads a few columns of every step with theirs)."""
+    return any(
+        'JOIN "installations_tentacle"' in statement and '"plans_step"."key"' in statement
+        for statement in sql.split("\n")
+    )

@@ -39,7 +39,12 @@ from upgrade_planner.domain.vocabulary import (
 )
 from upgrade_planner.installations.api_keys import UNREADABLE, masked
 from upgrade_planner.installations.models import Tentacle
-from upgrade_planner.plans.access import Transition, steps_moved_from, transition_of
+from upgrade_planner.plans.access import (
+    MovedStep,
+    Transition,
+    steps_moved_from,
+    transition_of,
+)
 from upgrade_planner.plans.documents import evidence_shown
 from upgrade_planner.plans.exports import PRINTED_STEP_FIELDS, runbook_for_plan
 from upgrade_planner.plans.models import (
@@ -398,7 +403,6 @@ def _facts_after(plan: Plan, before: VersionFacts, transition: Transition) -> Ve
     counts = Counter(before.counts)
     fleet_counts = {key: Counter(by_state) for key, by_state in before.fleet_counts.items()}
     shown = dict(before.finishers)
-    acted = transition.moved[0].step_id
     for moved in transition.moved:
         counts[moved.before] -= 1
         counts[moved.after] += 1
@@ -411,16 +415,7 @@ def _facts_after(plan: Plan, before: VersionFacts, transition: Transition) -> Ve
             step = steps[i] = page_cache.model_copy(steps[i])
             if step.state != moved.before:
                 return None
-            step.state = moved.after
-            if moved.step_id == acted:
-                step.started_at, step.finished_at = transition.started_at, transition.finished_at
-                step.updated_at = transition.updated_at
-            if moved.after in SATISFIED_STATES:
-                shown[step.id] = Finisher(
-                    actor=transition.actor, at=step.finished_at or transition.at
-                )
-            else:
-                shown.pop(step.id, None)
+            _move(step, moved, transition, shown)
         else:
             return None
     if any(n < 0 for n in counts.values()) or any(
@@ -503,6 +498,47 @@ def _tentacle_page_copy(
     """A Tentacle page's steps as copies, which the page dresses (the finishers it only reads)."""
     steps, finished_by = kept
     return [page_cache.model_copy(s) for s in steps], finished_by
+
+
+def _tentacle_rows_after_transition(
+    plan: Plan, shown: str
+) -> tuple[list[Step], dict[uuid.UUID, Finisher]] | None:
+    """An unfiltered Tentacle page (`shown`: its filters' digest and number) of the version
+    a transition made, from the same page of the version before and what the transition
+    changed, with no query; None when either is not kept or they do not add up."""
+    before = steps_moved_from(plan.pk, plan.version)
+    transition = transition_of(plan.pk, plan.version) if before is not None else None
+    if transition is None:
+        return None
+    kept = page_cache.cached(f"plan-tentacle-page:{plan.pk}:{before}:{shown}", kind=tuple)
+    if kept is None:
+        return None
+    steps, finished_by = list(kept[0]), dict(kept[1])
+    where = {step.id: i for i, step in enumerate(steps)}
+    for moved in transition.moved:
+        i = where.get(moved.step_id)
+        if i is None:
+            continue  # not on this page
+        step = steps[i] = page_cache.model_copy(steps[i])
+        if moved.fleet is None or step.state != moved.before:
+            return None
+        _move(step, moved, transition, finished_by)
+    return steps, finished_by
+
+
+def _move(
+    step: Step, moved: MovedStep, transition: Transition, finished_by: dict[uuid.UUID, Finisher]
+) -> None:
+    """`step` (a copy) as `transition` left it, and who finished it in `finished_by`."""
+    step.state = moved.after
+    if moved.step_id == transition.moved[0].step_id:  # the step acted on
+        step.started_at, step.finished_at = transition.started_at, transition.finished_at
+        step.updated_at = transition.updated_at
+    if moved.after in SATISFIED_STATES:
+        when = step.finished_at or transition.at
+        finished_by[step.id] = Finisher(actor=transition.actor, at=when)
+    else:
+        finished_by.pop(step.id, None)
 
 
 class TentaclePage(NamedTuple):
@@ -1008,6 +1044,12 @@ class PlanPage:
         page = paginator.get_page(self.filters.page)
 
         def read() -> tuple[list[Step], dict[uuid.UUID, Finisher]]:
+            # Without a filter the page holds the same steps at every version: one a
+            # transition made is the page of the version before with the moved steps moved.
+            if not self.filters.active:
+                carried = _tentacle_rows_after_transition(plan, f"{shown}:{page.number}")
+                if carried is not None:
+                    return carried
             steps = list(page.object_list)
             return steps, finishers(steps)
 
