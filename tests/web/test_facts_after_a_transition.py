@@ -148,14 +148,20 @@ def test_facts_carried_through_transitions_equal_facts_read_afresh(
     assert any(facts is not None for facts in built_on_the_last)
 
 
+@pytest.mark.parametrize("a_tentacle_removed", [False, True])
 def test_facts_carried_through_a_whole_upgrade_in_order_equal_facts_read_afresh(
-    client, commits, monkeypatch
+    client, commits, monkeypatch, a_tentacle_removed
 ):
     """Every step started and completed in plan order, through the canary and the fleet: each
     transition moves fleets' steps (their dependents) as well as plan-wide ones, and each
-    version's facts are built on the last with no query and equal the facts read afresh."""
+    version's facts are built on the last with no query and equal the facts read afresh, also
+    after a Tentacle left the inventory (its step is retired: no page counts it)."""
     created = create_plan(tentacles=fleet(6), target_version="2025.2.9999")
     plan_id = created.plan.pk
+    if a_tentacle_removed:
+        with commits():
+            services.inventory_replace(plan=created.plan, tentacles=fleet(5))
+        assert Step.objects.filter(plan_id=plan_id, retired=True).exists()
     url = f"/v/{created.view_token}/"
     carried_count = 0
     real_facts_after = pages._facts_after

@@ -133,7 +133,10 @@ def dependents_refresh(step_id: uuid.UUID) -> list[MovedStep]:
             after=state,
             fleet=(hop, phase, kind, bool(canary)) if tentacle else None,
         )
-        for pk, state, tentacle, hop, phase, kind, canary in rows
+        for pk, state, tentacle, hop, phase, kind, canary, retired in rows
+        # A retired step is counted nowhere. (A re-sync drops a retired step's dependencies, so
+        # none should come back here; if one ever does, it must not move the page's counts.)
+        if not retired
     ]
 
 
@@ -235,7 +238,8 @@ def _dependents_sql(vendor: str) -> str:
         f"WHERE w.{dep_step} = {step_id} AND p.{state} NOT IN ({satisfied}))"
     )
     returned = ", ".join(
-        n.col(Step, name) for name in ("id", "state", "tentacle", "hop", "phase", "kind", "canary")
+        n.col(Step, name)
+        for name in ("id", "state", "tentacle", "hop", "phase", "kind", "canary", "retired")
     )
     return (
         f"UPDATE {n.step} SET {state} = CASE WHEN {state} = %s THEN %s ELSE %s END "
