@@ -2,10 +2,10 @@
 tasks (domain/schedule.py), and its answer as the plan document's `schedule` object.
 
 The forecast is recomputed on every read, from the rows the reader has anyway: the plan
-document reads every step and dependency already, so its forecast costs no query. The page,
-which reads only a page of steps, asks `cached_schedule`: two queries, once per plan version
-and minute (the forecast moves with the clock while a step runs late, not only with the
-version).
+document reads every step and dependency already, so its forecast costs no query. A reader
+of only a page of steps (the API's paged read) takes the forecast kept for the plan version
+and minute (`usable_schedule`, `keep_schedule`): two queries, once per version and minute (the
+forecast moves with the clock while a step runs late, not only with the version).
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def plan_schedule(plan: Plan, *, now: datetime | None = None) -> dict[str, Any]:
 
 
 def schedule_key(plan_id: Any, version: int, *, now: datetime | None = None) -> str:
-    """Where `cached_schedule` keeps the forecast of a plan version made in the minute of `now`."""
+    """Where `keep_schedule` keeps the forecast of a plan version made in the minute of `now`."""
     minute = int((now or timezone.now()).timestamp() // 60)
     return f"schedule:{plan_id}:{version}:{minute}"
 
@@ -168,19 +168,8 @@ def usable_schedule(
     return None if claimed else dict(before)
 
 
-def cached_schedule(plan: Plan) -> dict[str, Any]:
-    """`plan_schedule`, computed at most once a minute per plan version."""
-    try:
-        found = cache.get(schedule_key(plan.pk, plan.version))
-    except Exception:  # a cache outage costs a recomputation, never the page
-        found = None
-    if found is None:
-        found = keep_schedule(plan)
-    return dict(found)
-
-
 def keep_schedule(plan: Plan) -> dict[str, Any]:
-    """`plan_schedule` now, kept for `cached_schedule`'s readers of the same minute."""
+    """`plan_schedule` now, kept for the readers of the same minute (`usable_schedule`)."""
     now = timezone.now()
     found = plan_schedule(plan, now=now)
     with contextlib.suppress(Exception):  # failing to store it costs the next reader a forecast

@@ -5,8 +5,8 @@ since the CSP forbids inline styles), beside the other charts of web/charts.py.
 `timeline_of` folds the steps and their forecast into lanes, one for each plan-wide step and
 one for each fleet of per-Tentacle steps (so a plan of 5,000 Tentacles draws as many lanes as
 one of five); `timeline_svg` draws them. `cached_timeline` reads a plan's (two queries) once
-per plan version and minute, like `plans.forecasts.cached_schedule`, whose `schedule` object
-it carries too: the page reads the forecast once for the panel, the badges and the drawing.
+per plan version and minute, and carries the plan document's `schedule` object too: the page
+reads the forecast once for the panel, the badges and the drawing.
 """
 
 from __future__ import annotations
