@@ -334,26 +334,22 @@ def transition_noted(*, plan_id: object, after: int, transition: Transition) -> 
     transaction.on_commit(note)
 
 
-def transition_of(plan_id: object, version: int) -> Transition | None:
-    """What the transition that made `version` of the plan changed, if noted."""
-    try:
-        found = cache.get(_transition_key(plan_id, version))
-    except Exception:
-        return None
-    return found if isinstance(found, Transition) else None
-
-
 def _transition_key(plan_id: object, version: int) -> str:
     return f"plan-transition:{plan_id}:{version}"
 
 
-def steps_moved_from(plan_id: object, version: int) -> int | None:
-    """The version that `version` of the plan came from by transitions alone, if noted."""
+def moved_from(plan_id: object, version: int) -> tuple[int, Transition | None] | None:
+    """The version that `version` of the plan came from by transitions alone, and what the
+    single transition that made it changed (None for a bulk one), if noted: one cache read."""
+    moved, made = _moved_key(plan_id, version), _transition_key(plan_id, version)
     try:
-        before = cache.get(_moved_key(plan_id, version))
+        found = cache.get_many([moved, made])
     except Exception:
         return None
-    return before if isinstance(before, int) and before < version else None
+    before, transition = found.get(moved), found.get(made)
+    if not (isinstance(before, int) and before < version):
+        return None
+    return before, transition if isinstance(transition, Transition) else None
 
 
 def _moved_key(plan_id: object, version: int) -> str:

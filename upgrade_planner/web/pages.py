@@ -42,8 +42,7 @@ from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.access import (
     MovedStep,
     Transition,
-    steps_moved_from,
-    transition_of,
+    moved_from,
 )
 from upgrade_planner.plans.documents import evidence_shown
 from upgrade_planner.plans.exports import PRINTED_STEP_FIELDS, runbook_for_plan
@@ -356,8 +355,9 @@ FACTS_FORMAT = 2
 def _read_version_facts(plan: Plan) -> VersionFacts:
     # A transition changes no machine's name, no finding and no Tentacle: what the facts of
     # the version it came from hold of those still holds.
-    before = _facts_moved_from(plan)
-    transition = transition_of(plan.pk, plan.version) if before is not None else None
+    noted = moved_from(plan.pk, plan.version)
+    before = page_cache.cached(_facts_key(plan.pk, noted[0]), kind=VersionFacts) if noted else None
+    transition = noted[1] if noted else None
     if before is not None and transition is not None:
         carried = _facts_after(plan, before, transition)
         if carried is not None:
@@ -440,14 +440,6 @@ def _facts_after(plan: Plan, before: VersionFacts, transition: Transition) -> Ve
     )
 
 
-def _facts_moved_from(plan: Plan) -> VersionFacts | None:
-    """The facts of the version this one came from by transitions alone, if both are known."""
-    before = steps_moved_from(plan.pk, plan.version)
-    if before is None:
-        return None
-    return page_cache.cached(_facts_key(plan.pk, before), kind=VersionFacts)
-
-
 def _machine_names(plan: Plan) -> dict[FleetKey, list[str]]:
     names: dict[FleetKey, list[str]] = defaultdict(list)
     for hop, phase, kind, canary, name in Step.objects.of_plan(plan).machine_names(
@@ -506,8 +498,10 @@ def _tentacle_rows_after_transition(
     """An unfiltered Tentacle page (`shown`: its filters' digest and number) of the version
     a transition made, from the same page of the version before and what the transition
     changed, with no query; None when either is not kept or they do not add up."""
-    before = steps_moved_from(plan.pk, plan.version)
-    transition = transition_of(plan.pk, plan.version) if before is not None else None
+    noted = moved_from(plan.pk, plan.version)
+    if noted is None:
+        return None
+    before, transition = noted
     if transition is None:
         return None
     kept = page_cache.cached(f"plan-tentacle-page:{plan.pk}:{before}:{shown}", kind=tuple)
