@@ -1,8 +1,11 @@
 """Each process keeps the version facts and Tentacle pages it used (page_cache.local_values)
 and hands every page a copy to dress: a view of a version this process has seen reads neither
-from the shared cache, and no page's dressing reaches the copy kept or the next visitor."""
+from the shared cache, and no page's dressing reaches the copy kept or the next visitor. The
+sections rendered once per version (and the printed runbook and timeline of the minute) are
+kept the same way, the timeline no longer than a minute after it was worked out."""
 
 import pickle
+from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
@@ -13,6 +16,7 @@ from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.plans import services
 from upgrade_planner.plans.models import Step
 from upgrade_planner.web import page_cache
+from upgrade_planner.web import timeline as timelines
 from upgrade_planner.web.pages import _facts_key
 
 pytestmark = pytest.mark.django_db
@@ -104,3 +108,49 @@ def test_a_kept_value_lasts_no_longer_than_the_shared_cache_keeps_it(monkeypatch
     assert values.get("a") is None
     assert values.get("b") is None  # 60 s old: expired with the shared cache's copy
     assert values.get("c") == 3
+
+
+def test_another_view_of_a_version_this_process_has_seen_reads_no_section_from_the_cache(
+    client, monkeypatch
+):
+    created = create_plan(tentacles=fleet(4))
+    client.get(f"/p/{created.edit_token}/")
+    asked: list[str] = []
+    real_get = cache.get
+    monkeypatch.setattr(
+        cache, "get", lambda key, *a, **k: asked.append(key) or real_get(key, *a, **k)
+    )
+
+    response = client.get(f"/p/{created.edit_token}/", {"page": "7"})
+
+    assert response.status_code == 200
+    read = [key for key in asked if key.startswith(("plan-section:", "plan-print:", "timeline:"))]
+    assert read == []
+    # ... and the sections served from this process's copies carry this visitor's token.
+    body = response.content.decode()
+    assert page_cache.PLACEHOLDER not in body
+
+
+def test_a_timeline_kept_by_the_process_is_worked_out_again_a_minute_after_it_was(
+    monkeypatch,
+):
+    created = create_plan(tentacles=fleet(2))
+    first = timelines.cached_timeline(created.plan)
+    assert timelines.cached_timeline(created.plan) is first  # kept here
+
+    # The shared cache's copy was got 50 s after it was worked out: this process keeps it only
+    # for the 10 s left of its minute, not for a minute from now.
+    cache.delete(f"timeline:{created.plan.pk}:{created.plan.version}")
+    page_cache.local_values.clear()
+    worked_out = first.now
+    clock = [worked_out + timedelta(seconds=50)]
+    monkeypatch.setattr(timelines.timezone, "now", lambda: clock[0])
+    monotonic = [1000.0]
+    monkeypatch.setattr(page_cache.time, "monotonic", lambda: monotonic[0])
+    cache.set(f"timeline:{created.plan.pk}:{created.plan.version}", first, 60)
+    assert timelines.cached_timeline(created.plan) is not None
+    monotonic[0] += 9
+    kept = page_cache.local_values.get(f"timeline:{created.plan.pk}:{created.plan.version}")
+    assert kept is not None
+    monotonic[0] += 1
+    assert page_cache.local_values.get(f"timeline:{created.plan.pk}:{created.plan.version}") is None

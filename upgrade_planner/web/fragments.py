@@ -318,5 +318,6 @@ class Section:
             lambda: self.render(oob).replace(self.csrf_token, CSRF_PLACEHOLDER),
             kind=str,
             seconds=self.seconds,
+            copy=page_cache.same,  # the key names one content: this process keeps it too
         )
         return fill(html, csrf_token=self.csrf_token, return_to=self.return_to, action_query="")

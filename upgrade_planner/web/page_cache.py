@@ -105,8 +105,9 @@ local_pages = LocalPages()
 # page from the shared cache: tens of model instances to unpickle, a millisecond or more each
 # time. A key of these holds the plan's version, so what it names never changes: each process
 # keeps the last ones it used, each for as long as the shared cache is asked to keep it, and
-# hands out copies that the page may dress without touching the one kept.
-LOCAL_VALUES = 64
+# hands out copies that the page may dress without touching the one kept. The same goes for
+# the sections rendered once per version and the timeline of the minute (a few per page).
+LOCAL_VALUES = 256
 
 
 class LocalValues:
@@ -162,13 +163,17 @@ def remembered[T](
     kind: type[T],
     seconds: int,
     copy: Callable[[T], T] | None = None,
+    fresh_for: Callable[[T], float] | None = None,
 ) -> T:
     """`compute()`'s value kept in the cache under `key` for `seconds`: read from there when
     it holds a `kind` (anything else is a miss), else computed and stored. The cache is an
     optimisation: an outage, reading or writing, only means computing again.
 
     With `copy`, for a key whose value never changes: this process keeps the value too, and
-    every caller gets `copy(value)`, which must copy whatever the caller changes."""
+    every caller gets `copy(value)`, which must copy whatever the caller changes (`same` for
+    a value no caller changes). A value that is good only for a while (worked out at some
+    moment) says with `fresh_for(value)` how many seconds it is still good for: this process
+    keeps it no longer than that, however long ago the shared cache got it."""
     if copy is not None:
         kept = local_values.get(key)
         if isinstance(kept, kind):
@@ -179,8 +184,13 @@ def remembered[T](
         _keep(key, found, seconds)
     if copy is None:
         return found
-    local_values.put(key, found, seconds)
+    local_values.put(key, found, seconds if fresh_for is None else min(seconds, fresh_for(found)))
     return copy(found)
+
+
+def same[T](value: T) -> T:
+    """The `copy` of `remembered` for a value no caller changes (a string, a frozen record)."""
+    return value
 
 
 def cached[T](key: str, *, kind: type[T]) -> T | None:

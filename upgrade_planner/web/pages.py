@@ -600,6 +600,7 @@ def print_runbook(
         ),
         kind=str,
         seconds=page_cache.SECONDS,
+        copy=page_cache.same,  # the key names one content: this process keeps it too
     )
     return mark_safe(str(html))  # noqa: S308 - rendered by the template engine, escaped there
 

@@ -186,10 +186,16 @@ def plan_timeline(plan: Plan, *, now: datetime | None = None) -> Timeline:
 
 
 def cached_timeline(plan: Plan) -> Timeline:
-    """`plan_timeline`, computed at most once a minute per plan version."""
+    """`plan_timeline`, computed at most once a minute per plan version (and kept by each
+    process that uses it until it is a minute old)."""
     key = f"timeline:{plan.pk}:{plan.version}"
     return page_cache.remembered(
-        key, lambda: plan_timeline(plan), kind=Timeline, seconds=CACHE_SECONDS
+        key,
+        lambda: plan_timeline(plan),
+        kind=Timeline,
+        seconds=CACHE_SECONDS,
+        copy=page_cache.same,  # frozen, and read only
+        fresh_for=lambda timeline: CACHE_SECONDS - (timezone.now() - timeline.now).total_seconds(),
     )
 
 
