@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -279,3 +280,37 @@ def test_another_first_view_of_a_version_reuses_its_pieces_whatever_the_fleet_si
 
     assert counts[0] == counts[1], counts
     assert counts[0] <= 14
+
+
+def test_a_cards_key_changes_with_every_value_it_can_show_and_only_then():
+    from upgrade_planner.web.fragments import _step_inputs
+
+    created = create_plan(tentacles=fleet(2))
+    steps = list(Step.objects.of_plan(created.plan).select_related("tentacle_ref"))
+    row = next(step for step in steps if step.tentacle_ref_id is not None)
+    card_step = next(step for step in steps if step.tentacle_ref_id is None)
+    for step in (row, card_step):
+        again = Step.objects.select_related("tentacle_ref").get(pk=step.pk)
+        assert _step_inputs(again) == _step_inputs(step)  # the same content, the same key
+        before = _step_inputs(step)
+        changes: list[Callable[[Step], None]] = [
+            lambda s: setattr(s, "title", s.title + "!"),
+            lambda s: setattr(s, "plan_id", uuid.uuid4()),  # a UUID is keyed by its value
+            lambda s: setattr(s, "assignee", "Ana"),
+            lambda s: setattr(s, "waiting_for", "the server"),  # what the page adds to it
+            lambda s: setattr(s, "critical", True),
+        ]
+        for change in changes:
+            changed = Step.objects.select_related("tentacle_ref").get(pk=step.pk)
+            change(changed)
+            assert _step_inputs(changed) != before
+    # Two values swapped between attributes make another key.
+    a = Step.objects.get(pk=card_step.pk)
+    b = Step.objects.get(pk=card_step.pk)
+    a.waiting_for, a.estimate_text = "x", ""
+    b.waiting_for, b.estimate_text = "", "x"
+    assert _step_inputs(a) != _step_inputs(b)
+    # A Tentacle's own fields are part of its row's key.
+    host = Step.objects.select_related("tentacle_ref").get(pk=row.pk)
+    host.tentacle_ref.hostname = "elsewhere.example"
+    assert _step_inputs(host) != _step_inputs(row)

@@ -28,6 +28,7 @@ import hashlib
 import logging
 import pickle
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -61,6 +62,7 @@ SCHEDULE_TEMPLATE = "plans/_schedule.html"
 # Fields of a step its fragments do not show: the evidence list is shown only as its latest
 # entry (`last_evidence`, which is keyed), and can grow long; the search labels never show.
 UNSHOWN_FIELDS = frozenset({"evidence", "labels"})
+_UNKEYED = UNSHOWN_FIELDS | {"fragment"}  # and the fragment itself
 # What each process keeps of the fragments it used: a few pages' worth of 50-step plans.
 LOCAL_BYTES = 8 * 1024 * 1024
 
@@ -161,25 +163,46 @@ def warm_up() -> None:
 
 def _step_inputs(step: Step) -> bytes:
     """Every value of `step` a card or row can show, including what the page set on it, as
-    bytes that differ whenever one of the values does (a pickle: cheaper than a repr)."""
+    bytes that differ whenever one of the values does: a pickle of the attributes' names and
+    values (cheaper than a repr), each UUID as its number (pickling a UUID object costs more
+    than the rest of the step)."""
+    attributes = step.__dict__
     values = [
-        (name, value)
-        for name, value in step.__dict__.items()
-        if not name.startswith("_") and name not in UNSHOWN_FIELDS and name != "fragment"
+        value.int if type(value) is uuid.UUID else value
+        for name, value in attributes.items()
+        if name[0] != "_" and name not in _UNKEYED
     ]
+    names = "\0".join(attributes)
     if step.tentacle_ref_id is not None:
-        ref = step.tentacle_ref
-        values.append(("tentacle_ref", [(n, v) for n, v in ref.__dict__.items() if n[0] != "_"]))
-    return pickle.dumps(values, protocol=5)
+        ref = step.tentacle_ref.__dict__
+        names += "\0\0" + "\0".join(ref)
+        values.extend(
+            value.int if type(value) is uuid.UUID else value
+            for name, value in ref.items()
+            if name[0] != "_"
+        )
+    return pickle.dumps((names, values), protocol=5)
 
 
 def fill(html: str, *, csrf_token: str, return_to: str, action_query: str) -> SafeString:
     """A stored fragment with this visitor's CSRF token and this view's addresses."""
-    return mark_safe(  # noqa: S308 - the fragment was rendered escaped; the values are escaped here
-        html.replace(CSRF_PLACEHOLDER, conditional_escape(csrf_token))
-        .replace(RETURN_TO_PLACEHOLDER, conditional_escape(return_to))
-        .replace(ACTION_QUERY_PLACEHOLDER, conditional_escape(action_query))
+    return filler(csrf_token=csrf_token, return_to=return_to, action_query=action_query)(html)
+
+
+def filler(*, csrf_token: str, return_to: str, action_query: str) -> Callable[[str], SafeString]:
+    """`fill` for many fragments of one view: the values are escaped once."""
+    token, to, query = (
+        conditional_escape(value) for value in (csrf_token, return_to, action_query)
     )
+
+    def filled(html: str) -> SafeString:
+        return mark_safe(  # noqa: S308 - the fragment was rendered escaped; the values are escaped
+            html.replace(CSRF_PLACEHOLDER, token)
+            .replace(RETURN_TO_PLACEHOLDER, to)
+            .replace(ACTION_QUERY_PLACEHOLDER, query)
+        )
+
+    return filled
 
 
 def attach(
@@ -224,15 +247,14 @@ def attach(
         "action_query": ACTION_QUERY_PLACEHOLDER,
     }
     missing: dict[str, str] = {}
+    filled = filler(csrf_token=csrf_token, return_to=return_to, action_query=action_query)
     for key, step in keys.items():
         html = found.get(key)
         if not isinstance(html, str):
             html = _partial(ROW if step.tentacle else CARD).render({**context, "step": step})
             if key in cacheable:
                 missing[key] = html
-        step.fragment = fill(
-            html, csrf_token=csrf_token, return_to=return_to, action_query=action_query
-        )
+        step.fragment = filled(html)
     _store(missing)
 
 
