@@ -233,7 +233,8 @@ def _plan_converters_of(vendor: str) -> list[Callable[[Any], Any]]:
 #   is the one it was read at, and is read again from the database otherwise.
 # Only a read that fetched a version from the database just before a commit, and stores it
 # just after that commit deleted it, can leave the older version behind: for at most
-# PLAN_VERSION_SECONDS. Writes, and pages not in the cache, always read the database.
+# PLAN_VERSION_SECONDS. Writes always read the database; a page not in the cache reads the link
+# once per version in each process (web.pages.link_at_version), on the same grounds.
 
 PLAN_VERSION_SECONDS = 1
 REMEMBERED_LINKS_LIMIT = 4096

@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import hashlib
 import logging
+import pickle
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -42,6 +43,7 @@ from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.access import (
     MovedStep,
     Transition,
+    link_for_token,
     moved_from,
 )
 from upgrade_planner.plans.documents import evidence_shown
@@ -56,6 +58,7 @@ from upgrade_planner.plans.models import (
     Step,
     StepDependency,
     hash_token,
+    view_token_from_seed,
 )
 from upgrade_planner.plans.services.schedule import REHEARSAL, TEAM
 from upgrade_planner.web import fragments, page_cache
@@ -323,6 +326,25 @@ class VersionFacts:
     progress_chart: str
     # The most recent (time, finished steps) of the activity log, oldest first: the chart's.
     progress_points: tuple[tuple[datetime, int], ...]
+
+
+def link_at_version(token: str, *, version: int, client: str = "") -> PlanLink:
+    """The link for `token`, with its plan and installation, as a page of plan version
+    `version` shows them (`version` as `access.polled_link` has just read it): read once by
+    each process for each version and link, as `link_for_token` reads it, and kept for as
+    long as the page cache keeps pages. Every change of the plan, its installation or its
+    links moves the version (what the page cache relies on too), so what is kept is what
+    the database holds at that version. Each caller gets objects of its own (unpickled),
+    which it may change. Raises like `link_for_token`."""
+    key = f"plan-link-at:{hash_token(token)}:{version}"
+    kept = page_cache.local_values.get(key)
+    if isinstance(kept, bytes):
+        link: PlanLink = pickle.loads(kept)  # noqa: S301 - pickled by this process, above
+        return link
+    link = link_for_token(token, client=client)
+    if link.plan.version == version:
+        page_cache.local_values.put(key, pickle.dumps(link), page_cache.SECONDS)
+    return link
 
 
 def version_facts(plan: Plan) -> VersionFacts:
@@ -835,7 +857,7 @@ class PlanPage:
             "progress_chart": facts.progress_chart,
             "stop_now": stop_now,
             "stop_now_open": finished > 0,
-            "jobs": list(Job.objects.filter(plan=plan).order_by("-created_at")[:JOBS_SHOWN]),
+            "jobs": self._jobs(),
             "connections": self._connections(),
             "readiness": readiness,
             "readiness_outcome": self.outcomes.get(READINESS_PLACE),
@@ -986,22 +1008,58 @@ class PlanPage:
         fragments.activity_lines(entries)
         return Page(entries, 1, paginator)
 
-    def _share_links(self) -> ShareLinks:
-        view_link = (
-            PlanLink.objects.filter(plan=self.plan, kind=LinkKind.VIEW, replaced_at__isnull=True)
-            .only("seed", "token_hash", "created_at")
-            .first()
+    def _jobs(self) -> list[Job]:
+        """The latest checks, as they stood when this version was first shown: a check's
+        result moves the version; its queued and running states, which do not, show with
+        the next version (as every cached page of this one shows them)."""
+        plan = self.plan
+        return page_cache.remembered(
+            f"plan-jobs:{plan.pk}:{plan.version}",
+            lambda: list(Job.objects.filter(plan=plan).order_by("-created_at")[:JOBS_SHOWN]),
+            kind=list,
+            seconds=page_cache.SECONDS,
+            copy=list,  # the template only reads the jobs
         )
+
+    def _view_link(self) -> tuple[str, str, datetime] | None:
+        """The seed, token hash and time of the plan's current read-only link (None for
+        none): read once per version, which replacing a link moves. The token itself is
+        worked out from them by whoever shows it, so no cache holds it."""
+        plan = self.plan
+
+        def read() -> tuple[tuple[str, str, datetime] | None]:
+            found = (
+                PlanLink.objects.filter(plan=plan, kind=LinkKind.VIEW, replaced_at__isnull=True)
+                .values_list("seed", "token_hash", "created_at")
+                .first()
+            )
+            return (found,)
+
+        kept = page_cache.remembered(
+            f"plan-view-link:{plan.pk}:{plan.version}",
+            read,
+            kind=tuple,
+            seconds=page_cache.SECONDS,
+            copy=page_cache.same,
+        )
+        found: tuple[str, str, datetime] | None = kept[0]
+        return found
+
+    def _share_links(self) -> ShareLinks:
         build = self.request.build_absolute_uri
+        view_link = self._view_link()
         # "" when the link was made with a secret key this server no longer has.
-        view_token = view_link.view_token if view_link else ""
+        view_token = (
+            view_token_from_seed(view_link[0], token_hash=view_link[1]) if view_link else ""
+        )
+        view_created = view_link[2] if view_link else None
         return ShareLinks(
             edit_url=build(reverse("plan-edit", kwargs={"token": self.token})),
             edit_created=self.link.created_at,
             view_url=build(reverse("plan-view", kwargs={"token": view_token}))
             if view_token
             else "",
-            view_created=view_link.created_at if view_link else None,
+            view_created=view_created,
         )
 
     def _tentacle_page(self, me: str, facts: VersionFacts) -> TentaclePage:

@@ -84,6 +84,7 @@ from upgrade_planner.web.pages import (
     PlanPage,
     TentacleFilters,
     actor_of,
+    link_at_version,
     name_needed,
     place_tag,
     print_page_context,
@@ -324,7 +325,7 @@ def plan_page(request: HtmxHttpRequest, token: str, read_only: bool = False) -> 
     key = page_cache.key_for(request, token=token, version=state.version, read_only=read_only)
     if cacheable and (cached := page_cache.fetch(key, request)) is not None:
         return cached
-    link = _load(request, token)
+    link = link_at_version(token, version=state.version, client=client_address(request.META))
     # After a plain form post, a message about a step is shown on that step.
     flash, placed = split_messages(stored)
     page = _page(request, link, token, read_only=read_only, outcomes=placed)
@@ -435,7 +436,9 @@ def _sections(
     )
 
     def render() -> tuple[dict[str, tuple[str, str]], bool]:
-        loaded = link or _load(request, token)
+        loaded = link or link_at_version(
+            token, version=version, client=client_address(request.META)
+        )
         page = _page(request, loaded, token, read_only=read_only)
         sections = _render_sections(request, page.context(), page.shapes())
         # Kept only if the plan did not move on while they were rendered.
