@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.db import OperationalError, connection
@@ -195,3 +196,69 @@ def test_a_session_deleted_meanwhile_is_still_refused(client, monkeypatch):
     response = client.get(f"/v/{other.view_token}/")
 
     assert response.status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_new_session_is_one_statement_with_no_begin_or_commit(client):
+    created = create_plan()
+    client.get(f"/v/{created.view_token}/")
+    client.cookies.clear()  # a new browser
+
+    with CaptureQueriesContext(connection) as captured:
+        client.get(f"/v/{created.view_token}/")
+
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert len(statements) == 1, statements
+    assert statements[0].startswith('INSERT INTO "django_session"')
+    assert Session.objects.filter(session_key=session_cookie(client)).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_changed_session_is_one_update(client):
+    first, second = create_plan(name="First"), create_plan(name="Second")
+    client.get(f"/v/{first.view_token}/")
+    client.get(f"/v/{second.view_token}/")
+
+    with CaptureQueriesContext(connection) as captured:
+        client.get(f"/v/{first.view_token}/")  # moves First to the top of "your plans"
+
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert [sql.split(" ", 1)[0] for sql in statements] == ["UPDATE"], statements
+    cache.clear()  # read the session back from the database
+    assert [p["name"] for p in SessionStore(session_cookie(client))["recent_plans"]] == [
+        "First",
+        "Second",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_clashing_key_is_drawn_again_and_nothing_is_left_open(
+    monkeypatch,
+):
+    stored = SessionStore()
+    stored["plans"] = ["someone else's"]
+    stored.save()
+    drawn = iter([stored.session_key, "m" * 32])
+    monkeypatch.setattr(SessionStore, "_get_new_session_key", lambda self: next(drawn))
+
+    new = SessionStore()
+    new["plans"] = ["mine"]
+    new.save()
+
+    assert new.session_key == "m" * 32
+    assert not connection.in_atomic_block and connection.get_autocommit()
+    cache.clear()
+    assert SessionStore(stored.session_key)["plans"] == ["someone else's"]
+    assert SessionStore(new.session_key)["plans"] == ["mine"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_an_update_of_a_session_deleted_meanwhile_is_refused():
+    store = SessionStore()
+    store["plans"] = ["mine"]
+    store.save()
+    Session.objects.filter(session_key=store.session_key).delete()
+
+    store["plans"] = ["changed"]
+    with pytest.raises(UpdateError):
+        store.save()
