@@ -233,11 +233,13 @@ def _fresh_cache():  # type: ignore[no-untyped-def]
     test inherits another's."""
     from django.core.cache import cache
 
+    from upgrade_planner.plans import access
     from upgrade_planner.web import fragments, page_cache
 
     cache.clear()
     fragments.local_fragments.clear()
     page_cache.local_values.clear()
+    access._notes_seen.clear()
     yield
 
 

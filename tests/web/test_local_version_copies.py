@@ -154,3 +154,57 @@ def test_a_timeline_kept_by_the_process_is_worked_out_again_a_minute_after_it_wa
     assert kept is not None
     monotonic[0] += 1
     assert page_cache.local_values.get(f"timeline:{created.plan.pk}:{created.plan.version}") is None
+
+
+def test_the_first_view_after_a_tick_builds_on_this_process_copy_of_the_last_version(
+    client, monkeypatch, django_capture_on_commit_callbacks
+):
+    created = create_plan(tentacles=fleet(4))
+    url = f"/v/{created.view_token}/"
+    client.get(url)
+    step = Step.objects.filter(plan=created.plan, state=StepState.READY).order_by("position")[0]
+    with django_capture_on_commit_callbacks(execute=True):  # its note is written on commit
+        services.step_start(plan=created.plan, step_id=step.id)
+    asked: list[str] = []  # each key asked for, once per call that asks for it
+    real_get, real_get_many = cache.get, cache.get_many
+    inside_get_many = [False]  # a backend's get_many may ask get() for each key
+
+    def get(key, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not inside_get_many[0]:
+            asked.append(key)
+        return real_get(key, *args, **kwargs)
+
+    def get_many(keys, *args, **kwargs):  # type: ignore[no-untyped-def]
+        asked.extend(keys)
+        inside_get_many[0] = True
+        try:
+            return real_get_many(keys, *args, **kwargs)
+        finally:
+            inside_get_many[0] = False
+
+    monkeypatch.setattr(cache, "get", get)
+    monkeypatch.setattr(cache, "get_many", get_many)
+
+    body = client.get(url, {"page": "2"}).content.decode()
+
+    created.plan.refresh_from_db()
+    before = created.plan.version - 1
+    # The last version's facts and Tentacle page came from this process, and the note of what
+    # the transition moved was read once for both.
+    last = (_facts_key(created.plan.pk, before), f"plan-tentacle-page:{created.plan.pk}:{before}:")
+    assert not [key for key in asked if key.startswith(last)]
+    assert len([key for key in asked if key.startswith("plan-steps-moved:")]) == 1
+    card = body[body.index(f'id="step-{step.id}"') :][:4000]
+    assert "In progress" in card or "in-progress" in card
+
+
+def test_a_note_not_written_yet_is_looked_for_again(monkeypatch):
+    from upgrade_planner.plans import access
+
+    plan_id = "a-plan"
+    assert access.moved_from(plan_id, 8) is None
+    cache.set(f"plan-steps-moved:{plan_id}:8", 7, 60)  # the transition's commit wrote it now
+
+    assert access.moved_from(plan_id, 8) == (7, None)
+    cache.delete(f"plan-steps-moved:{plan_id}:8")
+    assert access.moved_from(plan_id, 8) == (7, None)  # once found, kept: it cannot change

@@ -341,7 +341,13 @@ def _transition_key(plan_id: object, version: int) -> str:
 
 def moved_from(plan_id: object, version: int) -> tuple[int, Transition | None] | None:
     """The version that `version` of the plan came from by transitions alone, and what the
-    single transition that made it changed (None for a bulk one), if noted: one cache read."""
+    single transition that made it changed (None for a bulk one), if noted: one cache read,
+    none when this process has found the note before (a note, once written, never changes)."""
+    key = (str(plan_id), version)
+    with _notes_lock:
+        seen = _notes_seen.get(key)
+    if seen is not None and seen[0] > time.monotonic():
+        return seen[1]
     moved, made = _moved_key(plan_id, version), _transition_key(plan_id, version)
     try:
         found = cache.get_many([moved, made])
@@ -349,8 +355,19 @@ def moved_from(plan_id: object, version: int) -> tuple[int, Transition | None] |
         return None
     before, transition = found.get(moved), found.get(made)
     if not (isinstance(before, int) and before < version):
-        return None
-    return before, transition if isinstance(transition, Transition) else None
+        return None  # not noted (yet): not remembered either
+    noted = before, transition if isinstance(transition, Transition) else None
+    with _notes_lock:
+        _notes_seen[key] = (time.monotonic() + STEPS_MOVED_SECONDS, noted)
+        while len(_notes_seen) > NOTES_SEEN_LIMIT:
+            del _notes_seen[next(iter(_notes_seen))]  # the oldest
+    return noted
+
+
+# The notes this process has found, by (plan, version), with when to forget them.
+NOTES_SEEN_LIMIT = 256
+_notes_seen: dict[tuple[str, int], tuple[float, tuple[int, Transition | None]]] = {}
+_notes_lock = threading.Lock()
 
 
 def _moved_key(plan_id: object, version: int) -> str:

@@ -193,6 +193,16 @@ def same[T](value: T) -> T:
     return value
 
 
+def kept[T](key: str, *, kind: type[T]) -> T | None:
+    """`cached`, from this process's copy when it keeps one (`remembered` with `copy`): the
+    value itself, not a copy, so the caller must only read it (a new value built from it
+    copies what it changes)."""
+    found = local_values.get(key)
+    if isinstance(found, kind):
+        return found
+    return cached(key, kind=kind)
+
+
 def cached[T](key: str, *, kind: type[T]) -> T | None:
     """The `kind` stored under `key`, or None (nothing there, something else, or no cache)."""
     try:

@@ -378,7 +378,8 @@ def _read_version_facts(plan: Plan) -> VersionFacts:
     # A transition changes no machine's name, no finding and no Tentacle: what the facts of
     # the version it came from hold of those still holds.
     noted = moved_from(plan.pk, plan.version)
-    before = page_cache.cached(_facts_key(plan.pk, noted[0]), kind=VersionFacts) if noted else None
+    # Only read: _facts_after copies each step it moves.
+    before = page_cache.kept(_facts_key(plan.pk, noted[0]), kind=VersionFacts) if noted else None
     transition = noted[1] if noted else None
     if before is not None and transition is not None:
         carried = _facts_after(plan, before, transition)
@@ -526,7 +527,8 @@ def _tentacle_rows_after_transition(
     before, transition = noted
     if transition is None:
         return None
-    kept = page_cache.cached(f"plan-tentacle-page:{plan.pk}:{before}:{shown}", kind=tuple)
+    # Only read: each step moved below is a copy.
+    kept = page_cache.kept(f"plan-tentacle-page:{plan.pk}:{before}:{shown}", kind=tuple)
     if kept is None:
         return None
     steps, finished_by = list(kept[0]), dict(kept[1])
