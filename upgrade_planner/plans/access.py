@@ -262,6 +262,27 @@ def polled_link(token: str, *, client: str = "") -> LinkState:
     return state
 
 
+def polled_link_with(
+    token: str, *, client: str = "", keys: Callable[[LinkState], list[str]]
+) -> tuple[LinkState, dict[str, Any] | None]:
+    """`polled_link`, and the cache's values under `keys(state)`: read in the same round trip
+    as the plan's version when this process knows the link and its version has not moved
+    (the common case of a page served from the cache), else None for them (the caller reads
+    them itself, knowing the version). Raises like `polled_link`."""
+    known = _remembered.get(hash_token(token))
+    if known is not None:
+        wanted = keys(known)
+        version_key = _version_key(known.plan_id)
+        try:
+            found = cache.get_many([version_key, *wanted])
+        except Exception:
+            found = {}
+        version = found.pop(version_key, None)
+        if version is not None and int(version) == known.version:
+            return known, found
+    return polled_link(token, client=client), None
+
+
 def plan_version_changed(plan_id: object) -> None:
     """Inside the transaction that moves the plan's version (or deletes the plan): the cached
     version goes now, and again once the transaction commits, so the next poll, conditional

@@ -331,16 +331,24 @@ def store_sections(key: str, sections: dict[str, Any]) -> None:
     _keep(key, sections, SECONDS)
 
 
-def fetch(key: str, request: HttpRequest) -> HttpResponse | None:
-    """The page stored under `key`, with this visitor's CSRF token, or None."""
+def fetch_keys(key: str) -> list[str]:
+    """What `fetch` reads of the page stored under `key`: with no copy here, the stamp and
+    the body (in one round trip); with one, the stamp alone says whether it may be served."""
+    return [key] if local_pages.has(key) else [key, key + BODY_SUFFIX]
+
+
+def fetch(
+    key: str, request: HttpRequest, *, found: dict[str, Any] | None = None
+) -> HttpResponse | None:
+    """The page stored under `key`, with this visitor's CSRF token, or None. `found`: what
+    the cache held under `fetch_keys(key)`, when the caller has read it already."""
     known = local_pages.has(key)
-    try:
-        # With no copy here, the stamp and the body in one round trip; with one, the stamp
-        # alone says whether it may be served.
-        found = cache.get_many([key] if known else [key, key + BODY_SUFFIX])
-    except Exception as error:  # the cache is an optimisation; never a reason to fail a page
-        logger.warning("page cache unavailable: %s", error)
-        return None
+    if found is None:
+        try:
+            found = cache.get_many(fetch_keys(key))
+        except Exception as error:  # the cache is an optimisation; never a reason to fail
+            logger.warning("page cache unavailable: %s", error)
+            return None
     stamp = found.get(key)
     if not isinstance(stamp, str):
         return None

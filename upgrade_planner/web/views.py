@@ -46,6 +46,7 @@ from upgrade_planner.plans.access import (
     client_address,
     link_for_token,
     polled_link,
+    polled_link_with,
     token_sealed,
     token_unsealed,
 )
@@ -313,17 +314,26 @@ def _page(
 def plan_page(request: HtmxHttpRequest, token: str, read_only: bool = False) -> HttpResponse:
     # The cached version, as a poll has it: a page in the cache costs no query (every change
     # of the plan clears that version when it commits, so it never serves an older page).
-    state = polled_link(token, client=client_address(request.META))
-    if not read_only:
-        _edit_link_only(state.kind)
-    remember_plan(request, token=token, name=state.plan_name, kind=state.kind)
     partial = request.htmx and request.GET.get("partial") == "tentacles"
     stored = messages.get_messages(request)
     # A full page with no flash messages to show is the same for every visitor of this link
     # at this plan version, but for the CSRF token: serve it from the cache.
     cacheable = not partial and len(stored) == 0
-    key = page_cache.key_for(request, token=token, version=state.version, read_only=read_only)
-    if cacheable and (cached := page_cache.fetch(key, request)) is not None:
+
+    def page_key(version: int) -> str:
+        return page_cache.key_for(request, token=token, version=version, read_only=read_only)
+
+    # The plan's version and the page of that version, in one cache read when they can be.
+    state, found = polled_link_with(
+        token,
+        client=client_address(request.META),
+        keys=lambda known: page_cache.fetch_keys(page_key(known.version)) if cacheable else [],
+    )
+    if not read_only:
+        _edit_link_only(state.kind)
+    remember_plan(request, token=token, name=state.plan_name, kind=state.kind)
+    key = page_key(state.version)
+    if cacheable and (cached := page_cache.fetch(key, request, found=found)) is not None:
         return cached
     link = link_at_version(token, version=state.version, client=client_address(request.META))
     # After a plain form post, a message about a step is shown on that step.
