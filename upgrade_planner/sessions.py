@@ -14,6 +14,9 @@ failing a page that needs no database when the session cannot be saved.
   Only a lost connection is passed over this way; any other database error, and a session
   deleted meanwhile (a sign-out elsewhere), fail as in Django. A change that needs the
   database (a step moved, with the name given) fails in its view first, with its own answer.
+- Django saves a session in a transaction of its own, which costs a BEGIN and a COMMIT round
+  trip around a statement that is atomic by itself: outside a transaction each save is one
+  INSERT or UPDATE, and a new session is written to the cache once (Django wrote it twice).
 """
 
 from __future__ import annotations
