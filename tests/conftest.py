@@ -244,6 +244,34 @@ def _fresh_cache():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def cache_reads(monkeypatch):  # type: ignore[no-untyped-def]
+    """The keys of each read of the shared cache from now on, one list a round trip (`get` or
+    `get_many`; a backend whose `get_many` calls `get` for each key still counts once)."""
+    from django.core.cache import cache
+
+    reads: list[list[str]] = []
+    real_get, real_get_many = cache.get, cache.get_many
+    inside_get_many = [False]
+
+    def get(key, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not inside_get_many[0]:
+            reads.append([key])
+        return real_get(key, *args, **kwargs)
+
+    def get_many(keys, *args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(list(keys))
+        inside_get_many[0] = True
+        try:
+            return real_get_many(keys, *args, **kwargs)
+        finally:
+            inside_get_many[0] = False
+
+    monkeypatch.setattr(cache, "get", get)
+    monkeypatch.setattr(cache, "get_many", get_many)
+    return reads
+
+
+@pytest.fixture
 def eager_tasks(request):
     """Run tasks in-process unless the test is about a live worker, whatever REDIS_URL says."""
     if request.node.get_closest_marker("services"):

@@ -32,28 +32,28 @@ def kept_entries() -> dict[str, object]:
     }
 
 
+def keys_read(reads: list[list[str]]) -> list[str]:
+    """Every key of `cache_reads`, in order."""
+    return [key for keys in reads for key in keys]
+
+
 def kept_steps(value: object) -> list[Step]:
     steps = value.steps if hasattr(value, "steps") else value[0]  # type: ignore[index]
     return list(steps)
 
 
 def test_a_view_of_a_version_this_process_has_seen_reads_its_facts_from_nowhere_else(
-    client, monkeypatch
+    client, cache_reads
 ):
     created = create_plan(tentacles=fleet(4))
     client.get(f"/p/{created.edit_token}/")
-    asked: list[str] = []
-    real_get = cache.get
-    monkeypatch.setattr(
-        cache, "get", lambda key, *a, **k: asked.append(key) or real_get(key, *a, **k)
-    )
-
+    cache_reads.clear()  # only what the next view reads
     response = Client().get(f"/v/{created.view_token}/", {"page": "7"})
 
     assert response.status_code == 200
     assert not [
         key
-        for key in asked
+        for key in keys_read(cache_reads)
         if key.startswith(("plan-facts:", "plan-tentacle-page:", "plan-waiting:"))
     ]
 
@@ -111,20 +111,19 @@ def test_a_kept_value_lasts_no_longer_than_the_shared_cache_keeps_it(monkeypatch
 
 
 def test_another_view_of_a_version_this_process_has_seen_reads_no_section_from_the_cache(
-    client, monkeypatch
+    client, cache_reads
 ):
     created = create_plan(tentacles=fleet(4))
     client.get(f"/p/{created.edit_token}/")
-    asked: list[str] = []
-    real_get = cache.get
-    monkeypatch.setattr(
-        cache, "get", lambda key, *a, **k: asked.append(key) or real_get(key, *a, **k)
-    )
-
+    cache_reads.clear()  # only what the next view reads
     response = client.get(f"/p/{created.edit_token}/", {"page": "7"})
 
     assert response.status_code == 200
-    read = [key for key in asked if key.startswith(("plan-section:", "plan-print:", "timeline:"))]
+    read = [
+        key
+        for key in keys_read(cache_reads)
+        if key.startswith(("plan-section:", "plan-print:", "timeline:"))
+    ]
     assert read == []
     # ... and the sections served from this process's copies carry this visitor's token.
     body = response.content.decode()
@@ -157,7 +156,7 @@ def test_a_timeline_kept_by_the_process_is_worked_out_again_a_minute_after_it_wa
 
 
 def test_the_first_view_after_a_tick_builds_on_this_process_copy_of_the_last_version(
-    client, monkeypatch, django_capture_on_commit_callbacks
+    client, cache_reads, django_capture_on_commit_callbacks
 ):
     created = create_plan(tentacles=fleet(4))
     url = f"/v/{created.view_token}/"
@@ -165,26 +164,7 @@ def test_the_first_view_after_a_tick_builds_on_this_process_copy_of_the_last_ver
     step = Step.objects.filter(plan=created.plan, state=StepState.READY).order_by("position")[0]
     with django_capture_on_commit_callbacks(execute=True):  # its note is written on commit
         services.step_start(plan=created.plan, step_id=step.id)
-    asked: list[str] = []  # each key asked for, once per call that asks for it
-    real_get, real_get_many = cache.get, cache.get_many
-    inside_get_many = [False]  # a backend's get_many may ask get() for each key
-
-    def get(key, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if not inside_get_many[0]:
-            asked.append(key)
-        return real_get(key, *args, **kwargs)
-
-    def get_many(keys, *args, **kwargs):  # type: ignore[no-untyped-def]
-        asked.extend(keys)
-        inside_get_many[0] = True
-        try:
-            return real_get_many(keys, *args, **kwargs)
-        finally:
-            inside_get_many[0] = False
-
-    monkeypatch.setattr(cache, "get", get)
-    monkeypatch.setattr(cache, "get_many", get_many)
-
+    cache_reads.clear()  # only what the first view after the tick reads
     body = client.get(url, {"page": "2"}).content.decode()
 
     created.plan.refresh_from_db()
@@ -192,6 +172,7 @@ def test_the_first_view_after_a_tick_builds_on_this_process_copy_of_the_last_ver
     # The last version's facts and Tentacle page came from this process, and the note of what
     # the transition moved was read once for both.
     last = (_facts_key(created.plan.pk, before), f"plan-tentacle-page:{created.plan.pk}:{before}:")
+    asked = keys_read(cache_reads)
     assert not [key for key in asked if key.startswith(last)]
     assert len([key for key in asked if key.startswith("plan-steps-moved:")]) == 1
     card = body[body.index(f'id="step-{step.id}"') :][:4000]

@@ -131,34 +131,18 @@ def test_the_copies_stay_within_their_budget():
     assert pages.get("a", "t") is None  # another stamp is another page
 
 
-def test_a_cached_page_costs_one_cache_read_in_a_process_that_knows_its_link(client, monkeypatch):
+def test_a_cached_page_costs_one_cache_read_in_a_process_that_knows_its_link(client, cache_reads):
     created = create_plan(tentacles=fleet(3))
     url = f"/p/{created.edit_token}/"
     first = client.get(url).content.decode()
     client.get(url)  # this process now knows the link, its version, and has a copy of the page
-    reads: list[list[str]] = []
-    real_get, real_get_many = cache.get, cache.get_many
-    inside = [False]
-
-    def get(key, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if not inside[0]:
-            reads.append([key])
-        return real_get(key, *args, **kwargs)
-
-    def get_many(keys, *args, **kwargs):  # type: ignore[no-untyped-def]
-        reads.append(list(keys))
-        inside[0] = True
-        try:
-            return real_get_many(keys, *args, **kwargs)
-        finally:
-            inside[0] = False
-
-    monkeypatch.setattr(cache, "get", get)
-    monkeypatch.setattr(cache, "get_many", get_many)
+    cache_reads.clear()  # only what the next visitor's view reads
 
     served = Client().get(url).content.decode()  # a new visitor
 
-    page_reads = [keys for keys in reads if not any(k.startswith("django.contrib") for k in keys)]
+    page_reads = [
+        keys for keys in cache_reads if not any(k.startswith("django.contrib") for k in keys)
+    ]
     assert len(page_reads) == 1, page_reads
     assert page_reads[0][0].startswith("plan-version:")
     mine, theirs = (TOKEN.search(page).group(1) for page in (served, first))  # type: ignore[union-attr]
