@@ -234,12 +234,13 @@ def _fresh_cache():  # type: ignore[no-untyped-def]
     from django.core.cache import cache
 
     from upgrade_planner.plans import access
-    from upgrade_planner.web import fragments, page_cache
+    from upgrade_planner.web import fragments, page_cache, version_steps
 
     cache.clear()
     fragments.local_fragments.clear()
     page_cache.local_values.clear()
     access._notes_seen.clear()
+    version_steps.kept.clear()
     yield
 
 

@@ -118,6 +118,15 @@ def plan_tasks_and_rows(
 ) -> tuple[list[Task], list[dict[str, Any]]]:
     """The current steps of `plan` as tasks, and as rows of TASK_FIELDS and `fields` (with
     `id` as text) in plan order for whoever shows them, in two queries."""
+    rows, prerequisites = plan_rows_and_prerequisites(plan, fields=fields)
+    return tasks_from_rows(rows, prerequisites), rows
+
+
+def plan_rows_and_prerequisites(
+    plan: Plan, *, fields: Sequence[str] = ()
+) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """The current steps of `plan` as rows of TASK_FIELDS and `fields` (with `id` as text) in
+    plan order, and each step's prerequisites' ids (retired ones included), in two queries."""
     wanted = [*TASK_FIELDS, *(name for name in fields if name not in TASK_FIELDS)]
     rows = [
         {**row, "id": str(row["id"])}
@@ -126,7 +135,7 @@ def plan_tasks_and_rows(
     prerequisites: dict[str, list[str]] = {}
     for step_id, prerequisite_id in StepDependency.objects.filter(plan=plan).id_pairs_as_text():
         prerequisites.setdefault(step_id, []).append(prerequisite_id)
-    return tasks_from_rows(rows, prerequisites), rows
+    return rows, prerequisites
 
 
 def plan_schedule(plan: Plan, *, now: datetime | None = None) -> dict[str, Any]:

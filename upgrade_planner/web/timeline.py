@@ -4,9 +4,9 @@ since the CSP forbids inline styles), beside the other charts of web/charts.py.
 
 `timeline_of` folds the steps and their forecast into lanes, one for each plan-wide step and
 one for each fleet of per-Tentacle steps (so a plan of 5,000 Tentacles draws as many lanes as
-one of five); `timeline_svg` draws them. `cached_timeline` reads a plan's (two queries) once
-per plan version and minute, and carries the plan document's `schedule` object too: the page
-reads the forecast once for the panel, the badges and the drawing.
+one of five); `timeline_svg` draws them. `cached_timeline` works a plan's out (from
+`version_steps`) once per plan version and minute, and carries the plan document's `schedule`
+object too: the page reads the forecast once for the panel, the badges and the drawing.
 """
 
 from __future__ import annotations
@@ -23,13 +23,12 @@ from django.utils.safestring import SafeString, mark_safe
 
 from upgrade_planner.domain.schedule import Forecast
 from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
-from upgrade_planner.plans.forecasts import forecast_of, plan_tasks_and_rows, schedule_document
+from upgrade_planner.plans.forecasts import forecast_of, schedule_document
 from upgrade_planner.plans.models import Plan
 from upgrade_planner.web import page_cache
 from upgrade_planner.web.labels import FLEET_CANARY_LABELS, FLEET_LABELS
+from upgrade_planner.web.version_steps import version_steps
 
-# What the drawing reads of each step besides the forecast's fields.
-LANE_FIELDS = ("title", "hop", "phase", "tentacle", "canary", "point_of_no_return")
 CACHE_SECONDS = 60
 
 DONE, RUNNING, REMAINING = "done", "running", "remaining"
@@ -111,7 +110,7 @@ def _bars(rows: Sequence[Mapping[str, Any]], result: Forecast) -> tuple[Bar, ...
 
 
 def timeline_of(plan: Plan, rows: Iterable[Mapping[str, Any]], result: Forecast) -> Timeline:
-    """The lanes of `rows` (TASK_FIELDS and LANE_FIELDS, in plan order) with `result`, their
+    """The lanes of `rows` (version_steps.STEP_FIELDS, in plan order) with `result`, their
     forecast. Reads nothing."""
     rows = list(rows)
     critical = frozenset(result.critical_path)
@@ -180,9 +179,10 @@ def timeline_of(plan: Plan, rows: Iterable[Mapping[str, Any]], result: Forecast)
 
 
 def plan_timeline(plan: Plan, *, now: datetime | None = None) -> Timeline:
-    """The timeline of `plan` as it stands, in two queries."""
-    tasks, rows = plan_tasks_and_rows(plan, fields=LANE_FIELDS)
-    return timeline_of(plan, rows, forecast_of(plan, tasks, now=now))
+    """The timeline of `plan` as it stands, from its steps (`version_steps`: two queries, or
+    none for a version a transition made from one this process keeps)."""
+    steps = version_steps(plan)
+    return timeline_of(plan, steps.rows, forecast_of(plan, steps.tasks(), now=now))
 
 
 def cached_timeline(plan: Plan) -> Timeline:
