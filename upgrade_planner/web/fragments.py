@@ -132,10 +132,7 @@ def _store(fragments: dict[str, str]) -> None:
     if not fragments:
         return
     local_fragments.put_many(fragments)
-    try:
-        cache.set_many(fragments, SECONDS)
-    except Exception as error:
-        logger.warning("fragment cache unavailable: %s", error)
+    page_cache.keep_later(dict(fragments), SECONDS)
 
 
 @functools.cache

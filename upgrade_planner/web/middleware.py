@@ -1,15 +1,19 @@
-"""Responses for links that were replaced or guessed at, and no indexing of plan URLs."""
+"""Responses for links that were replaced or guessed at, no indexing of plan URLs, and the
+shared cache's writes after the response."""
 
 import logging
 from collections.abc import Callable
 
+from django.core.signals import request_finished
 from django.db import DatabaseError
+from django.dispatch import receiver
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.defaults import page_not_found
 
 from upgrade_planner.plans.access import LinkReplaced, TooManyGuesses
 from upgrade_planner.plans.models import LinkKind
+from upgrade_planner.web import page_cache
 
 logger = logging.getLogger(__name__)
 DB_DOWN = "The database is unavailable for a moment; nothing was changed. Try again shortly."
@@ -26,6 +30,24 @@ def render_plain_503() -> HttpResponse:
 
 
 PLAN_PREFIXES = ("/p/", "/v/", "/api/v1/plans/")
+
+
+class WriteLaterMiddleware:
+    """Outermost: what a render keeps in the shared cache for the next viewer is written after
+    the response has gone to this one (`page_cache.write_later`); `request_finished`, sent
+    when the server closes the response, writes it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        page_cache.write_later()
+        return self.get_response(request)
+
+
+@receiver(request_finished)
+def _write_held(**kwargs: object) -> None:
+    page_cache.write_held()
 
 
 class PlanLinksMiddleware:

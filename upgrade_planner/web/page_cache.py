@@ -181,7 +181,7 @@ def remembered[T](
     found = cached(key, kind=kind)
     if found is None:
         found = compute()
-        _keep(key, found, seconds)
+        keep_later({key: found}, seconds)
     if copy is None:
         return found
     local_values.put(key, found, seconds if fresh_for is None else min(seconds, fresh_for(found)))
@@ -204,13 +204,64 @@ def kept[T](key: str, *, kind: type[T]) -> T | None:
 
 
 def cached[T](key: str, *, kind: type[T]) -> T | None:
-    """The `kind` stored under `key`, or None (nothing there, something else, or no cache)."""
+    """The `kind` stored under `key`, or None (nothing there, something else, or no cache).
+    A value this request keeps but has not written yet (`keep_later`) counts as stored."""
+    batch = getattr(_later, "batch", None)
+    if batch and key in batch:
+        pending = batch[key][0]
+        return pending if isinstance(pending, kind) else None
     try:
         found = cache.get(key)
     except Exception as error:
         logger.warning("page cache unavailable: %s", error)
         return None
     return found if isinstance(found, kind) else None
+
+
+# --- Writes after the response ----------------------------------------------------------------
+# What a render keeps for whoever views the version next (its facts, Tentacle page, timeline,
+# "waiting for" texts, sections and cards: up to a dozen values, some tens of kilobytes) is
+# written once the response has gone (WriteLater, the outermost middleware): in one round trip
+# for each lifetime, and none of it, pickling included, on the viewer's time. A value shared
+# through a claim (`shared`) is written at once: other callers are waiting for it. Outside a
+# request (a task, a shell) everything is written at once, as before.
+_later = threading.local()
+
+
+def write_later() -> None:
+    """From now on, in this thread, `keep_later` holds values back until `write_held`."""
+    _later.batch = {}
+
+
+def keep_later(values: dict[str, object], seconds: int) -> None:
+    """Keep `values` in the shared cache for `seconds`: after the response when this thread is
+    serving a request (`write_later`), else now."""
+    batch: dict[str, tuple[object, int]] | None = getattr(_later, "batch", None)
+    if batch is None:
+        _keep_many(values, seconds)
+        return
+    for key, value in values.items():
+        batch[key] = (value, seconds)
+
+
+def write_held() -> None:
+    """Write what `keep_later` held back, one round trip for each lifetime, and stop holding."""
+    batch: dict[str, tuple[object, int]] | None = getattr(_later, "batch", None)
+    _later.batch = None
+    if not batch:
+        return
+    by_lifetime: dict[int, dict[str, object]] = {}
+    for key, (value, seconds) in batch.items():
+        by_lifetime.setdefault(seconds, {})[key] = value
+    for seconds, values in by_lifetime.items():
+        _keep_many(values, seconds)
+
+
+def _keep_many(values: dict[str, object], seconds: int) -> None:
+    try:
+        cache.set_many(values, seconds)
+    except Exception as error:
+        logger.warning("page cache unavailable: %s", error)
 
 
 def _keep(key: str, value: object, seconds: int) -> None:
@@ -389,9 +440,6 @@ def store(key: str, response: HttpResponse, csrf_value: str) -> None:
     # next visitor's token, with no search of ~250 KB and no decoding.
     pieces = tuple(response.content.split(csrf_value.encode()))
     stamp = secrets.token_hex(8)
-    try:
-        cache.set_many({key: stamp, key + BODY_SUFFIX: (stamp, pieces)}, SECONDS)
-    except Exception as error:
-        logger.warning("page cache unavailable: %s", error)
-        return
+    keep_later({key: stamp, key + BODY_SUFFIX: (stamp, pieces)}, SECONDS)
+    # Served from here only while the shared cache holds this stamp (see the module's notes).
     local_pages.put(key, stamp, pieces)
