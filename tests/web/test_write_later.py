@@ -85,15 +85,16 @@ def test_a_first_view_keeps_the_version_facts_only_after_its_response_has_gone(
     facts_key = pages._facts_key(plan.pk, plan.version)
 
     response = wsgi_get(f"/v/{created.view_token}/")
-    assert b"web-0001" in b"".join(response)
-    assert cache.get(facts_key) is None  # the body is out; nothing kept yet
-    # Written at once: what the next request must find (the plan's version, the session).
-    at_once = [key for keys in writes.calls for key in keys]
-    assert all(key.startswith(("plan-version:", "django.contrib.sessions")) for key in at_once)
-
-    writes.calls.clear()
-    writes.lifetimes.clear()
-    response.close()  # the server is done with the response
+    try:
+        assert b"web-0001" in b"".join(response)
+        assert cache.get(facts_key) is None  # the body is out; nothing kept yet
+        # Written at once: what the next request must find (the plan's version, the session).
+        at_once = [key for keys in writes.calls for key in keys]
+        assert all(key.startswith(("plan-version:", "django.contrib.sessions")) for key in at_once)
+        writes.calls.clear()
+        writes.lifetimes.clear()
+    finally:
+        response.close()  # the server is done with the response
     assert cache.get(facts_key) is not None
     held = [key for keys in writes.calls for key in keys]
     assert facts_key in held and len(held) >= 5  # facts, Tentacle page, timeline, sections...

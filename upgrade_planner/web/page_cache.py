@@ -235,7 +235,8 @@ def write_later() -> None:
 
 def keep_later(values: dict[str, object], seconds: int) -> None:
     """Keep `values` in the shared cache for `seconds`: after the response when this thread is
-    serving a request (`write_later`), else now."""
+    serving a request (`write_later`), else now. They are pickled when written: whoever
+    handed them over must not change them afterwards (as for what this process keeps)."""
     batch: dict[str, tuple[object, int]] | None = getattr(_later, "batch", None)
     if batch is None:
         _keep_many(values, seconds)

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode
 from django.conf import settings
 from django.contrib.messages.storage.base import Message
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Subquery
+from django.db.models import Case, Count, F, Min, Q, Subquery, When
 from django.http import HttpRequest, QueryDict
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -56,16 +56,17 @@ from upgrade_planner.plans.models import (
     Plan,
     PlanLink,
     Step,
+    StepDependency,
     hash_token,
     view_token_from_seed,
 )
 from upgrade_planner.plans.services.schedule import REHEARSAL, TEAM
-from upgrade_planner.web import fragments, page_cache
+from upgrade_planner.web import fragments, page_cache, version_steps
 from upgrade_planner.web.charts import progress_over_time_chart, state_bar_chart
 from upgrade_planner.web.labels import FLEET_CANARY_LABELS, FLEET_LABELS, KIND_LABELS
 from upgrade_planner.web.schedule import schedule_panel
 from upgrade_planner.web.timeline import Timeline, cached_timeline
-from upgrade_planner.web.version_steps import version_steps
+from upgrade_planner.web.version_steps import VersionSteps
 
 APPROACH_LABELS = dict(Approach.choices)
 CANARY_CHOICES = {"yes": True, "no": False}
@@ -690,6 +691,9 @@ class PlanPage:
         tentacle_steps, matching_states, tentacle_finishers = self._tentacle_page(me, facts)
         estimates = {str(e.get("basis", "")): e for e in plan.estimates if isinstance(e, dict)}
         visible = listed + list(tentacle_steps.object_list)
+        # The forecast first: when it is worked out here, the version's steps it reads are
+        # what the "waiting for" words are made from.
+        critical_steps = self.critical_steps
         # A step done or skipped waits for nothing, whatever its prerequisites do now.
         waiting = self._waiting_for_at_version(
             [step.id for step in visible if step.state not in SATISFIED_STATES]
@@ -708,7 +712,7 @@ class PlanPage:
             step.estimate_text = estimate_text(step, estimates)
             # The badge and the "still on it?" note, worked out here so that a card's cache key
             # holds them (the note depends on the time, the badge on the forecast).
-            step.critical = step.id in self.critical_steps
+            step.critical = step.id in critical_steps
             step.stale = step.state == StepState.IN_PROGRESS and step.updated_at < stale_before
         self.visible = {step.id: step for step in visible}
 
@@ -1132,48 +1136,77 @@ class PlanPage:
         )
 
     def _waiting_for(self, step_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-        """For each blocked step on screen, the words saying what it waits for: its
-        prerequisites neither done nor skipped, each plan-wide one by its title, per-Tentacle
-        ones counted by kind, canary apart, and named by the first of each (a fleet gate
-        waits on thousands). From the version's steps (`version_steps`), in plan order."""
+        """For each blocked step on screen, the words saying what it waits for
+        (`waiting_words`): from the version's steps when this process holds them or builds
+        them on the version before, else read."""
         if not step_ids:
             return {}
-        steps = version_steps(self.plan)
-        rows, index = steps.rows, steps.index
-        waiting: dict[uuid.UUID, str] = {}
-        for step_id in step_ids:
-            singles: list[tuple[int, str]] = []
-            runs: dict[tuple[str, bool], list[int]] = {}  # (kind, canary) -> [count, first]
-            for prerequisite in steps.prerequisites.get(str(step_id), ()):
-                i = index.get(prerequisite)
-                if i is None or rows[i]["state"] in SATISFIED_STATES:
-                    continue  # retired, or no longer holding anything back
-                row = rows[i]
-                if not row["tentacle"]:
-                    singles.append((i, row["title"]))
-                elif (run := runs.get((row["kind"], row["canary"]))) is None:
-                    runs[(row["kind"], row["canary"])] = [1, i]
-                else:
-                    run[0] += 1
-                    run[1] = min(run[1], i)
-            if not singles and not runs:
-                continue
-            canary_pending = any(canary for _, canary in runs)
-            fleets = [
+        steps = version_steps.known(self.plan)
+        if steps is not None:
+            return waiting_words(steps, step_ids)
+        return self._waiting_for_read(step_ids)
+
+    def _waiting_for_read(self, step_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """`waiting_words`, read from the database in two statements whatever the plan's size,
+        for a version whose steps this process does not hold: a fleet gate waits on thousands
+        of Tentacle steps, counted in SQL by kind, canary apart, and only the first of each
+        read."""
+        # One statement for both: a plan-wide prerequisite is a group of its own (its id is
+        # in the grouping, its title read), per-Tentacle ones are grouped by kind and canary.
+        plan_wide = Q(prerequisite__tentacle="")
+        found = (
+            StepDependency.objects.unsatisfied(step_ids)
+            .annotate(
+                single=Case(When(plan_wide, then=F("prerequisite_id"))),
+                single_title=Case(When(plan_wide, then=F("prerequisite__title"))),
+            )
+            .values(
+                "step_id", "single", "single_title", "prerequisite__kind", "prerequisite__canary"
+            )
+            .annotate(count=Count("id"), first=Min("prerequisite__position"))
+            .order_by("first")
+            .values_list(
+                "step_id",
+                "single",
+                "single_title",
+                "prerequisite__kind",
+                "prerequisite__canary",
+                "count",
+                "first",
+            )
+        )
+        singles: dict[uuid.UUID, list[str]] = defaultdict(list)
+        counted: dict[uuid.UUID, list[tuple[str, bool, int, int]]] = defaultdict(list)
+        for step_id, single, title, kind, canary, count, first in found:
+            if single is not None:
+                singles[step_id].append(title)
+            else:
+                counted[step_id].append((kind, canary, count, first))
+        firsts = {
+            position: (title, tentacle)
+            for position, title, tentacle in Step.objects.filter(
+                plan=self.plan,
+                position__in={first for runs in counted.values() for *_, first in runs},
+            ).values_list("position", "title", "tentacle")
+        }
+        fleets: dict[uuid.UUID, list[FleetWait]] = {}
+        for step_id, runs in counted.items():
+            canary_pending = any(canary for _, canary, _, _ in runs)
+            fleets[step_id] = [
                 FleetWait(
                     kind=kind,
                     canary=canary,
                     count=count,
-                    first_title=rows[first]["title"],
-                    first_machine=rows[first]["tentacle"],
+                    first_title=firsts.get(first, ("", ""))[0],
+                    first_machine=firsts.get(first, ("", ""))[1],
                     others=canary_pending and not canary,
                 )
-                for (kind, canary), (count, first) in sorted(
-                    runs.items(), key=lambda run: (not run[0][1], run[1][1])
-                )
+                for kind, canary, count, first in sorted(runs, key=lambda run: (not run[1], run[3]))
             ]
-            waiting[step_id] = waiting_text([title for _, title in sorted(singles)], fleets)
-        return waiting
+        return {
+            step_id: waiting_text(singles.get(step_id, []), fleets.get(step_id, []))
+            for step_id in set(singles) | set(fleets)
+        }
 
     def _checklist(
         self,
@@ -1348,6 +1381,48 @@ class FleetWait:
         else:
             machines = f"{self.count:,} {'other ' if self.others else ''}machines"
         return f"{WAITING_VERBS[self.kind]} {machines} ({self.first_machine}, …)"
+
+
+def waiting_words(steps: VersionSteps, step_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """For each of `step_ids`, the words saying what it waits for: its prerequisites neither
+    done nor skipped, each plan-wide one by its title, per-Tentacle ones counted by kind,
+    canary apart, and named by the first of each in plan order (a fleet gate waits on
+    thousands); steps waiting for nothing are left out."""
+    rows, index = steps.rows, steps.index
+    waiting: dict[uuid.UUID, str] = {}
+    for step_id in step_ids:
+        singles: list[tuple[int, str]] = []
+        runs: dict[tuple[str, bool], list[int]] = {}  # (kind, canary) -> [count, first]
+        for prerequisite in steps.prerequisites.get(str(step_id), ()):
+            i = index.get(prerequisite)
+            if i is None or rows[i]["state"] in SATISFIED_STATES:
+                continue  # retired, or no longer holding anything back
+            row = rows[i]
+            if not row["tentacle"]:
+                singles.append((i, row["title"]))
+            elif (run := runs.get((row["kind"], row["canary"]))) is None:
+                runs[(row["kind"], row["canary"])] = [1, i]
+            else:
+                run[0] += 1
+                run[1] = min(run[1], i)
+        if not singles and not runs:
+            continue
+        canary_pending = any(canary for _, canary in runs)
+        fleets = [
+            FleetWait(
+                kind=kind,
+                canary=canary,
+                count=count,
+                first_title=rows[first]["title"],
+                first_machine=rows[first]["tentacle"],
+                others=canary_pending and not canary,
+            )
+            for (kind, canary), (count, first) in sorted(
+                runs.items(), key=lambda run: (not run[0][1], run[1][1])
+            )
+        ]
+        waiting[step_id] = waiting_text([title for _, title in sorted(singles)], fleets)
+    return waiting
 
 
 def waiting_text(singles: list[str], fleets: list[FleetWait]) -> str:

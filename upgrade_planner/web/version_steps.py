@@ -73,25 +73,35 @@ def read(plan: Plan) -> VersionSteps:
 
 
 def version_steps(plan: Plan) -> VersionSteps:
-    """The steps of `plan` at its version: this process's copy, else built on the version a
-    transition made it from when this process keeps that one, else read."""
+    """The steps of `plan` at its version: `known`, else read (and kept)."""
+    found = known(plan)
+    if found is None:
+        found = read(plan)
+        kept.put(plan.pk, found)
+    return found
+
+
+def known(plan: Plan) -> VersionSteps | None:
+    """The steps of `plan` at its version when they cost no read: this process's copy, or
+    built on the version a single transition made it from, when this process keeps that one
+    (and then kept). None otherwise."""
     found = kept.get(plan.pk, plan.version)
     if found is not None:
         return found
     noted = moved_from(plan.pk, plan.version)
-    if noted is not None and noted[1] is not None:
-        before = kept.get(plan.pk, noted[0])
-        if before is not None:
-            found = before.after(plan.version, noted[1])
-    if found is None:
-        found = read(plan)
-    kept.put(plan.pk, found)
+    if noted is None or noted[1] is None:
+        return None
+    before = kept.get(plan.pk, noted[0])
+    found = before.after(plan.version, noted[1]) if before is not None else None
+    if found is not None:
+        kept.put(plan.pk, found)
     return found
 
 
 class KeptSteps:
     """One version's steps for each plan, the plans used most recently first, at most
-    `budget` rows in all (a plan larger than that is not kept), each for `seconds`."""
+    `budget` rows in all (a plan larger than that is not kept), each for `seconds`. A row
+    stands for its dependencies too: about four for a Tentacle's step."""
 
     def __init__(self, budget: int = ROW_BUDGET, seconds: float = KEEP_SECONDS) -> None:
         self.budget, self.seconds = budget, seconds
@@ -111,9 +121,14 @@ class KeptSteps:
             return entry[1]
 
     def put(self, plan_id: object, steps: VersionSteps) -> None:
+        """Keep `steps` for their plan, unless it is larger than the budget or this process
+        keeps a later version of the plan (read by a slower request)."""
         if len(steps.rows) > self.budget:
             return
         with self._lock:
+            entry = self._plans.get(str(plan_id))
+            if entry is not None and entry[1].version > steps.version:
+                return
             self._drop(str(plan_id))
             self._plans[str(plan_id)] = (time.monotonic() + self.seconds, steps)
             self._rows += len(steps.rows)
