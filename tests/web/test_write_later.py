@@ -139,3 +139,47 @@ def test_a_cache_outage_when_writing_later_fails_no_response(client, monkeypatch
 
     monkeypatch.setattr(cache, "set_many", down)
     assert client.get(f"/v/{created.view_token}/").status_code == 200
+
+
+def test_what_one_thread_holds_back_is_neither_seen_nor_written_by_another():
+    """gthread workers serve requests on several threads of one process: each request holds
+    its own values back."""
+    import threading
+
+    held, seen_elsewhere = threading.Event(), threading.Event()
+
+    def request_on_another_thread() -> None:
+        page_cache.write_later()
+        page_cache.keep_later({"held:theirs": 1}, 60)
+        held.set()
+        seen_elsewhere.wait(5)
+        page_cache.write_held()
+
+    thread = threading.Thread(target=request_on_another_thread)
+    thread.start()
+    assert held.wait(5)
+    try:
+        assert page_cache.cached("held:theirs", kind=int) is None
+        page_cache.keep_later({"held:mine": 2}, 60)  # this thread serves no request
+        assert cache.get("held:mine") == 2
+        assert cache.get("held:theirs") is None
+    finally:
+        seen_elsewhere.set()
+        thread.join(5)
+    assert cache.get("held:theirs") == 1
+
+
+def test_a_request_that_fails_still_writes_what_it_held_back(monkeypatch):
+    """An error after the facts were worked out answers 500; the facts are kept all the same."""
+    from django.test import Client
+
+    created = create_plan(tentacles=fleet(2), target_version="2025.2.9999")
+    plan = created.plan
+
+    def broken(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a bug while rendering")
+
+    monkeypatch.setattr(pages.PlanPage, "attach_fragments", broken)
+    response = Client(raise_request_exception=False).get(f"/v/{created.view_token}/")
+    assert response.status_code == 500
+    assert cache.get(pages._facts_key(plan.pk, plan.version)) is not None
