@@ -75,11 +75,21 @@ CONNECTIONS = 4
 WRK_TIMEOUT = "5s"
 SETTLE_SECONDS = 0.5
 
-# Targets from issue 9 / product.md section 6.
-TARGET_POLL_RATIO = 0.5
-TARGET_PAGE_RATIO = 0.2
-TARGET_CREATE_5000_S = 3.0
+# Targets from issue 9 / product.md section 6, made stricter by issue 18 ("fast for every
+# visitor"): the ratios against the minimal view, the 5,000-Tentacle creation and the mixed
+# load's p99 over all its requests (each kind of request keeps the 100 ms bar).
+TARGET_POLL_RATIO = 0.7
+TARGET_PAGE_RATIO = 0.3
+TARGET_CREATE_5000_S = 1.5
 TARGET_MIXED_P99_MS = 100.0
+TARGET_MIXED_ALL_P99_MS = 40.0
+TARGET_RATIOS = {
+    "page_50_uncached": 0.06,
+    "poll_changed_uncached": 0.06,
+    "transition": 0.12,
+    "api_read": 0.2,
+    "api_not_modified": 0.6,
+}
 
 # The mixed load (bench/mixed.py): viewers poll read-only links every 2 s; editors each move a
 # step once a second on their own plan. The first MIXED_WATCHED_EDITORS editor plans are also
@@ -725,7 +735,8 @@ def measure_mixed(port: int, fixtures: MixedFixtures, *, server: str = "") -> li
         mixed.seconds,
     ).summary()
     for kind, figure in [*summary.items(), *everything.items()]:
-        met = figure["errors"] == 0 and figure["p99"] <= TARGET_MIXED_P99_MS
+        bar = TARGET_MIXED_ALL_P99_MS if kind == "all requests" else TARGET_MIXED_P99_MS
+        met = figure["errors"] == 0 and figure["p99"] <= bar
         rows.append(
             {
                 "label": f"mixed load: {kind}" + (f" ({server})" if server else ""),
@@ -733,7 +744,7 @@ def measure_mixed(port: int, fixtures: MixedFixtures, *, server: str = "") -> li
                 "figure": figure,
                 "minimal": minimal,
                 "ratio": round(figure["p99"] / minimal["p99"], 1) if minimal["p99"] else None,
-                "target": f"0 errors, p99 <= {TARGET_MIXED_P99_MS:g} ms",
+                "target": f"0 errors, p99 <= {bar:g} ms",
                 "met": met,
                 "late": mixed.late,
             }
@@ -1176,6 +1187,9 @@ def main(argv: list[str] | None = None) -> int:
                 headers={"If-None-Match": small.etag},
             ),
         ]
+        for scenario in scenarios:
+            if scenario.key in TARGET_RATIOS:
+                scenario.target_ratio = TARGET_RATIOS[scenario.key]
         load = []
         for scenario in scenarios:
             load.append(measure(server.port, scenario, args.rounds, args.seconds, workdir))
