@@ -203,14 +203,10 @@ def main() -> int:
         local cache emptied (sessions included)."""
         from django.core.cache import cache
 
-        from upgrade_planner.plans import access
-        from upgrade_planner.web import fragments, page_cache, version_steps
+        from upgrade_planner.web import pages
 
         cache.clear()
-        fragments.local_fragments.clear()
-        page_cache.local_values.clear()
-        access._notes_seen.clear()
-        version_steps.kept.clear()
+        pages.forget_process_copies()
 
     views_seen = itertools.count(1)
 

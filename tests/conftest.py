@@ -233,15 +233,11 @@ def _fresh_cache():  # type: ignore[no-untyped-def]
     test inherits another's."""
     from django.core.cache import cache
 
-    from upgrade_planner.plans import access
-    from upgrade_planner.web import fragments, page_cache, version_steps
+    from upgrade_planner.web import page_cache, pages
 
     page_cache.write_held()  # what a test left held back is cleared with the rest
     cache.clear()
-    fragments.local_fragments.clear()
-    page_cache.local_values.clear()
-    access._notes_seen.clear()
-    version_steps.kept.clear()
+    pages.forget_process_copies()
     yield
 
 

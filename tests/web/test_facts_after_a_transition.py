@@ -16,7 +16,7 @@ from tests.factories import create_plan, fleet, tentacle
 from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.plans import access, services
 from upgrade_planner.plans.models import Plan, Step
-from upgrade_planner.web import fragments, page_cache, pages
+from upgrade_planner.web import pages
 
 pytestmark = pytest.mark.django_db
 
@@ -178,8 +178,7 @@ def test_facts_carried_through_a_whole_upgrade_in_order_equal_facts_read_afresh(
             assert summary(carried) == summary(pages._read_version_facts(plan)), step.kind
             # And the Tentacle table built on the last version's is the one read afresh.
             cache.clear()
-            page_cache.local_values.clear()
-            fragments.local_fragments.clear()
+            pages.forget_process_copies()
             fresh = Client().get(url).content.decode()
             assert tentacle_table(shown) == tentacle_table(fresh), step.kind
     assert transitions >= 30
@@ -190,7 +189,7 @@ def forget_note(plan: Plan) -> None:
     """Forget that this version came by a transition, in the cache and in this process, so that
     its facts are read from the database alone."""
     cache.delete(f"plan-steps-moved:{plan.pk}:{plan.version}")
-    access._notes_seen.clear()
+    access.forget_seen_notes()
 
 
 def tentacle_table(body: str) -> str:

@@ -391,6 +391,12 @@ _notes_seen: dict[tuple[str, int], tuple[float, tuple[int, Transition | None]]] 
 _notes_lock = threading.Lock()
 
 
+def forget_seen_notes() -> None:
+    """Forget the notes this process has found (as a process that has read none)."""
+    with _notes_lock:
+        _notes_seen.clear()
+
+
 def _moved_key(plan_id: object, version: int) -> str:
     return f"plan-steps-moved:{plan_id}:{version}"
 

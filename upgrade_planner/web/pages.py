@@ -43,6 +43,7 @@ from upgrade_planner.installations.models import Tentacle
 from upgrade_planner.plans.access import (
     MovedStep,
     Transition,
+    forget_seen_notes,
     link_for_token,
     moved_from,
 )
@@ -346,6 +347,16 @@ def link_at_version(token: str, *, version: int, client: str = "") -> PlanLink:
     if link.plan.version == version:
         page_cache.local_values.put(key, pickle.dumps(link), page_cache.SECONDS)
     return link
+
+
+def forget_process_copies() -> None:
+    """Forget everything this process keeps of plan versions (pages, sections, facts, cards,
+    transition notes, steps), as a process that has shown nothing: for tests and profiling."""
+    page_cache.local_pages.clear()
+    page_cache.local_values.clear()
+    fragments.local_fragments.clear()
+    forget_seen_notes()
+    version_steps.kept.clear()
 
 
 def version_facts(plan: Plan) -> VersionFacts:
