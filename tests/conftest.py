@@ -241,31 +241,38 @@ def _fresh_cache():  # type: ignore[no-untyped-def]
     yield
 
 
+def spy_round_trips(monkeypatch, one: str, many: str, record):  # type: ignore[no-untyped-def]
+    """Call `record(keys, args, many)` for each round trip to the shared cache through its
+    method `one` (a key) or `many` (keys; then `many` is True); a backend whose `many` calls
+    `one` for each key still counts once. `args` are what followed the key or keys."""
+    from django.core.cache import cache
+
+    real_one, real_many = getattr(cache, one), getattr(cache, many)
+    inside_many = [False]
+
+    def spy_one(key, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not inside_many[0]:
+            record([key], args, False)
+        return real_one(key, *args, **kwargs)
+
+    def spy_many(keys, *args, **kwargs):  # type: ignore[no-untyped-def]
+        record(list(keys), args, True)
+        inside_many[0] = True
+        try:
+            return real_many(keys, *args, **kwargs)
+        finally:
+            inside_many[0] = False
+
+    monkeypatch.setattr(cache, one, spy_one)
+    monkeypatch.setattr(cache, many, spy_many)
+
+
 @pytest.fixture
 def cache_reads(monkeypatch):  # type: ignore[no-untyped-def]
     """The keys of each read of the shared cache from now on, one list a round trip (`get` or
-    `get_many`; a backend whose `get_many` calls `get` for each key still counts once)."""
-    from django.core.cache import cache
-
+    `get_many`)."""
     reads: list[list[str]] = []
-    real_get, real_get_many = cache.get, cache.get_many
-    inside_get_many = [False]
-
-    def get(key, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if not inside_get_many[0]:
-            reads.append([key])
-        return real_get(key, *args, **kwargs)
-
-    def get_many(keys, *args, **kwargs):  # type: ignore[no-untyped-def]
-        reads.append(list(keys))
-        inside_get_many[0] = True
-        try:
-            return real_get_many(keys, *args, **kwargs)
-        finally:
-            inside_get_many[0] = False
-
-    monkeypatch.setattr(cache, "get", get)
-    monkeypatch.setattr(cache, "get_many", get_many)
+    spy_round_trips(monkeypatch, "get", "get_many", lambda keys, args, many: reads.append(keys))
     return reads
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from upgrade_planner.domain import planner
@@ -77,3 +78,40 @@ def finish_prerequisites(plan, step, actor: str = "Ana") -> None:  # type: ignor
             continue
         finish_prerequisites(plan, prerequisite, actor)
         services.step_complete(step_id=prerequisite.id, plan=plan, actor=actor, confirmed=True)
+
+
+def a_random_change(plan, chosen: random.Random) -> bool:  # type: ignore[no-untyped-def]
+    """One change a team makes during the night, drawn with `chosen`: complete or fail a
+    step in progress, exclude a machine, reopen a finished step, start a ready one, or start
+    every ready machine at once. False when the draw was refused (a reopened step whose
+    dependents have started) and nothing changed."""
+    from upgrade_planner.domain.vocabulary import StepState
+    from upgrade_planner.plans.models import Step
+
+    steps = Step.objects.of_plan(plan)
+    ready = list(steps.filter(state=StepState.READY))
+    started = list(steps.filter(state=StepState.IN_PROGRESS))
+    finished = list(steps.filter(state=StepState.DONE))
+    roll = chosen.random()
+    if started and roll < 0.05:
+        step = chosen.choice(started)
+        services.step_fail(step_id=step.id, plan=plan, actor="Ana", reason="timed out")
+    elif started and roll < 0.45:
+        step = chosen.choice(started)
+        services.step_complete(step_id=step.id, plan=plan, actor="Ana", confirmed=True)
+    elif roll < 0.5 and (machines := [step for step in ready if step.tentacle]):
+        step = chosen.choice(machines)
+        services.step_skip(step_id=step.id, plan=plan, actor="Bo", reason="retired")
+    elif finished and roll < 0.55:
+        step = chosen.choice(finished)
+        try:
+            services.step_reopen(step_id=step.id, plan=plan, actor="Cy", reason="redo")
+        except services.StepHasStartedDependents:
+            return False
+    elif ready and roll < 0.95:
+        services.step_start(step_id=chosen.choice(ready).id, plan=plan, actor="Ana")
+    else:
+        services.steps_bulk(
+            plan=plan, action="start", tentacles_matching={"state": "ready"}, actor="Bo"
+        )
+    return True

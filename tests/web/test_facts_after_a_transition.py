@@ -12,7 +12,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from tests.factories import create_plan, fleet, tentacle
+from tests.factories import a_random_change, create_plan, fleet, tentacle
 from upgrade_planner.domain.vocabulary import StepState
 from upgrade_planner.plans import access, services
 from upgrade_planner.plans.models import Plan, Step
@@ -97,9 +97,9 @@ def test_a_refused_transition_notes_nothing(client, commits):
 def test_facts_carried_through_transitions_equal_facts_read_afresh(
     client, commits, monkeypatch, seed
 ):
-    """Any run of single and bulk transitions: each version's facts, built on the version
-    before (with no query for a single transition), are the facts read from the database
-    alone."""
+    """Any run of single and bulk transitions (starts, completions, failures, exclusions,
+    reopenings): each version's facts, built on the version before (with no query for a single
+    transition), are the facts read from the database alone."""
     created = create_plan(tentacles=fleet(6), target_version="2025.2.9999")
     plan_id = created.plan.pk
     url = f"/v/{created.view_token}/"
@@ -107,29 +107,9 @@ def test_facts_carried_through_transitions_equal_facts_read_afresh(
     built_on_the_last = carried_results(monkeypatch, "_facts_after")
     client.get(url)
     for _ in range(20):
-        plan = Plan.objects.get(pk=plan_id)
-        ready = list(Step.objects.of_plan(plan).filter(state=StepState.READY))
-        started = list(Step.objects.of_plan(plan).filter(state=StepState.IN_PROGRESS))
-        finished = list(Step.objects.of_plan(plan).filter(state=StepState.DONE))
-        roll = chosen.random()
         with commits():
-            if started and roll < 0.35:
-                services.step_complete(
-                    step_id=chosen.choice(started).id, plan=plan, actor="Ana", confirmed=True
-                )
-            elif finished and roll < 0.5:
-                try:
-                    services.step_reopen(
-                        step_id=chosen.choice(finished).id, plan=plan, actor="Cy", reason="redo"
-                    )
-                except services.StepHasStartedDependents:
-                    continue
-            elif ready and roll < 0.85:
-                services.step_start(step_id=chosen.choice(ready).id, plan=plan, actor="Ana")
-            else:
-                services.steps_bulk(
-                    plan=plan, action="start", tentacles_matching={"state": "ready"}, actor="Bo"
-                )
+            if not a_random_change(Plan.objects.get(pk=plan_id), chosen):
+                continue
         client.get(url)  # the facts of this version, built on the last
         plan = Plan.objects.get(pk=plan_id)
         carried = cache.get(pages._facts_key(plan.pk, plan.version))

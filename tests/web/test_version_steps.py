@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.factories import create_plan, fleet
+from tests.factories import a_random_change, create_plan, fleet
 from upgrade_planner.domain.vocabulary import SATISFIED_STATES, StepState
 from upgrade_planner.plans import access, services
 from upgrade_planner.plans.models import Plan, Step
@@ -76,37 +76,9 @@ def test_steps_built_through_an_upgrade_equal_steps_read_afresh(client, commits,
     built = 0
     client.get(url)
     for _ in range(40):
-        plan = Plan.objects.get(pk=plan_id)
-        ready = list(Step.objects.of_plan(plan).filter(state=StepState.READY))
-        started = list(Step.objects.of_plan(plan).filter(state=StepState.IN_PROGRESS))
-        finished = list(Step.objects.of_plan(plan).filter(state=StepState.DONE))
-        roll = chosen.random()
         with commits():
-            if started and roll < 0.05:
-                services.step_fail(
-                    step_id=chosen.choice(started).id, plan=plan, actor="Ana", reason="timed out"
-                )
-            elif started and roll < 0.45:
-                services.step_complete(
-                    step_id=chosen.choice(started).id, plan=plan, actor="Ana", confirmed=True
-                )
-            elif roll < 0.5 and (machines := [s for s in ready if s.tentacle]):
-                services.step_skip(
-                    step_id=chosen.choice(machines).id, plan=plan, actor="Bo", reason="retired"
-                )
-            elif finished and roll < 0.55:
-                try:
-                    services.step_reopen(
-                        step_id=chosen.choice(finished).id, plan=plan, actor="Cy", reason="redo"
-                    )
-                except services.StepHasStartedDependents:
-                    continue
-            elif ready and roll < 0.95:
-                services.step_start(step_id=chosen.choice(ready).id, plan=plan, actor="Ana")
-            else:
-                services.steps_bulk(
-                    plan=plan, action="start", tentacles_matching={"state": "ready"}, actor="Bo"
-                )
+            if not a_random_change(Plan.objects.get(pk=plan_id), chosen):
+                continue
         plan = Plan.objects.get(pk=plan_id)
         noted = access.moved_from(plan.pk, plan.version)
         came_by_one_transition = noted is not None and noted[1] is not None

@@ -11,6 +11,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
+from tests.conftest import spy_round_trips
 from tests.factories import create_plan, fleet
 from upgrade_planner.web import page_cache, pages
 
@@ -55,25 +56,13 @@ def writes(monkeypatch):  # type: ignore[no-untyped-def]
     lifetime of each `set_many`."""
     calls: list[list[str]] = []
     lifetimes: list[object] = []
-    real_set, real_set_many = cache.set, cache.set_many
-    inside = [False]
 
-    def set_(key, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if not inside[0]:
-            calls.append([key])
-        return real_set(key, *args, **kwargs)
+    def record(keys: list[str], args: tuple[object, ...], many: bool) -> None:
+        calls.append(keys)
+        if many:  # set_many(values, timeout)
+            lifetimes.append(args[0] if args else None)
 
-    def set_many(values, *args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(list(values))
-        lifetimes.append(args[0] if args else kwargs.get("timeout"))
-        inside[0] = True  # a backend whose set_many calls set: still one round trip
-        try:
-            return real_set_many(values, *args, **kwargs)
-        finally:
-            inside[0] = False
-
-    monkeypatch.setattr(cache, "set", set_)
-    monkeypatch.setattr(cache, "set_many", set_many)
+    spy_round_trips(monkeypatch, "set", "set_many", record)
     return SimpleNamespace(calls=calls, lifetimes=lifetimes)
 
 
