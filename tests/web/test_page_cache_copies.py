@@ -27,7 +27,7 @@ def _no_copies_from_other_tests():  # type: ignore[no-untyped-def]
 def page_keys() -> list[str]:
     """The keys of the pages this process has stored (each test starts with none), whichever
     cache backend the tests run on."""
-    return list(page_cache.local_pages._entries)
+    return page_cache.local_pages.keys()
 
 
 def rename_behind_the_caches_back(plan: Plan, name: str) -> None:
@@ -60,10 +60,11 @@ def test_a_copy_under_another_stamp_is_not_served(client):
     rename_behind_the_caches_back(created.plan, "Stored again elsewhere")
     # The entry expired and another process rendered and stored the page again: a new
     # stamp, a new body; this process still has its copy under the old stamp.
-    old_stamp, old_pieces, _size = page_cache.local_pages._entries[key]
+    old_stamp, old_pieces = page_cache.local_pages.entry(key)  # type: ignore[misc]
     cache.delete_many([key, key + page_cache.BODY_SUFFIX])
     Client().get(url)
-    newer = page_cache.local_pages._entries[key]
+    newer = page_cache.local_pages.entry(key)
+    assert newer is not None
     assert newer[0] != old_stamp
     page_cache.local_pages.put(key, old_stamp, old_pieces)
 
@@ -77,7 +78,7 @@ def test_a_transition_shows_at_once_on_a_page_served_from_copies(client):
     url = f"/p/{created.edit_token}/"
     first = client.get(url).content.decode()
     client.get(url)
-    assert page_cache.local_pages._entries
+    assert page_cache.local_pages.keys()
 
     token = TOKEN.search(first).group(1)  # type: ignore[union-attr]
     step = created.plan.steps.filter(state="ready").order_by("position").first()

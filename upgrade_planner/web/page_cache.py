@@ -50,41 +50,55 @@ LOCAL_ENTRY_BYTES = 2 * 1024 * 1024
 Pieces = tuple[bytes, ...]
 
 
-class LocalPages:
-    """The pages this process served last, by key: (stamp, pieces), least recently used
-    dropped first once they add up to more than `budget` bytes. A copy is only ever served
-    under the stamp it was stored with, which the caller checks against the shared cache."""
+class SizedLRU[V]:
+    """Values by key, the least recently used dropped first once their sizes add up to more
+    than `budget`; a value larger than `entry_limit` (the budget, unless given) is not kept.
+    Sync workers serve one request at a time, but a threaded server shares one of these."""
 
-    def __init__(self, budget: int = LOCAL_BYTES, entry_limit: int = LOCAL_ENTRY_BYTES) -> None:
+    def __init__(self, budget: int, entry_limit: int | None = None) -> None:
         self.budget = budget
-        self.entry_limit = entry_limit
-        self._entries: OrderedDict[str, tuple[str, Pieces, int]] = OrderedDict()
+        self.entry_limit = budget if entry_limit is None else entry_limit
+        self._entries: OrderedDict[str, tuple[V, int]] = OrderedDict()
         self._size = 0
-        # Sync workers serve one request at a time, but a threaded server shares this.
         self._lock = threading.Lock()
 
-    def get(self, key: str, stamp: str) -> Pieces | None:
+    def get(self, key: str) -> V | None:
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or entry[0] != stamp:
+            if entry is None:
                 return None
             self._entries.move_to_end(key)
-            return entry[1]
+            return entry[0]
 
-    def has(self, key: str) -> bool:
+    def __contains__(self, key: str) -> bool:
         with self._lock:
             return key in self._entries
 
-    def put(self, key: str, stamp: str, pieces: Pieces) -> None:
-        size = sum(len(piece) for piece in pieces)
+    def keys(self) -> list[str]:
+        """The keys kept, the least recently used first."""
         with self._lock:
+            return list(self._entries)
+
+    def put(
+        self, key: str, value: V, size: int, *, unless: Callable[[V], bool] | None = None
+    ) -> None:
+        """Keep `value` under `key` (whatever was there goes), unless `unless(the value there)`
+        says to keep that one instead."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and unless is not None and unless(entry[0]):
+                return
             self._drop(key)
             if size > self.entry_limit:
                 return
-            self._entries[key] = (stamp, pieces, size)
+            self._entries[key] = (value, size)
             self._size += size
             while self._size > self.budget:
                 self._drop(next(iter(self._entries)))
+
+    def drop(self, key: str) -> None:
+        with self._lock:
+            self._drop(key)
 
     def clear(self) -> None:
         with self._lock:
@@ -94,7 +108,36 @@ class LocalPages:
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
-            self._size -= entry[2]
+            self._size -= entry[1]
+
+
+class LocalPages:
+    """The pages this process served last, by key: (stamp, pieces), least recently used
+    dropped first once they add up to more than `budget` bytes. A copy is only ever served
+    under the stamp it was stored with, which the caller checks against the shared cache."""
+
+    def __init__(self, budget: int = LOCAL_BYTES, entry_limit: int = LOCAL_ENTRY_BYTES) -> None:
+        self._pages = SizedLRU[tuple[str, Pieces]](budget, entry_limit)
+
+    def get(self, key: str, stamp: str) -> Pieces | None:
+        entry = self._pages.get(key)
+        return entry[1] if entry is not None and entry[0] == stamp else None
+
+    def has(self, key: str) -> bool:
+        return key in self._pages
+
+    def keys(self) -> list[str]:
+        return self._pages.keys()
+
+    def entry(self, key: str) -> tuple[str, Pieces] | None:
+        """(stamp, pieces) kept under `key`, whatever the stamp."""
+        return self._pages.get(key)
+
+    def put(self, key: str, stamp: str, pieces: Pieces) -> None:
+        self._pages.put(key, (stamp, pieces), sum(len(piece) for piece in pieces))
+
+    def clear(self) -> None:
+        self._pages.clear()
 
 
 local_pages = LocalPages()

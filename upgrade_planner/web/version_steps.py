@@ -13,9 +13,7 @@ for" texts) is kept there already, and is small.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +26,7 @@ from upgrade_planner.plans.forecasts import (
     tasks_from_rows,
 )
 from upgrade_planner.plans.models import Plan
+from upgrade_planner.web.page_cache import SizedLRU
 
 # What the timeline and the "waiting for" texts read of each step besides the forecast's fields.
 SHOWN_FIELDS = ("title", "hop", "phase", "tentacle", "canary", "point_of_no_return")
@@ -104,46 +103,30 @@ class KeptSteps:
     stands for its dependencies too: about four for a Tentacle's step."""
 
     def __init__(self, budget: int = ROW_BUDGET, seconds: float = KEEP_SECONDS) -> None:
-        self.budget, self.seconds = budget, seconds
-        self._plans: OrderedDict[str, tuple[float, VersionSteps]] = OrderedDict()
-        self._rows = 0
-        self._lock = threading.Lock()
+        self.seconds = seconds
+        self._plans = SizedLRU[tuple[float, VersionSteps]](budget)
 
     def get(self, plan_id: object, version: int) -> VersionSteps | None:
-        with self._lock:
-            entry = self._plans.get(str(plan_id))
-            if entry is None or entry[1].version != version:
-                return None
-            if entry[0] <= time.monotonic():
-                self._drop(str(plan_id))
-                return None
-            self._plans.move_to_end(str(plan_id))
-            return entry[1]
+        entry = self._plans.get(str(plan_id))
+        if entry is None or entry[1].version != version:
+            return None
+        if entry[0] <= time.monotonic():
+            self._plans.drop(str(plan_id))
+            return None
+        return entry[1]
 
     def put(self, plan_id: object, steps: VersionSteps) -> None:
         """Keep `steps` for their plan, unless it is larger than the budget or this process
         keeps a later version of the plan (read by a slower request)."""
-        if len(steps.rows) > self.budget:
-            return
-        with self._lock:
-            entry = self._plans.get(str(plan_id))
-            if entry is not None and entry[1].version > steps.version:
-                return
-            self._drop(str(plan_id))
-            self._plans[str(plan_id)] = (time.monotonic() + self.seconds, steps)
-            self._rows += len(steps.rows)
-            while self._rows > self.budget:
-                self._drop(next(iter(self._plans)))  # the least recently used
+        self._plans.put(
+            str(plan_id),
+            (time.monotonic() + self.seconds, steps),
+            len(steps.rows),
+            unless=lambda kept: kept[1].version > steps.version,
+        )
 
     def clear(self) -> None:
-        with self._lock:
-            self._plans.clear()
-            self._rows = 0
-
-    def _drop(self, plan_id: str) -> None:
-        entry = self._plans.pop(plan_id, None)
-        if entry is not None:
-            self._rows -= len(entry[1].rows)
+        self._plans.clear()
 
 
 kept = KeptSteps()
